@@ -66,3 +66,9 @@ type Options struct {
 
 // MaxPoints is the largest number of points a prompt may carry.
 const MaxPoints = 100
+
+// mask is a binary image: pix[y*w+x] != 0 marks the object.
+type mask struct {
+	w, h int
+	pix  []uint8
+}
