@@ -97,9 +97,10 @@ type BoundingBox struct {
 
 // SegmentRequest is the body of POST /context/vision/segment.
 type SegmentRequest struct {
-	Items       []FileReference `json:"items"`
-	Points      []SegmentPoint  `json:"points"`
-	BoundingBox *BoundingBox    `json:"boundingBox,omitempty"`
+	Items []FileReference `json:"items"`
+	// Points is omitted when nil and sent as [] when empty; CDF needs points, a box or both.
+	Points      []SegmentPoint `json:"points,omitzero"`
+	BoundingBox *BoundingBox   `json:"boundingBox,omitempty"`
 }
 
 // SegmentPrompt is the prompt as nested under "prompt" in GET /context/vision/segment/{jobId}.
@@ -132,7 +133,9 @@ type SegmentItem struct {
 	FileID         int64       `json:"fileId"`
 	FileExternalID string      `json:"fileExternalId,omitempty"`
 	FileInstanceID *InstanceID `json:"fileInstanceId,omitempty"`
-	Segments       []Segment   `json:"segments,omitempty"`
+	// Segments is nil (omitted) until the job completes; a completed job without a result
+	// has an empty, non-nil slice, sent as [].
+	Segments []Segment `json:"segments,omitzero"`
 }
 
 // FailedBatch lists items that failed, with the reason.
@@ -151,7 +154,7 @@ type SegmentJob struct {
 	ErrorMessage *string        `json:"errorMessage"`
 	JobID        int64          `json:"jobId"`
 	Items        []SegmentItem  `json:"items"`
-	Points       []SegmentPoint `json:"points,omitempty"`
+	Points       []SegmentPoint `json:"points,omitzero"`
 	BoundingBox  *BoundingBox   `json:"boundingBox,omitempty"`
 	Prompt       *SegmentPrompt `json:"prompt,omitempty"`
 	FailedItems  []FailedBatch  `json:"failedItems,omitempty"`
