@@ -1,6 +1,8 @@
 module github.com/lassoteam/lasso
 
-go 1.26
+go 1.26.0
+
+require golang.org/x/image v0.48.0
 
 require (
 	github.com/PuerkitoBio/goquery v1.13.0 // indirect
@@ -25,7 +27,6 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/image v0.48.0 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/oauth2 v0.38.0 // indirect
