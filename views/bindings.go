@@ -1,0 +1,52 @@
+package views
+
+import "strconv"
+
+// binding is one row of the help overlay.
+type binding struct {
+	Keys   []string
+	Action string
+}
+
+// bindingGroup is a titled section of the help overlay.
+type bindingGroup struct {
+	Title    string
+	Bindings []binding
+}
+
+// bindingGroups are the bindings annotators expect (docs/UX.md); annotate.js
+// implements exactly these.
+var bindingGroups = []bindingGroup{
+	{Title: "Prompt", Bindings: []binding{
+		{[]string{"Click"}, "Positive point (green)"},
+		{[]string{"Right-click", "Shift+Click", "Alt+Click"}, "Negative point (red)"},
+		{[]string{"Drag"}, "Box"},
+		{[]string{"Click a point"}, "Remove it"},
+		{[]string{"Hold Ctrl"}, "Place several points; one request on release"},
+		{[]string{"Esc"}, "Clear the prompt"},
+		{[]string{"Tab"}, "Next candidate segment"},
+	}},
+	{Title: "Objects", Bindings: []binding{
+		{[]string{"Enter"}, "Accept the object (label stays for the next one)"},
+		{[]string{"N"}, "New object"},
+		{[]string{"1–9"}, "Pick a recent label"},
+		{[]string{"Delete", "Backspace"}, "Delete the selected object"},
+		{[]string{"Ctrl+Z", "⌘Z"}, "Undo (prompt while an object is open, objects otherwise)"},
+		{[]string{"Ctrl+Shift+Z", "⌘⇧Z", "Ctrl+Y"}, "Redo"},
+		{[]string{"[", "]"}, "Less / more polygon detail (the raw polygon is kept)"},
+	}},
+	{Title: "View", Bindings: []binding{
+		{[]string{"Wheel"}, "Zoom at the cursor"},
+		{[]string{"Space+Drag", "Middle-drag"}, "Pan"},
+		{[]string{"F"}, "Fit to window"},
+		{[]string{"+", "−"}, "Zoom in / out"},
+		{[]string{"A", "←"}, "Previous image"},
+		{[]string{"D", "→"}, "Next image"},
+		{[]string{"?"}, "This help"},
+	}},
+}
+
+// sizeText formats a pixel size as "1280×960".
+func sizeText(w, h int) string {
+	return strconv.Itoa(w) + "×" + strconv.Itoa(h)
+}
