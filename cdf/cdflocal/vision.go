@@ -1,0 +1,375 @@
+package cdflocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/segment"
+)
+
+type segPointIn struct {
+	X     *float64 `json:"x"`
+	Y     *float64 `json:"y"`
+	Label *float64 `json:"label"`
+}
+
+type segBoxIn struct {
+	XMin *float64 `json:"xMin"`
+	YMin *float64 `json:"yMin"`
+	XMax *float64 `json:"xMax"`
+	YMax *float64 `json:"yMax"`
+}
+
+type segItemIn struct {
+	FileID         *int64      `json:"fileId"`
+	FileExternalID *string     `json:"fileExternalId"`
+	FileInstanceID *instanceIn `json:"fileInstanceId"`
+}
+
+type segRequestIn struct {
+	Items       []segItemIn   `json:"items"`
+	Points      *[]segPointIn `json:"points"`
+	BoundingBox *segBoxIn     `json:"boundingBox"`
+}
+
+// job is one segment job. Its fields are guarded by Server.mu.
+type job struct {
+	id                            int64
+	file                          *fileEntry
+	points                        []cdf.SegmentPoint
+	box                           *cdf.BoundingBox
+	status                        cdf.JobStatus
+	createdTime, startTime, stamp int64
+	errMsg                        string
+	segments                      []cdf.Segment
+}
+
+func in01(v float64) bool { return v >= 0 && v <= 1 && !math.IsNaN(v) }
+
+// parseSegmentRequest validates a segment request as CDF does and resolves its file.
+func (s *Server) parseSegmentRequest(req *segRequestIn) (*fileEntry, []cdf.SegmentPoint, *cdf.BoundingBox, error) {
+	if len(req.Items) != 1 {
+		return nil, nil, nil, badRequest("items: exactly 1 item is supported, got %d", len(req.Items))
+	}
+	it := req.Items[0]
+	forms := 0
+	var id identIn
+	if it.FileID != nil {
+		forms++
+		id.ID = it.FileID
+	}
+	if it.FileExternalID != nil {
+		forms++
+		id.ExternalID = it.FileExternalID
+	}
+	if it.FileInstanceID != nil {
+		forms++
+		id.InstanceID = it.FileInstanceID
+	}
+	if forms != 1 {
+		return nil, nil, nil, badRequest("items[0]: give exactly one of fileId, fileExternalId or fileInstanceId")
+	}
+	if err := validateIdent(id, "items[0]"); err != nil {
+		return nil, nil, nil, err
+	}
+	if req.Points == nil && req.BoundingBox == nil {
+		return nil, nil, nil, badRequest("Give points, boundingBox or both")
+	}
+	var points []cdf.SegmentPoint
+	if req.Points != nil {
+		ps := *req.Points
+		if len(ps) == 0 && req.BoundingBox == nil {
+			return nil, nil, nil, badRequest("points: at least 1 point is required without a boundingBox")
+		}
+		if len(ps) > MaxSegmentPoints {
+			return nil, nil, nil, badRequest("points: at most %d points, got %d", MaxSegmentPoints, len(ps))
+		}
+		seen := map[cdf.SegmentPoint]bool{}
+		points = make([]cdf.SegmentPoint, 0, len(ps))
+		for n, p := range ps {
+			if p.X == nil || p.Y == nil {
+				return nil, nil, nil, badRequest("points[%d]: x and y are required", n)
+			}
+			if !in01(*p.X) || !in01(*p.Y) {
+				return nil, nil, nil, badRequest("points[%d]: x and y must be between 0 and 1", n)
+			}
+			label := 1
+			if p.Label != nil {
+				switch *p.Label {
+				case 0:
+					label = 0
+				case 1:
+				default:
+					return nil, nil, nil, badRequest("points[%d]: label must be 0 or 1, got %v", n, *p.Label)
+				}
+			}
+			sp := cdf.SegmentPoint{X: *p.X, Y: *p.Y, Label: label}
+			if seen[sp] {
+				return nil, nil, nil, badRequest("points: items must be unique, points[%d] repeats an earlier point", n)
+			}
+			seen[sp] = true
+			points = append(points, sp)
+		}
+	}
+	var box *cdf.BoundingBox
+	if b := req.BoundingBox; b != nil {
+		if b.XMin == nil || b.YMin == nil || b.XMax == nil || b.YMax == nil {
+			return nil, nil, nil, badRequest("boundingBox: xMin, yMin, xMax and yMax are required")
+		}
+		for _, v := range []float64{*b.XMin, *b.YMin, *b.XMax, *b.YMax} {
+			if !in01(v) {
+				return nil, nil, nil, badRequest("boundingBox: values must be between 0 and 1")
+			}
+		}
+		if !(*b.XMin < *b.XMax && *b.YMin < *b.YMax) {
+			return nil, nil, nil, badRequest("boundingBox: xMin must be less than xMax and yMin less than yMax")
+		}
+		box = &cdf.BoundingBox{XMin: *b.XMin, YMin: *b.YMin, XMax: *b.XMax, YMax: *b.YMax}
+	}
+	e := s.files.lookup(id)
+	if e == nil {
+		m := map[string]any{}
+		switch {
+		case it.FileID != nil:
+			m["fileId"] = *it.FileID
+		case it.FileExternalID != nil:
+			m["fileExternalId"] = *it.FileExternalID
+		default:
+			m["fileInstanceId"] = map[string]any{"space": *it.FileInstanceID.Space, "externalId": *it.FileInstanceID.ExternalID}
+		}
+		return nil, nil, nil, &apiError{status: http.StatusBadRequest, msg: "Files not found", missing: []any{m}}
+	}
+	if !e.meta.Uploaded {
+		return nil, nil, nil, badRequest("File %d has not been uploaded", e.meta.ID)
+	}
+	ext := strings.ToLower(filepath.Ext(e.meta.Name))
+	if (e.meta.MimeType != "image/jpeg" && e.meta.MimeType != "image/png") ||
+		(ext != ".jpg" && ext != ".jpeg" && ext != ".png") {
+		return nil, nil, nil, badRequest("File %d (%s, %s) is not supported: segment takes .jpeg, .jpg or .png files of type image/jpeg or image/png", e.meta.ID, e.meta.Name, e.meta.MimeType)
+	}
+	return e, points, box, nil
+}
+
+func (s *Server) startSegment(w http.ResponseWriter, r *http.Request) error {
+	var req segRequestIn
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	file, points, box, err := s.parseSegmentRequest(&req)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now().UnixMilli()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errf(http.StatusServiceUnavailable, "The stand-in is shutting down")
+	}
+	if s.active >= s.cfg.MaxConcurrentJobs {
+		s.mu.Unlock()
+		return errf(http.StatusTooManyRequests, "Too many concurrent jobs: at most %d segment jobs may be queued or running in project %s", s.cfg.MaxConcurrentJobs, s.cfg.Project)
+	}
+	s.nextJob++
+	j := &job{id: s.nextJob, file: file, points: points, box: box, status: cdf.JobQueued, createdTime: now, startTime: now, stamp: now}
+	s.jobs[j.id] = j
+	s.active++
+	s.evictLocked()
+	resp := s.postViewLocked(j)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.run(j)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// evictLocked forgets the oldest finished jobs beyond maxRetainedJobs.
+func (s *Server) evictLocked() {
+	if len(s.jobs) <= maxRetainedJobs {
+		return
+	}
+	for id := s.nextJob - int64(len(s.jobs)) - maxRetainedJobs; id < s.nextJob && len(s.jobs) > maxRetainedJobs; id++ {
+		if j, ok := s.jobs[id]; ok && j.status.Terminal() {
+			delete(s.jobs, id)
+		}
+	}
+}
+
+func (s *Server) postViewLocked(j *job) cdf.SegmentJob {
+	points := j.points
+	if points == nil {
+		points = []cdf.SegmentPoint{}
+	}
+	return cdf.SegmentJob{
+		Status: j.status, CreatedTime: j.createdTime, StartTime: j.startTime, StatusTime: j.stamp,
+		JobID:  j.id,
+		Items:  []cdf.SegmentItem{{FileID: j.file.meta.ID, FileExternalID: j.file.meta.ExternalID, FileInstanceID: j.file.meta.InstanceID}},
+		Points: points, BoundingBox: j.box,
+	}
+}
+
+func (s *Server) getViewLocked(j *job) cdf.SegmentJob {
+	points := j.points
+	if points == nil {
+		points = []cdf.SegmentPoint{}
+	}
+	v := cdf.SegmentJob{
+		Status: j.status, CreatedTime: j.createdTime, StartTime: j.startTime, StatusTime: j.stamp,
+		JobID:  j.id,
+		Prompt: &cdf.SegmentPrompt{Points: points, BoundingBox: j.box},
+	}
+	item := cdf.SegmentItem{FileID: j.file.meta.ID, FileExternalID: j.file.meta.ExternalID}
+	switch j.status {
+	case cdf.JobCompleted:
+		item.Segments = j.segments
+		v.Items = []cdf.SegmentItem{item}
+	case cdf.JobFailed:
+		msg := j.errMsg
+		v.ErrorMessage = &msg
+		v.Items = []cdf.SegmentItem{}
+		v.FailedItems = []cdf.FailedBatch{{ErrorMessage: msg, Items: []cdf.SegmentItem{item}}}
+	default:
+		v.Items = []cdf.SegmentItem{item}
+	}
+	return v
+}
+
+func (s *Server) getSegmentJob(w http.ResponseWriter, idStr string) error {
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if err != nil || id < 1 {
+		return badRequest("Invalid jobId %q: expected a positive integer", idStr)
+	}
+	s.mu.Lock()
+	j, ok := s.jobs[id]
+	var v cdf.SegmentJob
+	if ok {
+		v = s.getViewLocked(j)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return badRequest("Job %d not found", id)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) setStatus(j *job, st cdf.JobStatus, errMsg string, segs []cdf.Segment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j.status = st
+	j.errMsg = errMsg
+	j.segments = segs
+	// statusTime must change at every transition, even when the clock does not move.
+	now := s.cfg.Now().UnixMilli()
+	if now <= j.stamp {
+		now = j.stamp + 1
+	}
+	j.stamp = now
+	if st.Terminal() {
+		s.active--
+	}
+}
+
+// run moves a job through Queued → Running → Completed | Failed.
+func (s *Server) run(j *job) {
+	defer s.wg.Done()
+	ctx := s.ctx
+	if d := s.cfg.QueueDelay; d > 0 {
+		if err := s.cfg.Sleep(ctx, d); err != nil {
+			s.setStatus(j, cdf.JobFailed, "The job was cancelled: the stand-in shut down", nil)
+			return
+		}
+	}
+	s.setStatus(j, cdf.JobRunning, "", nil)
+	started := s.cfg.Now()
+	segs, err := s.segment(ctx, j)
+	if d := s.cfg.RunDelay - s.cfg.Now().Sub(started); d > 0 && err == nil {
+		if serr := s.cfg.Sleep(ctx, d); serr != nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		msg := err.Error()
+		if ctx.Err() != nil {
+			msg = "The job was cancelled: the stand-in shut down"
+		}
+		s.setStatus(j, cdf.JobFailed, msg, nil)
+		return
+	}
+	s.setStatus(j, cdf.JobCompleted, "", segs)
+}
+
+func (s *Server) segment(ctx context.Context, j *job) (segs []cdf.Segment, err error) {
+	defer func() {
+		// An engine bug must fail one job, not the whole stand-in.
+		if p := recover(); p != nil {
+			segs, err = nil, fmt.Errorf("segmentation failed: internal error: %v", p)
+		}
+	}()
+	e := j.file
+	src := segment.Source{
+		Key: fmt.Sprintf("%s|%d|%d", e.abs, e.size, e.modTime.UnixNano()),
+		Open: func(context.Context) (io.ReadCloser, error) {
+			return os.Open(e.abs)
+		},
+	}
+	var p segment.Prompt
+	for _, pt := range j.points {
+		p.Points = append(p.Points, segment.Point{X: pt.X, Y: pt.Y, Label: pt.Label})
+	}
+	if b := j.box; b != nil {
+		p.Box = &segment.Box{XMin: b.XMin, YMin: b.YMin, XMax: b.XMax, YMax: b.YMax}
+	}
+	out, err := s.cfg.Engine.Segment(ctx, src, p)
+	if err != nil {
+		switch {
+		case errors.Is(err, segment.ErrUnsupported):
+			return nil, fmt.Errorf("Could not read file %d as an image: %v", e.meta.ID, err)
+		case errors.Is(err, segment.ErrTooLarge):
+			return nil, fmt.Errorf("File %d is too large to segment: %v", e.meta.ID, err)
+		}
+		return nil, fmt.Errorf("Segmentation failed: %v", err)
+	}
+	return toWire(out), nil
+}
+
+// toWire converts engine segments to CDF's shape: scores and vertices clamped to 0..1,
+// polygons of 3..1000 vertices (longer ones thinned evenly, shorter ones dropped).
+func toWire(in []segment.Segment) []cdf.Segment {
+	out := []cdf.Segment{}
+	for _, sg := range in {
+		var polys []cdf.Polygon
+		for _, pg := range sg.Polygons {
+			if len(pg) < 3 {
+				continue
+			}
+			n := min(len(pg), MaxPolygonVertices)
+			vs := make([]cdf.Vertex, 0, n)
+			for i := range n {
+				v := pg[i*len(pg)/n]
+				vs = append(vs, cdf.Vertex{X: clamp01(v.X), Y: clamp01(v.Y)})
+			}
+			polys = append(polys, cdf.Polygon{Vertices: vs})
+		}
+		if len(polys) == 0 {
+			continue
+		}
+		out = append(out, cdf.Segment{Score: clamp01(sg.Score), Polygons: polys})
+	}
+	return out
+}
+
+func clamp01(v float64) float64 {
+	if math.IsNaN(v) || v < 0 {
+		return 0
+	}
+	return min(v, 1)
+}
