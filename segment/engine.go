@@ -3,16 +3,46 @@ package segment
 import (
 	"context"
 	"fmt"
+	"math"
+	"time"
+)
+
+// Defaults for Options' zero values.
+const (
+	defaultMaxPixels  = 40_000_000
+	defaultBudget     = time.Second
+	defaultCacheBytes = 256 << 20
+	defaultWorkSize   = 384
 )
 
 // Engine segments images. It is safe for concurrent use.
 type Engine struct {
-	opts Options
+	opts  Options
+	tune  tuning
+	cache *imageCache
 }
 
 // New returns an Engine with the given options.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts}
+	if opts.MaxPixels <= 0 {
+		opts.MaxPixels = defaultMaxPixels
+	}
+	if opts.Budget <= 0 {
+		opts.Budget = defaultBudget
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = defaultCacheBytes
+	}
+	if opts.MaxVertices <= 0 || opts.MaxVertices > 1000 {
+		opts.MaxVertices = 1000
+	}
+	if opts.MaxVertices < 3 {
+		opts.MaxVertices = 3
+	}
+	if opts.WorkSize <= 0 {
+		opts.WorkSize = defaultWorkSize
+	}
+	return &Engine{opts: opts, tune: defaultTuning(), cache: newImageCache(opts.CacheBytes)}
 }
 
 // Validate checks a prompt: 1..MaxPoints points or a box (or both), coordinates in 0..1,
@@ -46,27 +76,60 @@ func (p Prompt) Validate() error {
 }
 
 // Segment answers a prompt on an image with up to three candidate segments, best first.
-//
-// PLACEHOLDER until the real engine lands: returns the box, or a small square around the
-// positive points.
+// A prompt whose points are all negative and that has no box asks for nothing and gets no
+// segments. The time budget covers the whole request; when it runs out the best labelling
+// found so far is returned.
 func (e *Engine) Segment(ctx context.Context, src Source, p Prompt) ([]Segment, error) {
+	ms, err := e.segmentMasks(ctx, src, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Segment, 0, len(ms))
+	for _, m := range ms {
+		polys := tracePolygons(m.m, e.opts.MaxVertices)
+		if len(polys) == 0 {
+			continue
+		}
+		out = append(out, Segment{Score: m.score, Polygons: polys})
+	}
+	return out, nil
+}
+
+// scoredMask is a candidate before tracing.
+type scoredMask struct {
+	m     *mask
+	lab   []uint8 // working resolution
+	score float64
+}
+
+func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scoredMask, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	b := Box{XMin: 1, YMin: 1}
-	if p.Box != nil {
-		b = *p.Box
-	} else {
-		for _, pt := range p.Points {
-			if pt.Label == 1 {
-				b.XMin, b.YMin = min(b.XMin, pt.X-0.05), min(b.YMin, pt.Y-0.05)
-				b.XMax, b.YMax = max(b.XMax, pt.X+0.05), max(b.YMax, pt.Y+0.05)
-			}
+	start := time.Now()
+	wi, err := e.cache.get(ctx, src.Key, func() (*workImage, error) {
+		wi, err := loadWorkImage(ctx, src, e.opts.MaxPixels, e.opts.WorkSize)
+		if err == nil {
+			wi.cost = computeStepCosts(wi, e.tune.geoAlpha)
 		}
-		if b.XMin >= b.XMax {
-			return nil, nil
-		}
+		return wi, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	ring := Polygon{{b.XMin, b.YMin}, {b.XMax, b.YMin}, {b.XMax, b.YMax}, {b.XMin, b.YMax}}
-	return []Segment{{Score: 0.5, Polygons: []Polygon{ring}}}, nil
+	pr := newProblem(ctx, wi, p, e.tune, start.Add(e.opts.Budget))
+	if pr == nil {
+		return nil, nil
+	}
+	cands := pr.solve()
+	out := make([]scoredMask, 0, len(cands))
+	for _, c := range cands {
+		out = append(out, scoredMask{m: upsampleMask(wi, c.lab), lab: c.lab, score: c.score})
+	}
+	return out, nil
+}
+
+// toPixel maps a normalised coordinate to the working pixel that contains it.
+func toPixel(v float64, n int) int {
+	return min(max(int(math.Floor(v*float64(n))), 0), n-1)
 }

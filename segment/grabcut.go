@@ -1,0 +1,303 @@
+package segment
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// GrabCut energy constants. γ and the 8-neighbourhood with γ/√2 on diagonals follow the GrabCut
+// paper and OpenCV, so results stay comparable with the baseline.
+const (
+	gcGamma = 50.0
+	// hardCap stands for an infinite capacity. Far above any cut through soft terms (a few
+	// thousand at most) yet small enough for float32 to keep integer precision around it.
+	hardCap = 1e7
+	// maxSamples bounds the pixels a colour model is fitted on per class; a strided subset is
+	// as good for five Gaussians and keeps iterations cheap on big regions.
+	maxSamples = 24000
+)
+
+// tuning holds the engine's free parameters in one place, so measurements can vary them.
+type tuning struct {
+	iterations  int     // GrabCut iterations at most
+	seedRadius  float64 // click disc radius as a share of the working long side
+	geoAlpha    float64 // contrast weight of the geodesic step cost
+	borderDist  float32 // head start of the image border as background evidence
+	negDist     float32
+	changeStop  float64 // stop when fewer than this share of free pixels change label
+	starOn      bool
+	priorWeight float64 // click mode: fg unary grows with geodesic distance (per unit of median)
+}
+
+func defaultTuning() tuning {
+	return tuning{
+		iterations:  5,
+		seedRadius:  0.006,
+		geoAlpha:    20,
+		borderDist:  0,
+		negDist:     0,
+		changeStop:  0.001,
+		starOn:      true,
+		priorWeight: 0,
+	}
+}
+
+// problem is one prompt on one working image.
+type problem struct {
+	wi   *workImage
+	tune tuning
+	w, h int
+	// ROI, in working pixels, of the nodes in the graph; everything outside is hard background.
+	x0, y0, x1, y1 int
+	hard           []int8 // +1 hard foreground, −1 hard background, 0 free; per working pixel
+	fgSeeds        []int32
+	bgSeeds        []int32 // negative click discs
+	clickOnly      bool
+	star           []int32   // geodesic parent per pixel (click mode), −1 for none
+	geoFG          []float32 // geodesic distance from the positive seeds (click mode)
+
+	deadline time.Time
+	ctx      context.Context
+
+	// graph topology for the ROI, built once
+	g      *flowGraph
+	base   []float32 // pairwise capacities per arc
+	edgeBG []float32 // pairwise weight to hard-background pixels outside the ROI, per node
+}
+
+// candidate is one labelling of the working image with what is needed to score it.
+type candidate struct {
+	lab    []uint8
+	energy float64
+	iter   int // GrabCut iteration, −1 for the initialisation
+	score  float64
+}
+
+func (pr *problem) expired() bool {
+	return time.Now().After(pr.deadline) || pr.ctx.Err() != nil
+}
+
+// weight is the pairwise term between pixel p and its neighbour in forward direction k.
+func (pr *problem) weight(p int, k int) float32 {
+	wi := pr.wi
+	w := gcGamma * math.Exp(-wi.beta*float64(wi.d2[k][p]))
+	if k >= 2 {
+		w /= math.Sqrt2
+	}
+	return float32(w)
+}
+
+// buildGraph lays out the ROI as a grid graph with eight arc slots per node; slot k < 4 goes
+// to the forward neighbour dirs[k], slot k+4 to its reverse. Missing neighbours are self-arcs
+// without capacity, which the max-flow never follows: fixed slots make sister arcs arithmetic.
+func (pr *problem) buildGraph() {
+	rw, rh := pr.x1-pr.x0, pr.y1-pr.y0
+	n := rw * rh
+	g := newFlowGraph(n, 8*n)
+	pr.base = make([]float32, 8*n)
+	pr.edgeBG = make([]float32, n)
+	for i := range n + 1 {
+		g.first[i] = int32(8 * i)
+	}
+	for ry := range rh {
+		for rx := range rw {
+			i := ry*rw + rx
+			x, y := rx+pr.x0, ry+pr.y0
+			p := y*pr.w + x
+			for k := range 8 {
+				a := 8*i + k
+				var dx, dy int
+				if k < 4 {
+					dx, dy = dirs[k][0], dirs[k][1]
+				} else {
+					dx, dy = -dirs[k-4][0], -dirs[k-4][1]
+				}
+				nx, ny := x+dx, y+dy
+				g.head[a], g.sister[a] = int32(i), int32(a)
+				if nx < 0 || ny < 0 || nx >= pr.w || ny >= pr.h {
+					continue
+				}
+				var wgt float32
+				if k < 4 {
+					wgt = pr.weight(p, k)
+				} else {
+					wgt = pr.weight(ny*pr.w+nx, k-4)
+				}
+				if nx < pr.x0 || ny < pr.y0 || nx >= pr.x1 || ny >= pr.y1 {
+					pr.edgeBG[i] += wgt // the neighbour is hard background
+					continue
+				}
+				j := (ny-pr.y0)*rw + (nx - pr.x0)
+				g.head[a] = int32(j)
+				g.sister[a] = int32(8*j + (k+4)%8)
+				pr.base[a] = wgt
+			}
+		}
+	}
+	pr.g = g
+}
+
+// dirSlot gives the arc slot from p to an adjacent pixel q.
+func dirSlot(w int, p, q int32) int {
+	dx := int(q%int32(w)) - int(p%int32(w))
+	dy := int(q/int32(w)) - int(p/int32(w))
+	for k := range 4 {
+		if dirs[k][0] == dx && dirs[k][1] == dy {
+			return k
+		}
+		if -dirs[k][0] == dx && -dirs[k][1] == dy {
+			return k + 4
+		}
+	}
+	return -1
+}
+
+// samples collects, with a stride that bounds their number, the pixels labelled v.
+func samples(lab []uint8, v uint8, dst []int32) []int32 {
+	cnt := 0
+	for _, l := range lab {
+		if l == v {
+			cnt++
+		}
+	}
+	stride := max(1, (cnt+maxSamples-1)/maxSamples)
+	dst = dst[:0]
+	k := 0
+	for i, l := range lab {
+		if l == v {
+			if k%stride == 0 {
+				dst = append(dst, int32(i))
+			}
+			k++
+		}
+	}
+	return dst
+}
+
+// run iterates GrabCut from the initial labelling lab (1 = foreground) and returns the
+// labellings it went through, the last being the best energy-wise. It stops early when the
+// labelling settles, and at the deadline.
+func (pr *problem) run(lab []uint8) []candidate {
+	if pr.g == nil {
+		pr.buildGraph()
+	}
+	wi := pr.wi
+	rw := pr.x1 - pr.x0
+	n := pr.g.n
+	var fgIdx, bgIdx []int32
+	fgComp := make([]uint8, 0, maxSamples)
+	bgComp := make([]uint8, 0, maxSamples)
+	var fgM, bgM gmm
+	var out []candidate
+	free := 0
+	for _, hv := range pr.hard {
+		if hv == 0 {
+			free++
+		}
+	}
+	for it := 0; it < pr.tune.iterations; it++ {
+		fgIdx = samples(lab, 1, fgIdx)
+		bgIdx = samples(lab, 0, bgIdx)
+		fgComp = fgComp[:len(fgIdx)]
+		bgComp = bgComp[:len(bgIdx)]
+		if it == 0 {
+			splitInit(wi.rgb, fgIdx, fgComp, gmmK)
+			splitInit(wi.rgb, bgIdx, bgComp, gmmK)
+		} else {
+			fgM.assign(wi.rgb, fgIdx, fgComp)
+			bgM.assign(wi.rgb, bgIdx, bgComp)
+		}
+		fgM = fitGMM(wi.rgb, fgIdx, fgComp, gmmK)
+		bgM = fitGMM(wi.rgb, bgIdx, bgComp, gmmK)
+
+		g := pr.g
+		copy(g.rcap, pr.base)
+		clear(g.tr)
+		g.flow = 0
+		if pr.star != nil {
+			for i := range n {
+				x, y := i%rw+pr.x0, i/rw+pr.y0
+				p := int32(y*pr.w + x)
+				if q := pr.star[p]; q >= 0 {
+					g.rcap[8*i+dirSlot(pr.w, p, q)] += hardCap
+				}
+			}
+		}
+		var med float32
+		if pr.tune.priorWeight > 0 && pr.geoFG != nil {
+			med = pr.geoScale()
+		}
+		for i := range n {
+			x, y := i%rw+pr.x0, i/rw+pr.y0
+			p := y*pr.w + x
+			switch pr.hard[p] {
+			case 1:
+				g.addTerminal(i, hardCap, pr.edgeBG[i])
+				continue
+			case -1:
+				g.addTerminal(i, 0, hardCap)
+				continue
+			}
+			r, gg, b := float64(wi.rgb[3*p]), float64(wi.rgb[3*p+1]), float64(wi.rgb[3*p+2])
+			dfg := fgM.nll(r, gg, b)
+			dbg := bgM.nll(r, gg, b)
+			if med > 0 {
+				dfg += pr.tune.priorWeight * float64(min(pr.geoFG[p]/med, 10))
+			}
+			g.addTerminal(i, float32(dbg), float32(dfg)+pr.edgeBG[i])
+		}
+		g.stop = pr.expired
+		if !g.maxflow() {
+			break
+		}
+		next := make([]uint8, len(lab))
+		changed := 0
+		for i := range n {
+			x, y := i%rw+pr.x0, i/rw+pr.y0
+			p := y*pr.w + x
+			if g.inSource(i) {
+				next[p] = 1
+			}
+			if next[p] != lab[p] {
+				changed++
+			}
+		}
+		out = append(out, candidate{lab: next, energy: g.flow, iter: it})
+		lab = next
+		if float64(changed) <= pr.tune.changeStop*float64(max(free, 1)) || pr.expired() {
+			break
+		}
+	}
+	return out
+}
+
+// geoScale is the median geodesic distance over the image, the unit of the distance prior.
+func (pr *problem) geoScale() float32 {
+	// A coarse histogram is enough for a unit of measure.
+	var mx float32
+	for _, d := range pr.geoFG {
+		if !math.IsInf(float64(d), 0) {
+			mx = max(mx, d)
+		}
+	}
+	if mx == 0 {
+		return 0
+	}
+	var hist [256]int
+	cnt := 0
+	for _, d := range pr.geoFG {
+		if !math.IsInf(float64(d), 0) {
+			hist[min(int(d/mx*255), 255)]++
+			cnt++
+		}
+	}
+	acc := 0
+	for b, c := range hist {
+		acc += c
+		if acc*2 >= cnt {
+			return (float32(b) + 0.5) / 255 * mx
+		}
+	}
+	return mx
+}

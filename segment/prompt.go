@@ -1,0 +1,368 @@
+package segment
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+)
+
+// newProblem turns a prompt into hard constraints, a region of interest and (for click-only
+// prompts) the geodesic forest on the working image. It returns nil when the prompt asks for
+// nothing: no box and no positive point.
+func newProblem(ctx context.Context, wi *workImage, p Prompt, t tuning, deadline time.Time) *problem {
+	w, h := wi.w, wi.h
+	pr := &problem{wi: wi, tune: t, w: w, h: h, hard: make([]int8, w*h), ctx: ctx, deadline: deadline}
+	r := max(1, int(math.Round(t.seedRadius*float64(max(w, h)))))
+	// Later clicks override earlier ones where their discs overlap: the user corrects.
+	for _, pt := range p.Points {
+		cx, cy := toPixel(pt.X, w), toPixel(pt.Y, h)
+		v := int8(-1)
+		if pt.Label == 1 {
+			v = 1
+		}
+		for y := max(0, cy-r); y <= min(h-1, cy+r); y++ {
+			for x := max(0, cx-r); x <= min(w-1, cx+r); x++ {
+				if (x-cx)*(x-cx)+(y-cy)*(y-cy) <= r*r {
+					pr.hard[y*w+x] = v
+				}
+			}
+		}
+	}
+	// The clicked pixel itself always keeps its own label, even under a later disc.
+	for _, pt := range p.Points {
+		v := int8(-1)
+		if pt.Label == 1 {
+			v = 1
+		}
+		pr.hard[toPixel(pt.Y, h)*w+toPixel(pt.X, w)] = v
+	}
+	for i, v := range pr.hard {
+		switch v {
+		case 1:
+			pr.fgSeeds = append(pr.fgSeeds, int32(i))
+		case -1:
+			pr.bgSeeds = append(pr.bgSeeds, int32(i))
+		}
+	}
+
+	if b := p.Box; b != nil {
+		// Pixels whose centre lies in the box; at least the pixel holding the box's centre.
+		pr.x0 = int(math.Ceil(b.XMin*float64(w) - 0.5))
+		pr.x1 = int(math.Floor(b.XMax*float64(w)-0.5)) + 1
+		pr.y0 = int(math.Ceil(b.YMin*float64(h) - 0.5))
+		pr.y1 = int(math.Floor(b.YMax*float64(h)-0.5)) + 1
+		pr.x0, pr.y0 = max(pr.x0, 0), max(pr.y0, 0)
+		pr.x1, pr.y1 = min(pr.x1, w), min(pr.y1, h)
+		if pr.x1 <= pr.x0 {
+			pr.x0 = toPixel((b.XMin+b.XMax)/2, w)
+			pr.x1 = pr.x0 + 1
+		}
+		if pr.y1 <= pr.y0 {
+			pr.y0 = toPixel((b.YMin+b.YMax)/2, h)
+			pr.y1 = pr.y0 + 1
+		}
+		// A positive click outside the box widens the region to it.
+		for _, s := range pr.fgSeeds {
+			x, y := int(s)%w, int(s)/w
+			pr.x0, pr.x1 = min(pr.x0, x), max(pr.x1, x+1)
+			pr.y0, pr.y1 = min(pr.y0, y), max(pr.y1, y+1)
+		}
+		return pr
+	}
+	if len(pr.fgSeeds) == 0 {
+		return nil
+	}
+	pr.clickOnly = true
+	pr.x0, pr.y0, pr.x1, pr.y1 = 0, 0, w, h
+	return pr
+}
+
+// initBox labels the box foreground and the rest background, as GrabCut starts.
+func (pr *problem) initBox() []uint8 {
+	w := pr.w
+	lab := make([]uint8, w*pr.h)
+	for y := pr.y0; y < pr.y1; y++ {
+		for x := pr.x0; x < pr.x1; x++ {
+			lab[y*w+x] = 1
+		}
+	}
+	for i, v := range pr.hard {
+		if v != 0 {
+			lab[i] = uint8((v + 1) / 2)
+		}
+	}
+	// A box as large as the image leaves no background to learn from: lend the frame.
+	if pr.x0 == 0 && pr.y0 == 0 && pr.x1 == w && pr.y1 == pr.h {
+		for y := range pr.h {
+			for x := range w {
+				if (x < 2 || y < 2 || x >= w-2 || y >= pr.h-2) && pr.hard[y*w+x] == 0 {
+					lab[y*w+x] = 0
+				}
+			}
+		}
+	}
+	return lab
+}
+
+// initClicks labels a pixel foreground when it is geodesically closer to a positive click
+// than to any background evidence (negative clicks, the image border), and sets up the star
+// forest that later cuts must respect.
+func (pr *problem) initClicks() []uint8 {
+	w, h := pr.w, pr.h
+	cost := pr.wi.cost
+	blocked := make([]bool, w*h)
+	for _, s := range pr.bgSeeds {
+		blocked[s] = true
+	}
+	dfg, par := geodesic(w, h, cost, pr.fgSeeds, nil, blocked)
+	pr.geoFG = dfg
+	if pr.tune.starOn {
+		pr.star = par
+		// Pixels walled off from every positive click by negative ones cannot be object.
+		for i, d := range dfg {
+			if math.IsInf(float64(d), 1) && pr.hard[i] == 0 {
+				pr.hard[i] = -1
+			}
+		}
+	}
+	var seeds []int32
+	var sd []float32
+	for x := range w {
+		seeds = append(seeds, int32(x), int32((h-1)*w+x))
+		sd = append(sd, pr.tune.borderDist, pr.tune.borderDist)
+	}
+	for y := 1; y < h-1; y++ {
+		seeds = append(seeds, int32(y*w), int32(y*w+w-1))
+		sd = append(sd, pr.tune.borderDist, pr.tune.borderDist)
+	}
+	for _, s := range pr.bgSeeds {
+		seeds = append(seeds, s)
+		sd = append(sd, pr.tune.negDist)
+	}
+	fgBlock := make([]bool, w*h)
+	for _, s := range pr.fgSeeds {
+		fgBlock[s] = true
+	}
+	dbg, _ := geodesic(w, h, cost, seeds, sd, fgBlock)
+	lab := make([]uint8, w*h)
+	for i := range lab {
+		switch {
+		case pr.hard[i] == 1:
+			lab[i] = 1
+		case pr.hard[i] == -1:
+		case dfg[i] < dbg[i]:
+			lab[i] = 1
+		}
+	}
+	return lab
+}
+
+// solve runs the engine on the problem and returns up to three distinct, scored candidates,
+// best first.
+func (pr *problem) solve() []candidate {
+	var init []uint8
+	if pr.clickOnly {
+		init = pr.initClicks()
+	} else {
+		init = pr.initBox()
+	}
+	runs := pr.run(slices.Clone(init))
+	var pool []candidate
+	for i := len(runs) - 1; i >= 0; i-- {
+		pool = append(pool, runs[i])
+	}
+	if pr.clickOnly {
+		pool = append(pool, candidate{lab: init, iter: -1})
+	}
+	for i := range pool {
+		pr.keepConnected(pool[i].lab)
+	}
+	var out []candidate
+	for _, c := range pool {
+		if area(c.lab) == 0 {
+			continue
+		}
+		distinct := true
+		for _, o := range out {
+			if iou(c.lab, o.lab) > 0.95 {
+				distinct = false
+				break
+			}
+		}
+		if distinct {
+			out = append(out, c)
+		}
+		if len(out) == 3 {
+			break
+		}
+	}
+	for i := range out {
+		out[i].score = pr.score(out, i)
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func area(lab []uint8) int {
+	n := 0
+	for _, v := range lab {
+		n += int(v)
+	}
+	return n
+}
+
+func iou(a, b []uint8) float64 {
+	var in, un int
+	for i := range a {
+		in += int(a[i] & b[i])
+		un += int(a[i] | b[i])
+	}
+	if un == 0 {
+		return 1
+	}
+	return float64(in) / float64(un)
+}
+
+// keepConnected drops foreground parts that no positive click touches or, without clicks,
+// every part but the largest: the answer is one object, and the graph cut happily picks up
+// same-coloured specks elsewhere in the box.
+func (pr *problem) keepConnected(lab []uint8) {
+	w, h := pr.w, pr.h
+	comp := make([]int32, w*h)
+	for i := range comp {
+		comp[i] = -1
+	}
+	var sizes []int
+	var stack []int32
+	for s := range lab {
+		if lab[s] == 0 || comp[s] >= 0 {
+			continue
+		}
+		id := int32(len(sizes))
+		size := 0
+		comp[s] = id
+		stack = append(stack[:0], int32(s))
+		for len(stack) > 0 {
+			p := int(stack[len(stack)-1])
+			stack = stack[:len(stack)-1]
+			size++
+			x, y := p%w, p/w
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					nx, ny := x+dx, y+dy
+					if nx < 0 || ny < 0 || nx >= w || ny >= h {
+						continue
+					}
+					q := ny*w + nx
+					if lab[q] == 1 && comp[q] < 0 {
+						comp[q] = id
+						stack = append(stack, int32(q))
+					}
+				}
+			}
+		}
+		sizes = append(sizes, size)
+	}
+	if len(sizes) <= 1 {
+		return
+	}
+	keep := make([]bool, len(sizes))
+	found := false
+	for _, s := range pr.fgSeeds {
+		if c := comp[s]; c >= 0 {
+			keep[c] = true
+			found = true
+		}
+	}
+	if !found {
+		keep[slices.Index(sizes, slices.Max(sizes))] = true
+	}
+	for i, c := range comp {
+		if c >= 0 && !keep[c] {
+			lab[i] = 0
+		}
+	}
+}
+
+// score estimates a candidate's quality in 0..1 from what the engine can see without ground
+// truth: how much of its outline runs along image edges, and how much the other candidates
+// agree with it.
+func (pr *problem) score(cs []candidate, i int) float64 {
+	lab := cs[i].lab
+	w, h := pr.w, pr.h
+	wi := pr.wi
+	var sum float64
+	var cnt int
+	for y := range h {
+		for x := range w {
+			p := y*w + x
+			for k := range 2 {
+				nx, ny := x+dirs[k][0], y+dirs[k][1]
+				if nx >= w || ny >= h {
+					continue
+				}
+				if lab[p] != lab[ny*w+nx] {
+					sum += 1 - math.Exp(-wi.beta*float64(wi.d2[k][p]))
+					cnt++
+				}
+			}
+		}
+	}
+	contrast := 0.0
+	if cnt > 0 {
+		contrast = sum / float64(cnt)
+	}
+	agree := 1.0
+	if len(cs) > 1 {
+		agree = 0
+		for j := range cs {
+			if j != i {
+				agree += iou(lab, cs[j].lab)
+			}
+		}
+		agree /= float64(len(cs) - 1)
+	}
+	return 0.6*contrast + 0.4*agree
+}
+
+// upsampleMask turns a working-resolution labelling into a mask up to twice as fine (never
+// finer than the original), interpolating bilinearly and cutting at ½ so outlines come out
+// smooth rather than as staircases of working pixels.
+func upsampleMask(wi *workImage, lab []uint8) *mask {
+	f := min(2.0, float64(max(wi.srcW, wi.srcH))/float64(max(wi.w, wi.h)))
+	f = max(f, 1)
+	return resampleLabels(lab, wi.w, wi.h, max(1, int(math.Round(float64(wi.w)*f))), max(1, int(math.Round(float64(wi.h)*f))))
+}
+
+// resampleLabels bilinearly interpolates a 0/1 labelling to mw×mh and thresholds it at ½.
+func resampleLabels(lab []uint8, w, h, mw, mh int) *mask {
+	m := &mask{w: mw, h: mh, pix: make([]uint8, mw*mh)}
+	sx, sy := float64(w)/float64(mw), float64(h)/float64(mh)
+	for my := range mh {
+		fy := (float64(my)+0.5)*sy - 0.5
+		y0 := int(math.Floor(fy))
+		ty := fy - float64(y0)
+		y0c, y1c := min(max(y0, 0), h-1), min(max(y0+1, 0), h-1)
+		for mx := range mw {
+			fx := (float64(mx)+0.5)*sx - 0.5
+			x0 := int(math.Floor(fx))
+			tx := fx - float64(x0)
+			x0c, x1c := min(max(x0, 0), w-1), min(max(x0+1, 0), w-1)
+			v := (1-ty)*((1-tx)*float64(lab[y0c*w+x0c])+tx*float64(lab[y0c*w+x1c])) +
+				ty*((1-tx)*float64(lab[y1c*w+x0c])+tx*float64(lab[y1c*w+x1c]))
+			if v > 0.5 {
+				m.pix[my*mw+mx] = 1
+			}
+		}
+	}
+	return m
+}
