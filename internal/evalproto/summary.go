@@ -62,6 +62,8 @@ type Summary struct {
 	Latency  map[string]Latency `json:"latencyMs"`
 	Requests int                `json:"requests"`
 	Failures int                `json:"failures"`
+	// Empty counts answers without any segment (and without an error).
+	Empty int `json:"empty"`
 	// Violations counts answers that broke a promise of the segment API.
 	Violations int `json:"violations"`
 	// ScoreIoU is the Spearman correlation of the best segment's score with its IoU, over all
@@ -126,6 +128,9 @@ func Summarize(results []ImageResult, clickCap int) Summary {
 			s.Requests++
 			if q.Failed {
 				s.Failures++
+			}
+			if !q.Failed && q.Segments == 0 {
+				s.Empty++
 			}
 			if q.Violation != "" {
 				s.Violations++
