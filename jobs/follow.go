@@ -1,0 +1,315 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/lassoteam/lasso/cdf"
+)
+
+// errDeadline is the cancellation cause of a follow that ran out of time.
+var errDeadline = errors.New("jobs: deadline exceeded")
+
+// follow is the life of one submitted prompt: start the job, poll it, publish changes.
+type follow struct {
+	m     *Manager
+	slot  *slot
+	api   SegmentAPI
+	task  Task
+	start time.Time
+
+	// ctx is cancelled with errSuperseded, ErrClosed, errDeadline, or when the follow ends.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	jobID     int64
+	last      Event // the last event this follow published
+	published bool
+	throttled bool // the last answer from CDF was a 429, for the timeout message
+}
+
+// watchDeadline cancels the follow at its deadline, also in the middle of a CDF call that hangs.
+func (f *follow) watchDeadline() {
+	defer f.m.wg.Done()
+	t := f.m.opts.Clock.NewTimer(f.m.opts.Deadline)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		f.cancel(errDeadline)
+	case <-f.ctx.Done():
+	}
+}
+
+// run starts the job and polls it until it ends, is superseded, or runs out of time.
+func (f *follow) run() {
+	defer f.m.wg.Done()
+	defer f.cancel(context.Canceled) // releases watchDeadline
+	o := f.m.opts
+
+	// Start the job. POST is not idempotent (a repeat would start a second job), so only a 429,
+	// which CDF answers before doing any work, is tried again.
+	interval := o.FirstPoll
+	var job *cdf.SegmentJob
+	for job == nil {
+		j, err := f.api.StartSegment(f.ctx, f.task.Request)
+		switch {
+		case err == nil && j != nil:
+			job = j
+		case err == nil:
+			f.fail("CDF did not return a job", true)
+			return
+		case f.ctx.Err() != nil:
+			f.stopped()
+			return
+		case cdf.StatusCode(err) == http.StatusTooManyRequests:
+			f.throttled = true
+			var wait time.Duration
+			interval, wait = o.throttled(interval, retryAfter(err))
+			if !f.sleep(wait) {
+				return
+			}
+		default:
+			f.fail(startFailure(err))
+			return
+		}
+	}
+	f.throttled = false
+	f.jobID = job.JobID
+	if f.observe(job) {
+		return
+	}
+
+	interval = o.FirstPoll
+	wait := interval
+	for {
+		if !f.sleep(wait) {
+			return
+		}
+		j, err := f.api.SegmentJob(f.ctx, f.jobID)
+		switch {
+		case err == nil && j != nil:
+			f.throttled = false
+			if f.observe(j) {
+				return
+			}
+			interval = o.next(interval)
+			wait = interval
+		case f.ctx.Err() != nil:
+			f.stopped()
+			return
+		case cdf.StatusCode(err) == http.StatusTooManyRequests:
+			f.throttled = true
+			interval, wait = o.throttled(interval, retryAfter(err))
+		case err == nil || transient(err):
+			// Polling is idempotent: a 5xx, a transport error or an empty answer only costs a
+			// look, and the deadline bounds how long this can go on.
+			interval = o.next(interval)
+			wait = interval
+		default:
+			f.fail(pollFailure(err))
+			return
+		}
+	}
+}
+
+// sleep waits d, and reports false when the follow must end instead (after publishing the
+// timeout if the deadline was the reason).
+func (f *follow) sleep(d time.Duration) bool {
+	t := f.m.opts.Clock.NewTimer(d)
+	select {
+	case <-t.C():
+		return true
+	case <-f.ctx.Done():
+		t.Stop()
+		f.stopped()
+		return false
+	}
+}
+
+// stopped handles the end of a follow by cancellation: only a deadline is news to the room;
+// a superseded or closed follow ends in silence.
+func (f *follow) stopped() {
+	if errors.Is(context.Cause(f.ctx), errDeadline) {
+		msg := "timed out after " + seconds(f.m.opts.Deadline)
+		if f.throttled {
+			msg += " (CDF was throttling requests)"
+		}
+		f.fail(msg, true)
+	}
+}
+
+// seconds formats d as "60s" or "1.5s", as a person would write it.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+// observe publishes what job says if it differs from the last event, and reports whether the
+// job has ended.
+func (f *follow) observe(job *cdf.SegmentJob) (terminal bool) {
+	ev := f.event()
+	switch job.Status {
+	case cdf.JobQueued:
+		ev.Status = StatusQueued
+	case cdf.JobCompleted:
+		ev.Status = StatusDone
+		ev.Segments = bestFirst(job.Items)
+		if len(ev.Segments) > 0 {
+			ev.BoundingBox = boxAround(ev.Segments[0].Polygons)
+		}
+	case cdf.JobFailed:
+		ev.Status = StatusFailed
+		ev.Error = "CDF could not segment the image: " + failureReason(job)
+		ev.Retryable = true
+	default:
+		// Running, and any state CDF may add between queued and done.
+		ev.Status = StatusRunning
+	}
+	f.publish(ev)
+	return job.Status.Terminal()
+}
+
+// fail publishes a failed event.
+func (f *follow) fail(msg string, retryable bool) {
+	ev := f.event()
+	ev.Status, ev.Error, ev.Retryable = StatusFailed, msg, retryable
+	f.publish(ev)
+}
+
+func (f *follow) event() Event {
+	return Event{
+		ObjectID:  f.task.ObjectID,
+		Version:   f.task.Version,
+		JobID:     f.jobID,
+		User:      f.task.User,
+		FileID:    f.task.FileID,
+		ElapsedMS: f.m.opts.Clock.Now().Sub(f.start).Milliseconds(),
+	}
+}
+
+// publish sends ev unless it repeats the last event or the follow has been superseded. The check
+// and the send happen under the slot's lock, which Submit also takes to supersede: a poll
+// that returns after a newer prompt was submitted can never reach the room.
+func (f *follow) publish(ev Event) {
+	s := f.slot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current != f {
+		return
+	}
+	if errors.Is(context.Cause(f.ctx), ErrClosed) {
+		return
+	}
+	if f.published && ev.Status == f.last.Status && ev.Error == f.last.Error {
+		return
+	}
+	f.last, f.published = ev, true
+	s.latest, s.hasLatest = ev, true
+	// A Publisher error is a marshalling bug or a closed hub at shutdown; there is nobody to
+	// tell but the room, which is what failed. The latest event still reaches Snapshot.
+	_, _ = f.m.pub.Publish(f.task.Room, EventType, ev)
+}
+
+// bestFirst returns the segments of all items that have at least one polygon, each with only
+// its usable polygons, highest score first. It never returns nil, so that a done event says
+// "nothing found" as an empty list.
+func bestFirst(items []cdf.SegmentItem) []cdf.Segment {
+	out := []cdf.Segment{}
+	for _, it := range items {
+		for _, s := range it.Segments {
+			polys := make([]cdf.Polygon, 0, len(s.Polygons))
+			for _, p := range s.Polygons {
+				if len(p.Vertices) >= 3 {
+					polys = append(polys, p)
+				}
+			}
+			if len(polys) > 0 {
+				out = append(out, cdf.Segment{Score: s.Score, Polygons: polys})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b cdf.Segment) int { return cmp.Compare(b.Score, a.Score) })
+	return out
+}
+
+// boxAround returns the smallest box that holds every vertex of polys (which are non-empty).
+func boxAround(polys []cdf.Polygon) *cdf.BoundingBox {
+	v0 := polys[0].Vertices[0]
+	b := cdf.BoundingBox{XMin: v0.X, YMin: v0.Y, XMax: v0.X, YMax: v0.Y}
+	for _, p := range polys {
+		for _, v := range p.Vertices {
+			b.XMin, b.XMax = min(b.XMin, v.X), max(b.XMax, v.X)
+			b.YMin, b.YMax = min(b.YMin, v.Y), max(b.YMax, v.Y)
+		}
+	}
+	return &b
+}
+
+// failureReason finds CDF's explanation of a failed job.
+func failureReason(job *cdf.SegmentJob) string {
+	if job.ErrorMessage != nil && *job.ErrorMessage != "" {
+		return *job.ErrorMessage
+	}
+	for _, fb := range job.FailedItems {
+		if fb.ErrorMessage != "" {
+			return fb.ErrorMessage
+		}
+	}
+	return "no reason given"
+}
+
+// transient reports whether a failed poll may succeed if simply repeated.
+func transient(err error) bool {
+	var ae *cdf.APIError
+	if !errors.As(err, &ae) {
+		return true // transport error: the request may never have reached CDF
+	}
+	return ae.Temporary() || ae.Status >= 500
+}
+
+func retryAfter(err error) time.Duration {
+	var ae *cdf.APIError
+	if errors.As(err, &ae) {
+		return ae.RetryAfter
+	}
+	return 0
+}
+
+// apiMessage is CDF's own words for err, or a description when it has none.
+func apiMessage(ae *cdf.APIError) string {
+	if ae.Message != "" {
+		return ae.Message
+	}
+	return fmt.Sprintf("%d %s", ae.Status, http.StatusText(ae.Status))
+}
+
+// startFailure describes a POST that failed for good. A 4xx means this prompt will be refused
+// again; a 5xx or transport error may pass on another try.
+func startFailure(err error) (string, bool) {
+	var ae *cdf.APIError
+	if !errors.As(err, &ae) {
+		return "could not reach CDF to start the job: " + err.Error(), true
+	}
+	if ae.Status >= 500 {
+		return "CDF could not start the job: " + apiMessage(ae), true
+	}
+	return "CDF refused the request: " + apiMessage(ae), false
+}
+
+// pollFailure describes a poll that failed for good (a 4xx other than 429). Signing in again
+// is what helps against 401/403; a job CDF has lost can be started anew.
+func pollFailure(err error) (string, bool) {
+	var ae *cdf.APIError
+	if !errors.As(err, &ae) {
+		return "could not follow the job: " + err.Error(), true
+	}
+	if ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden {
+		return "CDF refused the request: " + apiMessage(ae), false
+	}
+	return "CDF could not report on the job: " + apiMessage(ae), true
+}

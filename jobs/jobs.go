@@ -1,0 +1,305 @@
+// Package jobs starts CDF segment jobs for prompts and follows them to the end, publishing a
+// job.status event to the prompt's room each time what a person would see changes.
+//
+// One object (Room + ObjectID) has at most one live job: a newer prompt version supersedes the
+// older job at once, and from then on nothing of the older job is published, even a result
+// that was already on its way. Each job is started and polled with the SegmentAPI of the user
+// who made the prompt, never with anyone else's credentials.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/hub"
+)
+
+// EventType is the hub message type of every event this package publishes.
+const EventType = "job.status"
+
+// SegmentAPI is the part of a user's CDF client that jobs needs; *cdf.Client's Vision service
+// satisfies it. Errors are expected to be (or wrap) *cdf.APIError for HTTP failures.
+type SegmentAPI interface {
+	StartSegment(ctx context.Context, req cdf.SegmentRequest) (*cdf.SegmentJob, error)
+	SegmentJob(ctx context.Context, jobID int64) (*cdf.SegmentJob, error)
+}
+
+// Publisher receives the events; *hub.Hub satisfies it.
+type Publisher interface {
+	Publish(room, typ string, data any) (hub.Message, error)
+}
+
+// Errors returned by Submit.
+var (
+	// ErrStale means a prompt with the same or a newer version was already submitted for the
+	// object: the caller's prompt is outdated and must not start a job.
+	ErrStale = errors.New("jobs: prompt version is not newer than the last one submitted")
+	// ErrClosed means the Manager has been closed.
+	ErrClosed = errors.New("jobs: manager closed")
+)
+
+// errSuperseded is the cancellation cause of a follow replaced by a newer prompt.
+var errSuperseded = errors.New("jobs: superseded by a newer prompt")
+
+// Status is the state of an object's job as the UI shows it.
+type Status string
+
+// The statuses of an Event; done and failed are final.
+const (
+	StatusQueued  Status = "queued"
+	StatusRunning Status = "running"
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+)
+
+// Event is the data of a job.status message: the state of one object's job.
+type Event struct {
+	// ObjectID and Version identify the object and the prompt version the job belongs to.
+	ObjectID string `json:"objectId"`
+	Version  int    `json:"version"`
+	// JobID is CDF's job id; 0 when the job could not be started.
+	JobID int64 `json:"jobId"`
+	// User made the prompt; FileID is the image.
+	User   string `json:"user"`
+	FileID int64  `json:"fileId"`
+	Status Status `json:"status"`
+	// ElapsedMS is the time since the prompt was submitted, in milliseconds.
+	ElapsedMS int64 `json:"elapsedMs"`
+	// Error says, for a person, why the job failed.
+	Error string `json:"error,omitempty"`
+	// Retryable tells the UI whether submitting the same prompt again may succeed.
+	Retryable bool `json:"retryable"`
+	// Segments are the results of a done job, best first; empty (not absent) when nothing was
+	// found, so the UI can tell "nothing found" from "not done yet".
+	Segments []cdf.Segment `json:"segments,omitzero"`
+	// BoundingBox encloses every polygon of the best segment of a done job.
+	BoundingBox *cdf.BoundingBox `json:"boundingBox,omitempty"`
+}
+
+// Task is one prompt to segment.
+type Task struct {
+	Room     string
+	ObjectID string
+	// Version is the client's prompt version for the object; it must grow with every change.
+	Version int
+	User    string
+	FileID  int64
+	Request cdf.SegmentRequest
+}
+
+// objectKey names an object across rooms.
+type objectKey struct{ room, objectID string }
+
+// slot is the state of one object: its current follow and the last event published for it.
+type slot struct {
+	// mu orders Submit's supersession against the current follow's publishing: once Submit has
+	// replaced current, the old follow can no longer publish.
+	mu        sync.Mutex
+	version   int
+	current   *follow
+	latest    Event
+	hasLatest bool
+}
+
+// Manager starts and follows segment jobs. It is safe for concurrent use.
+type Manager struct {
+	pub  Publisher
+	opts Options
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards rooms and closed; taken before any slot's mu
+	rooms  map[string]map[string]*slot
+	closed bool
+}
+
+// New returns a Manager that publishes to pub. Zero fields of opts take their defaults.
+func New(pub Publisher, opts Options) *Manager {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Manager{
+		pub:    pub,
+		opts:   opts.withDefaults(),
+		ctx:    ctx,
+		cancel: cancel,
+		rooms:  make(map[string]map[string]*slot),
+	}
+}
+
+// Submit starts following t in the background and returns at once. It returns ErrStale if a
+// prompt with the same or a newer Version was already submitted for t.Room and t.ObjectID;
+// otherwise the object's previous job, if still followed, is superseded: it is cancelled and
+// nothing more of it is published. The job is started and polled with api only, which should
+// carry the credentials of t.User.
+func (m *Manager) Submit(api SegmentAPI, t Task) error {
+	if api == nil {
+		return errors.New("jobs: submit: nil SegmentAPI")
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	objects := m.rooms[t.Room]
+	if objects == nil {
+		objects = make(map[string]*slot)
+		m.rooms[t.Room] = objects
+	}
+	s := objects[t.ObjectID]
+	if s == nil {
+		s = &slot{}
+		objects[t.ObjectID] = s
+	}
+
+	s.mu.Lock()
+	if s.current != nil && t.Version <= s.version {
+		s.mu.Unlock()
+		m.mu.Unlock()
+		return ErrStale
+	}
+	old := s.current
+	ctx, cancel := context.WithCancelCause(m.ctx)
+	f := &follow{
+		m:      m,
+		slot:   s,
+		api:    api,
+		task:   t,
+		start:  m.opts.Clock.Now(),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	s.current, s.version = f, t.Version
+	// The superseded job's last event leaves the snapshot too: a reconnecting client must not
+	// draw a result of a prompt that no longer exists.
+	s.latest, s.hasLatest = Event{}, false
+	s.mu.Unlock()
+	m.wg.Add(2)
+	m.mu.Unlock()
+
+	if old != nil {
+		old.cancel(errSuperseded)
+	}
+	go f.watchDeadline()
+	go f.run()
+	return nil
+}
+
+// Snapshot returns the latest event of each object in room whose current prompt has published
+// one, ordered by ObjectID. A reconnecting client gets it before live events.
+func (m *Manager) Snapshot(room string) []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.rooms[room]))
+	for id := range m.rooms[room] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]Event, 0, len(ids))
+	for _, id := range ids {
+		s := m.rooms[room][id]
+		s.mu.Lock()
+		if s.hasLatest {
+			out = append(out, s.latest)
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// Close stops following every job, without publishing anything more, and waits until all
+// follows have ended. Submit fails with ErrClosed afterwards.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel(ErrClosed)
+	m.wg.Wait()
+}
+
+// Options configures a Manager. The zero value gives the defaults documented on each field.
+type Options struct {
+	// Clock tells time and makes timers; tests inject a fake one. Default: the system clock.
+	Clock Clock
+	// FirstPoll is the wait between starting a job and the first look at it. Default 100 ms.
+	FirstPoll time.Duration
+	// Backoff multiplies the wait after each poll (values below 1 take the default). Default 1.5.
+	Backoff float64
+	// MaxInterval caps the wait between polls. Default 2 s.
+	MaxInterval time.Duration
+	// Deadline bounds a job from Submit to its end; past it the job is reported failed.
+	// Default 60 s.
+	Deadline time.Duration
+	// ThrottleMin is the least wait after CDF answered 429: the wait is double the current
+	// interval, at least ThrottleMin, at most ThrottleMax, plus up to half of that as jitter.
+	// Default 1 s.
+	ThrottleMin time.Duration
+	// ThrottleMax caps the wait after a 429 before jitter. Default 10 s.
+	ThrottleMax time.Duration
+	// Jitter returns a number in [0, 1) that spreads the waits after 429, so that throttled
+	// clients do not come back in step. Default math/rand/v2.Float64.
+	Jitter func() float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.FirstPoll <= 0 {
+		o.FirstPoll = 100 * time.Millisecond
+	}
+	if o.Backoff < 1 {
+		o.Backoff = 1.5
+	}
+	if o.MaxInterval <= 0 {
+		o.MaxInterval = 2 * time.Second
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = 60 * time.Second
+	}
+	if o.ThrottleMin <= 0 {
+		o.ThrottleMin = time.Second
+	}
+	if o.ThrottleMax < o.ThrottleMin {
+		o.ThrottleMax = max(10*time.Second, o.ThrottleMin)
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	return o
+}
+
+// PollDelay returns the wait before the n-th look (n = 0, 1, …) at a job that has not been
+// throttled: FirstPoll·Backoff^n, capped at MaxInterval, with zero fields taking their defaults.
+// It is the schedule the Manager follows, so the number of polls a job of a given length costs
+// can be computed from it.
+func (o Options) PollDelay(n int) time.Duration {
+	o = o.withDefaults()
+	d := o.FirstPoll
+	for range n {
+		d = o.next(d)
+		if d == o.MaxInterval {
+			break
+		}
+	}
+	return d
+}
+
+// next is the wait after a poll that came after a wait of d.
+func (o Options) next(d time.Duration) time.Duration {
+	return min(time.Duration(float64(d)*o.Backoff), o.MaxInterval)
+}
+
+// throttled returns the base wait after a 429 that came after a wait of d (it becomes the
+// interval later polls grow from) and the wait with jitter. retryAfter, when CDF or a proxy
+// sent one, is honoured as a minimum.
+func (o Options) throttled(d, retryAfter time.Duration) (base, wait time.Duration) {
+	base = min(max(2*d, o.ThrottleMin), o.ThrottleMax)
+	wait = base + time.Duration(float64(base)/2*o.Jitter())
+	return base, max(wait, retryAfter)
+}

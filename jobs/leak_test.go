@@ -1,0 +1,57 @@
+package jobs_test
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/jobs"
+)
+
+// TestCloseLeavesNoGoroutines counts goroutines on the real clock: Close must end every follow
+// and every deadline watcher, including those stuck in a CDF call that does not answer.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	m := jobs.New(&recorder{}, jobs.Options{FirstPoll: time.Millisecond})
+	for i := range 50 {
+		api := &fakeAPI{clock: newFakeClock(), post: posts(ok(job(int64(i+1), cdf.JobQueued))),
+			hangGets: i%2 == 0, get: script(ok(job(int64(i+1), cdf.JobRunning)))}
+		tk := task(1)
+		tk.ObjectID = fmt.Sprint("obj-", i)
+		mustSubmit(t, m, api, tk)
+	}
+	time.Sleep(20 * time.Millisecond) // let follows reach their polls
+	// Two per follow (poll loop and deadline watcher); the baseline may include a runtime
+	// goroutine that has ended since, hence the slack.
+	if n := runtime.NumGoroutine(); n < before+90 {
+		t.Errorf("%d goroutines while following 50 jobs, want about %d", n, before+100)
+	}
+	m.Close()
+	// Close has waited for the follows; give the runtime a moment to reap their stacks.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+// TestImports enforces ARCHITECTURE.md: jobs depends on nothing of Lasso but cdf and hub.
+func TestImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := []string{"github.com/lassoteam/lasso/jobs", "github.com/lassoteam/lasso/cdf", "github.com/lassoteam/lasso/hub"}
+	for _, p := range strings.Fields(string(out)) {
+		if !slices.Contains(allowed, p) {
+			t.Errorf("jobs depends on %s; allowed: %v", p, allowed)
+		}
+	}
+}
