@@ -51,6 +51,11 @@ func (f *follow) run() {
 	defer f.m.wg.Done()
 	defer f.cancel(context.Canceled) // releases watchDeadline
 	o := f.m.opts
+	// A prompt superseded before its goroutine got here (fast clicking) must not spend a job
+	// of the user's CDF budget.
+	if f.ctx.Err() != nil {
+		return
+	}
 
 	// Start the job. POST is not idempotent (a repeat would start a second job), so only a 429,
 	// which CDF answers before doing any work, is tried again.
