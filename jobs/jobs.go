@@ -25,12 +25,15 @@ const EventType = "job.status"
 // SegmentAPI is the part of a user's CDF client that jobs needs; *cdf.Client's Vision service
 // satisfies it. Errors are expected to be (or wrap) *cdf.APIError for HTTP failures.
 type SegmentAPI interface {
+	// StartSegment starts a job (POST /context/vision/segment).
 	StartSegment(ctx context.Context, req cdf.SegmentRequest) (*cdf.SegmentJob, error)
+	// SegmentJob returns a job's state and, once completed, its segments.
 	SegmentJob(ctx context.Context, jobID int64) (*cdf.SegmentJob, error)
 }
 
 // Publisher receives the events; *hub.Hub satisfies it.
 type Publisher interface {
+	// Publish sends data as an event of type typ to room's subscribers without blocking.
 	Publish(room, typ string, data any) (hub.Message, error)
 }
 
@@ -83,12 +86,17 @@ type Event struct {
 
 // Task is one prompt to segment.
 type Task struct {
+	// Room receives the events; ObjectID names the object within it. Together they are the
+	// unit of supersession.
 	Room     string
 	ObjectID string
 	// Version is the client's prompt version for the object; it must grow with every change.
 	Version int
-	User    string
-	FileID  int64
+	// User made the prompt; the SegmentAPI given to Submit must be theirs.
+	User string
+	// FileID is the image, echoed in events so that a client can place them.
+	FileID int64
+	// Request is sent to CDF as is; handlers have validated it.
 	Request cdf.SegmentRequest
 }
 
