@@ -155,8 +155,10 @@ type Server struct {
 	mu      sync.Mutex
 	jobs    map[int64]*job
 	nextJob int64
-	active  int
-	closed  bool
+	// evictFrom is the lowest job id that may still be retained.
+	evictFrom int64
+	active    int
+	closed    bool
 
 	iconMu sync.Mutex
 	icons  map[int64]*iconEntry

@@ -191,14 +191,17 @@ func (s *Server) startSegment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// evictLocked forgets the oldest finished jobs beyond maxRetainedJobs.
+// evictLocked forgets the oldest finished jobs beyond maxRetainedJobs. Unfinished jobs are
+// kept whatever their age; there are at most MaxConcurrentJobs of them.
 func (s *Server) evictLocked() {
-	if len(s.jobs) <= maxRetainedJobs {
-		return
-	}
-	for id := s.nextJob - int64(len(s.jobs)) - maxRetainedJobs; id < s.nextJob && len(s.jobs) > maxRetainedJobs; id++ {
-		if j, ok := s.jobs[id]; ok && j.status.Terminal() {
+	for id := s.evictFrom; id <= s.nextJob && len(s.jobs) > maxRetainedJobs; id++ {
+		j, ok := s.jobs[id]
+		if ok && j.status.Terminal() {
 			delete(s.jobs, id)
+			ok = false
+		}
+		if !ok && id == s.evictFrom {
+			s.evictFrom++
 		}
 	}
 }
