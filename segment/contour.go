@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 )
@@ -71,8 +72,23 @@ func traceRings(m *mask) []ring {
 		return nil
 	}
 	st := make([]uint8, w*h)
-	for i, v := range m.pix[:w*h] {
-		if v != 0 {
+	src := m.pix[:w*h]
+	i := 0
+	for ; i+8 <= len(src); i += 8 { // eight pixels at a time: most words are all 0 or all set
+		switch v := le.Uint64(src[i:]); {
+		case v == 0:
+		case v == ones || v == ones*0xff:
+			le.PutUint64(st[i:], ones*stObject)
+		default:
+			for k, b := range src[i : i+8] {
+				if b != 0 {
+					st[i+k] = stObject
+				}
+			}
+		}
+	}
+	for ; i < len(src); i++ {
+		if src[i] != 0 {
 			st[i] = stObject
 		}
 	}
@@ -85,12 +101,21 @@ func traceRings(m *mask) []ring {
 		if y > 0 {
 			above = st[(y-1)*w : y*w]
 		}
-		for x, s := range row {
-			if s&stClass == stOutside || s&stTopSeen != 0 {
-				continue
+		// A ring starts at a filled pixel whose top edge is untraced and borders the outside:
+		// row byte 0 or 1 (stHole, stObject, no stTopSeen) under an above byte of stOutside.
+		for x := 0; x < w; x++ {
+			if x&7 == 0 && x+8 <= w {
+				var a uint64 // zero bytes where above is outside
+				if above != nil {
+					a = le.Uint64(above[x:]) ^ ones*stOutside
+				}
+				if !hasZeroByte(a | le.Uint64(row[x:])&(ones*0xfe)) {
+					x += 7
+					continue
+				}
 			}
-			if above != nil && above[x]&stClass != stOutside {
-				continue // no boundary edge on top
+			if row[x] > stObject || (above != nil && above[x] != stOutside) {
+				continue
 			}
 			rings = append(rings, traceOne(st, w, h, x, y))
 		}
@@ -108,15 +133,29 @@ func traceRings(m *mask) []ring {
 }
 
 // fillOutside marks as stOutside every background pixel 4-connected to the image border (span
-// flood fill); the background pixels left are holes.
+// flood fill, eight pixels at a time where it can); the background pixels left are holes.
 func fillOutside(st []uint8, w, h int) {
 	type seed struct{ x, y int32 }
 	var stack []seed
 	pushRuns := func(y, l, r int) { // one seed per run of unvisited background in row y, cols l..r
 		row := st[y*w : (y+1)*w]
-		for x := l; x <= r; x++ {
-			if row[x] == stHole && (x == l || row[x-1] != stHole) {
-				stack = append(stack, seed{int32(x), int32(y)})
+		for x := l; x <= r; {
+			for x+8 <= r+1 && !hasZeroByte(le.Uint64(row[x:])) {
+				x += 8
+			}
+			if x > r {
+				break
+			}
+			if row[x] != stHole {
+				x++
+				continue
+			}
+			stack = append(stack, seed{int32(x), int32(y)})
+			for x+8 <= r+1 && le.Uint64(row[x:]) == 0 {
+				x += 8
+			}
+			for x <= r && row[x] == stHole {
+				x++
 			}
 		}
 	}
@@ -139,13 +178,23 @@ func fillOutside(st []uint8, w, h int) {
 			continue
 		}
 		l, r := x, x
+		for l >= 8 && le.Uint64(row[l-8:]) == 0 {
+			l -= 8
+		}
 		for l > 0 && row[l-1] == stHole {
 			l--
+		}
+		for r+9 <= w && le.Uint64(row[r+1:]) == 0 {
+			r += 8
 		}
 		for r < w-1 && row[r+1] == stHole {
 			r++
 		}
-		for i := l; i <= r; i++ {
+		i := l
+		for ; i+8 <= r+1; i += 8 {
+			le.PutUint64(row[i:], ones*stOutside)
+		}
+		for ; i <= r; i++ {
 			row[i] = stOutside
 		}
 		if y > 0 {
@@ -156,6 +205,14 @@ func fillOutside(st []uint8, w, h int) {
 		}
 	}
 }
+
+// Word-at-a-time helpers: ones has 1 in every byte.
+var le = binary.LittleEndian
+
+const ones = 0x0101010101010101
+
+// hasZeroByte reports whether any byte of v is zero.
+func hasZeroByte(v uint64) bool { return (v-ones)&^v&(ones*0x80) != 0 }
 
 // Directions in clockwise order on screen: right, down, left, up. For a walk with the part on its
 // right, alX/alY and arX/arY locate the pixels ahead-left and ahead-right of a vertex, relative to
