@@ -1,0 +1,215 @@
+// Run with: node --test static/js/
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { Annotations, requestBody, promptIsEmpty, currentPolygons, MAX_RECENT } from './objects.js';
+
+function fresh() {
+  let n = 0;
+  let t = 0;
+  return new Annotations({ newId: () => `obj-${++n}`, now: () => (t += 10) });
+}
+
+const square = (x, y, s) => ({ vertices: [{ x, y }, { x: x + s, y }, { x: x + s, y: y + s }, { x, y: y + s }] });
+const done = (obj, extra = {}) => ({
+  objectId: obj.id, version: obj.version, status: 'done', elapsedMs: 900,
+  segments: [{ score: 0.9, polygons: [square(0.1, 0.1, 0.2), square(0.5, 0.5, 0.1)] }],
+  boundingBox: { xMin: 0.1, yMin: 0.1, xMax: 0.6, yMax: 0.6 }, ...extra,
+});
+
+test('the first point creates a selected object with version 1 and the sticky label', () => {
+  const a = fresh();
+  a.sticky = 'car';
+  const obj = a.addPoint({ x: 0.5, y: 0.25, label: 1 });
+  assert.equal(a.objects.length, 1);
+  assert.equal(a.selected, obj);
+  assert.equal(obj.version, 1);
+  assert.equal(obj.label, 'car');
+  assert.deepEqual(requestBody(obj), {
+    objectId: 'obj-1', version: 1, points: [{ x: 0.5, y: 0.25, label: 1 }], box: null,
+  });
+  a.setBox({ xMin: 0.1, yMin: 0.2, xMax: 0.3, yMax: 0.4 });
+  assert.equal(obj.version, 2);
+  assert.deepEqual(requestBody(obj).box, { xMin: 0.1, yMin: 0.2, xMax: 0.3, yMax: 0.4 });
+});
+
+test('events drive status forward; the trail lists distinct statuses of this version', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  const ev = (status, extra) => ({ objectId: obj.id, version: 1, status, ...extra });
+  assert.equal(a.applyEvent(ev('queued')), obj);
+  assert.equal(a.applyEvent(ev('running', { elapsedMs: 100 })), obj);
+  assert.equal(a.applyEvent(ev('running', { elapsedMs: 600 })), obj, 'elapsed updates');
+  assert.equal(obj.elapsedMs, 600);
+  assert.equal(a.applyEvent(ev('queued')), null, 'never backwards');
+  assert.equal(a.applyEvent(done(obj)), obj);
+  assert.equal(a.applyEvent(ev('failed', { error: 'late' })), null, 'terminal is terminal');
+  assert.equal(obj.status, 'done');
+  assert.deepEqual(obj.trail, ['queued', 'running', 'done']);
+  assert.equal(currentPolygons(obj).length, 2);
+});
+
+test('a newer prompt clears the old result at once and stale events are ignored', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  const v1 = obj.version;
+  a.applyEvent({ objectId: obj.id, version: v1, status: 'running' });
+  a.addPoint({ x: 0.6, y: 0.5, label: 0 });
+  assert.equal(obj.status, 'idle');
+  assert.deepEqual(obj.trail, []);
+  // The old job finishes after the new prompt: never drawn.
+  assert.equal(a.applyEvent(done(obj, { version: v1 })), null);
+  assert.equal(currentPolygons(obj).length, 0);
+  assert.equal(obj.boundingBox, null);
+  // Even a done that arrives for v1 after v2 is done is ignored.
+  assert.ok(a.applyEvent(done(obj)));
+  const drawn = obj.segments;
+  assert.equal(a.applyEvent(done(obj, { version: v1, segments: [] })), null);
+  assert.equal(obj.segments, drawn);
+});
+
+test('events for unknown objects and malformed events are ignored', () => {
+  const a = fresh();
+  a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  assert.equal(a.applyEvent({ objectId: 'someone-else', version: 1, status: 'done' }), null);
+  assert.equal(a.applyEvent(null), null);
+  assert.equal(a.applyEvent({ objectId: 'obj-1', version: 1, status: 'exploded' }), null);
+  assert.equal(a.applyEvent({ objectId: 'obj-1', version: '1', status: 'done' }), null);
+});
+
+test('failed events keep the reason; retry bumps the version and clears', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.applyEvent({ objectId: obj.id, version: 1, status: 'failed', error: 'CDF is throttling', retryable: true });
+  assert.equal(obj.error, 'CDF is throttling');
+  assert.equal(obj.retryable, true);
+  assert.equal(a.retry(obj), obj);
+  assert.equal(obj.version, 2);
+  assert.equal(obj.status, 'idle');
+  assert.deepEqual(obj.prompt.points, [{ x: 0.5, y: 0.5, label: 1 }]);
+});
+
+test('markFailed applies only to the current version', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.addPoint({ x: 0.2, y: 0.5, label: 1 });
+  assert.equal(a.markFailed(obj, 1, 'old'), false);
+  assert.equal(a.markFailed(obj, 2, 'Your sign-in expired', false), true);
+  assert.equal(obj.status, 'failed');
+  assert.deepEqual(obj.trail, ['failed']);
+});
+
+test('removing every point leaves an empty prompt with a new version and no result', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.applyEvent(done(obj));
+  assert.equal(a.removePoint(0), obj);
+  assert.ok(promptIsEmpty(obj.prompt));
+  assert.equal(obj.version, 2);
+  assert.equal(currentPolygons(obj).length, 0);
+  assert.equal(a.removePoint(0), null);
+  assert.equal(a.clearPrompt(), null, 'nothing to clear');
+});
+
+test('Esc clears the prompt; undo brings it back as a new version', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.addPoint({ x: 0.6, y: 0.5, label: 0 });
+  a.clearPrompt();
+  assert.ok(promptIsEmpty(obj.prompt));
+  const u = a.undo();
+  assert.deepEqual(u, { obj, prompt: true });
+  assert.equal(obj.prompt.points.length, 2);
+  assert.equal(obj.version, 4);
+  const r = a.redo();
+  assert.deepEqual(r, { obj, prompt: true });
+  assert.ok(promptIsEmpty(obj.prompt));
+});
+
+test('undo walks prompts first, then objects; redo mirrors it', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.addPoint({ x: 0.1, y: 0.1, label: 0 });
+  assert.equal(a.undo().prompt, true); // 1 point
+  assert.equal(a.undo().prompt, true); // empty
+  assert.ok(promptIsEmpty(obj.prompt));
+  const u = a.undo(); // the object itself
+  assert.equal(u.prompt, undefined);
+  assert.equal(a.objects.length, 0);
+  assert.equal(a.undo(), null);
+  a.redo();
+  assert.equal(a.objects.length, 1);
+  assert.equal(a.selected, obj);
+  assert.equal(a.redo().prompt, true);
+  assert.equal(obj.prompt.points.length, 1);
+  assert.equal(a.redo().prompt, true);
+  assert.equal(obj.prompt.points.length, 2);
+  assert.equal(a.redo(), null);
+});
+
+test('accept deselects and keeps the label sticky; undo reopens; delete is undoable', () => {
+  const a = fresh();
+  const first = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.setLabel(first, 'person');
+  assert.equal(a.accept(), first);
+  assert.equal(first.accepted, true);
+  assert.equal(a.selected, null);
+  assert.deepEqual(a.recent, ['person']);
+  const second = a.addPoint({ x: 0.2, y: 0.2, label: 1 });
+  assert.notEqual(second, first);
+  assert.equal(second.label, 'person', 'sticky label');
+  assert.notEqual(second.color, first.color, 'own colour');
+  assert.equal(a.accept(second), second);
+  // Nothing selected: undo is object-level.
+  a.undo();
+  assert.equal(second.accepted, false);
+  assert.equal(a.selected, second);
+  assert.equal(a.remove(), second);
+  assert.equal(a.objects.length, 1);
+  a.undo();
+  assert.equal(a.objects.length, 2);
+  assert.equal(a.selected, second);
+  // Changing an accepted object's prompt reopens it.
+  a.select(first.id);
+  a.addPoint({ x: 0.7, y: 0.7, label: 0 });
+  assert.equal(first.accepted, false);
+});
+
+test('accepting an empty object does nothing; N deselects', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.clearPrompt();
+  assert.equal(a.accept(), null);
+  a.newObject();
+  assert.equal(a.selected, null);
+  assert.equal(a.current, obj, 'hooks fall back to the last object');
+});
+
+test('recent labels keep their slots; 1–9 pick and apply', () => {
+  const a = fresh();
+  for (let i = 1; i <= MAX_RECENT; i++) a.useLabel(`l${i}`);
+  a.useLabel('l1'); // l2 is now the stalest
+  a.useLabel('new');
+  assert.equal(a.recent.length, MAX_RECENT);
+  assert.equal(a.recent[0], 'l1');
+  assert.equal(a.recent[1], 'new');
+  assert.equal(a.recent[2], 'l3');
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  assert.equal(a.pickRecent(3), 'l3');
+  assert.equal(obj.label, 'l3');
+  assert.equal(a.sticky, 'l3');
+  assert.equal(a.pickRecent(9 + 1), null);
+  a.useLabel('  ');
+  assert.ok(!a.recent.includes(''));
+});
+
+test('Tab cycles candidate segments', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  assert.equal(a.cycleSegment(obj), false);
+  a.applyEvent(done(obj, { segments: [{ score: 0.9, polygons: [square(0, 0, 0.1)] }, { score: 0.5, polygons: [] }] }));
+  assert.equal(a.cycleSegment(obj), true);
+  assert.equal(obj.segIndex, 1);
+  assert.equal(currentPolygons(obj).length, 0);
+  a.cycleSegment(obj);
+  assert.equal(obj.segIndex, 0);
+});

@@ -1,0 +1,201 @@
+// ObjectPanel: the controller for the side panel of the annotation page —
+// the object list (label, status badge, accept/delete/retry) and the recent
+// labels on the 1–9 keys. It renders from the Annotations model and reports
+// user intent through callbacks; it never talks to the network.
+
+import { promptIsEmpty, currentPolygons } from './objects.js';
+
+/** Badge text and badge state for an object at time `now` (ms, same clock as obj.statusAt). */
+export function badgeFor(obj, now) {
+  switch (obj.status) {
+    case 'queued':
+      return { state: 'queued', text: 'queued' };
+    case 'running': {
+      const ms = obj.elapsedMs + Math.max(0, now - obj.statusAt);
+      return { state: 'running', text: `running ${(ms / 1000).toFixed(1)} s` };
+    }
+    case 'done':
+      if (currentPolygons(obj).length === 0) return { state: 'empty', text: 'nothing found' };
+      return obj.accepted ? { state: 'accepted', text: 'accepted' } : { state: 'done', text: 'done' };
+    case 'failed':
+      return { state: 'failed', text: 'failed' };
+  }
+  if (promptIsEmpty(obj.prompt)) return { state: 'idle', text: obj.accepted ? 'accepted' : 'empty' };
+  if (obj.sent) return { state: 'queued', text: 'queued' };
+  return { state: 'sending', text: 'sending…' };
+}
+
+/** One-line summary of an object's prompt and result. */
+export function infoFor(obj) {
+  const parts = [];
+  const pos = obj.prompt.points.filter((p) => p.label === 1).length;
+  const neg = obj.prompt.points.length - pos;
+  if (pos) parts.push(`${pos}+`);
+  if (neg) parts.push(`${neg}−`);
+  if (obj.prompt.box) parts.push('box');
+  if (obj.status === 'done') {
+    const seg = obj.segments[obj.segIndex];
+    const n = currentPolygons(obj).length;
+    if (n > 1) parts.push(`${n} parts`);
+    if (seg && typeof seg.score === 'number') parts.push(`score ${seg.score.toFixed(2)}`);
+    if (obj.segments.length > 1) parts.push(`candidate ${obj.segIndex + 1}/${obj.segments.length} (Tab)`);
+  }
+  return parts.join(' · ');
+}
+
+/** The controller for the side panel. */
+export class ObjectPanel {
+  /**
+   * @param {HTMLElement} root the annotator element (holds the panel and its <template>)
+   * @param {object} on callbacks: select(obj), label(obj, text, committed), accept(obj),
+   *   remove(obj), retry(obj), pickLabel(n), sticky(text), done() (return focus to the canvas)
+   */
+  constructor(root, on) {
+    this.on = on;
+    this.list = root.querySelector('[data-object-list]');
+    this.template = root.querySelector('[data-object-template]');
+    this.count = root.querySelector('[data-object-count]');
+    this.empty = root.querySelector('[data-objects-empty]');
+    this.recentList = root.querySelector('[data-recent-labels]');
+    this.options = root.querySelector('[data-label-options]');
+    this.stickyInput = root.querySelector('[data-sticky-label]');
+    this.items = new Map(); // object id → <li>
+    this.objects = new Map(); // object id → object
+    this.recentKey = '';
+
+    this.list.addEventListener('click', (e) => this.onClick(e));
+    this.list.addEventListener('input', (e) => {
+      const obj = this.objectOf(e.target);
+      if (obj && e.target.matches('[data-field=label]')) this.on.label(obj, e.target.value, false);
+    });
+    this.list.addEventListener('change', (e) => {
+      const obj = this.objectOf(e.target);
+      if (obj && e.target.matches('[data-field=label]')) this.on.label(obj, e.target.value.trim(), true);
+    });
+    this.list.addEventListener('focusin', (e) => {
+      const obj = this.objectOf(e.target);
+      if (obj && e.target.matches('[data-field=label]')) this.on.select(obj);
+    });
+    this.list.addEventListener('keydown', (e) => {
+      if (!e.target.matches('[data-field=label]')) return;
+      if (e.key === 'Enter' || e.key === 'Escape') {
+        e.preventDefault();
+        e.target.blur(); // commits through "change"
+        this.on.done();
+      }
+    });
+    this.recentList.addEventListener('click', (e) => {
+      const b = e.target.closest('[data-label-index]');
+      if (b) this.on.pickLabel(Number(b.dataset.labelIndex) + 1);
+    });
+    if (this.stickyInput) {
+      this.stickyInput.addEventListener('change', () => this.on.sticky(this.stickyInput.value.trim()));
+      this.stickyInput.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === 'Escape') {
+          e.preventDefault();
+          this.stickyInput.blur();
+          this.on.done();
+        }
+      });
+    }
+  }
+
+  objectOf(el) {
+    const li = el.closest('[data-object-item]');
+    return li ? this.objects.get(li.dataset.objectId) : null;
+  }
+
+  onClick(e) {
+    const obj = this.objectOf(e.target);
+    if (!obj) return;
+    const action = e.target.closest('[data-action]')?.dataset.action;
+    if (action === 'accept') this.on.accept(obj);
+    else if (action === 'delete') this.on.remove(obj);
+    else if (action === 'retry') this.on.retry(obj);
+    else if (!e.target.closest('input')) this.on.select(obj);
+  }
+
+  /** Brings the list in line with the model. Cheap enough to call on every change. */
+  render(model, now) {
+    const seen = new Set();
+    model.objects.forEach((obj, i) => {
+      seen.add(obj.id);
+      this.objects.set(obj.id, obj);
+      let li = this.items.get(obj.id);
+      if (!li) {
+        li = this.template.content.firstElementChild.cloneNode(true);
+        li.dataset.objectId = obj.id;
+        li.querySelector('.swatch').style.backgroundColor = obj.color; // CSSOM: allowed by style-src 'self'
+        this.items.set(obj.id, li);
+      }
+      if (this.list.children[i] !== li) this.list.insertBefore(li, this.list.children[i] || null);
+      this.renderItem(li, obj, obj.id === model.selectedId, now);
+    });
+    for (const [id, li] of this.items) {
+      if (!seen.has(id)) {
+        li.remove();
+        this.items.delete(id);
+        this.objects.delete(id);
+      }
+    }
+    this.count.textContent = String(model.objects.length);
+    this.empty.hidden = model.objects.length > 0;
+    this.renderLabels(model);
+  }
+
+  renderItem(li, obj, selected, now) {
+    li.classList.toggle('is-selected', selected);
+    li.classList.toggle('is-accepted', obj.accepted);
+    if (selected) li.setAttribute('aria-current', 'true');
+    else li.removeAttribute('aria-current');
+    const input = li.querySelector('[data-field=label]');
+    if (document.activeElement !== input && input.value !== obj.label) input.value = obj.label;
+    const badge = badgeFor(obj, now);
+    const b = li.querySelector('[data-field=badge]');
+    b.textContent = badge.text;
+    b.dataset.status = badge.state;
+    li.querySelector('[data-field=info]').textContent = infoFor(obj);
+    li.querySelector('[data-field=error]').textContent = obj.status === 'failed' ? obj.error : '';
+    li.querySelector('[data-action=retry]').hidden = obj.status !== 'failed';
+    li.querySelector('[data-action=accept]').disabled = obj.accepted;
+  }
+
+  /** Refreshes the ticking badges only (running elapsed time). */
+  tick(model, now) {
+    for (const obj of model.objects) {
+      if (obj.status !== 'running') continue;
+      const b = this.items.get(obj.id)?.querySelector('[data-field=badge]');
+      if (b) b.textContent = badgeFor(obj, now).text;
+    }
+  }
+
+  renderLabels(model) {
+    if (this.stickyInput && document.activeElement !== this.stickyInput) this.stickyInput.value = model.sticky;
+    const key = JSON.stringify([model.recent, model.sticky]);
+    if (key === this.recentKey) return;
+    this.recentKey = key;
+    this.recentList.replaceChildren(
+      ...model.recent.map((label, i) => {
+        const li = document.createElement('li');
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'label-chip';
+        b.dataset.labelIndex = String(i);
+        b.title = `Use “${label}” (${i + 1})`;
+        if (label === model.sticky) b.classList.add('is-sticky');
+        const k = document.createElement('kbd');
+        k.textContent = String(i + 1);
+        b.append(k, document.createTextNode(label));
+        li.append(b);
+        return li;
+      }),
+    );
+    this.options.replaceChildren(
+      ...model.recent.map((label) => {
+        const o = document.createElement('option');
+        o.value = label;
+        return o;
+      }),
+    );
+  }
+}
