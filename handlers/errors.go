@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/views"
+)
+
+// problem is an error with an HTTP status and a message a person understands. Handlers return
+// problems for bad input; everything else is mapped in handleError.
+type problem struct {
+	status  int
+	message string
+}
+
+func (p *problem) Error() string { return fmt.Sprintf("%d: %s", p.status, p.message) }
+
+func newProblem(status int, format string, args ...any) *problem {
+	return &problem{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+var errSignInRequired = newProblem(http.StatusUnauthorized, "Sign in to continue.")
+
+// errorBody is the JSON shape of every error answer: {"error":{"message":"…"}}.
+type errorBody struct {
+	Error struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// classify maps any error to a status and a message for the person who caused it. It is the one
+// place where errors become HTTP.
+func classify(err error) (status int, message string) {
+	var p *problem
+	var he *echo.HTTPError
+	var ae *cdf.APIError
+	var ne net.Error
+	switch {
+	case errors.As(err, &p):
+		return p.status, p.message
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return he.Code, "There is no such page."
+		case http.StatusRequestEntityTooLarge:
+			return he.Code, fmt.Sprintf("The request is too large (at most %d KB).", maxBodyBytes/1024)
+		case http.StatusMethodNotAllowed:
+			return he.Code, "That method is not allowed here."
+		}
+		if msg, ok := he.Message.(string); ok {
+			return he.Code, sentence(msg)
+		}
+		return he.Code, http.StatusText(he.Code)
+	case errors.As(err, &ae):
+		return classifyCDF(ae)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "CDF did not answer in time. Try again in a moment."
+	case errors.Is(err, context.Canceled):
+		return 499, "The request was cancelled."
+	case errors.As(err, &ne):
+		return http.StatusBadGateway, "CDF cannot be reached right now. Try again in a moment."
+	}
+	return http.StatusInternalServerError, "Something went wrong on our side. Try again; if it keeps happening, tell your administrator."
+}
+
+func classifyCDF(ae *cdf.APIError) (int, string) {
+	switch {
+	case ae.Status == http.StatusUnauthorized:
+		return http.StatusUnauthorized, "Your CDF sign-in has expired. Sign in again; your prompts are kept."
+	case ae.Status == http.StatusForbidden:
+		return http.StatusForbidden, "You have no access to this in the CDF project. Ask your administrator for filesAcl:READ."
+	case ae.Status == http.StatusNotFound || len(ae.Missing) > 0:
+		return http.StatusNotFound, "That image does not exist in the CDF project (or was deleted)."
+	case ae.Status == http.StatusTooManyRequests:
+		return http.StatusServiceUnavailable, "CDF is busy right now (throttled). Try again in a moment."
+	case ae.Status >= 500:
+		return http.StatusBadGateway, fmt.Sprintf("CDF is not available right now (HTTP %d). Try again in a moment.", ae.Status)
+	}
+	return http.StatusBadGateway, "CDF refused the request: " + sentence(ae.Message)
+}
+
+// sentence makes a message start with a capital letter and end with a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// wantsJSON tells fetch and API calls (JSON errors) from page loads (HTML errors).
+func wantsJSON(r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet {
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return !strings.Contains(accept, "text/html") && strings.Contains(accept, "json")
+}
+
+// handleError is Echo's HTTPErrorHandler: it logs, then answers with JSON or an HTML page.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, message := classify(err)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request().Context(), level, "request failed",
+		"method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+	if status == 499 {
+		return
+	}
+	if wantsJSON(c.Request()) {
+		var body errorBody
+		body.Error.Message = message
+		_ = c.JSON(status, body)
+		return
+	}
+	_ = s.render(c, status, views.Error(views.ErrorPage{
+		Layout:  s.layout(c, http.StatusText(status)),
+		Status:  status,
+		Title:   http.StatusText(status),
+		Message: message,
+	}))
+}

@@ -1,0 +1,304 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"image"
+	_ "image/jpeg" // image.DecodeConfig reads JPEG headers
+	_ "image/png"  // and PNG headers
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/views"
+)
+
+const (
+	pageSize = 48
+	// headerBytes is how much of an image is read to learn its size without decoding it.
+	headerBytes = 1 << 20
+)
+
+// fileID parses the :id path parameter.
+func fileID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, newProblem(http.StatusBadRequest, "%q is not a file id: it must be a positive whole number.", c.Param("id"))
+	}
+	return id, nil
+}
+
+func imageRoom(id int64) string { return "image:" + strconv.FormatInt(id, 10) }
+
+// isImage reports whether CDF's segment endpoint (and Lasso) can work on the file.
+func isImage(f *cdf.File) bool {
+	ext := strings.ToLower(path.Ext(f.Name))
+	switch f.MimeType {
+	case "image/jpeg":
+		return ext == ".jpg" || ext == ".jpeg"
+	case "image/png":
+		return ext == ".png"
+	}
+	return false
+}
+
+// imageFile fetches a file's metadata as the request's user and checks that it is an image
+// within the pixel limit.
+func (s *server) imageFile(c echo.Context, client *cdf.Client, id int64) (*cdf.File, error) {
+	ctx := c.Request().Context()
+	f, err := client.Files.Retrieve(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !f.Uploaded {
+		return nil, newProblem(http.StatusConflict, "“%s” has no content yet: its upload has not finished.", f.Name)
+	}
+	if !isImage(f) {
+		return nil, newProblem(http.StatusUnprocessableEntity, "“%s” is not a JPEG or PNG image; Lasso segments only those.", f.Name)
+	}
+	w, h, err := s.imageSize(ctx, client, f)
+	if err != nil {
+		return nil, err
+	}
+	if int64(w)*int64(h) > s.MaxPixels {
+		return nil, newProblem(http.StatusUnprocessableEntity, "“%s” is %d×%d pixels (%.1f MP); the limit is %.1f MP.",
+			f.Name, w, h, float64(w)*float64(h)/1e6, float64(s.MaxPixels)/1e6)
+	}
+	return f, nil
+}
+
+type sizeKey struct {
+	id      int64
+	updated int64
+}
+
+type imageDims struct{ w, h int }
+
+// imageSize reads the image's declared size from its header (never decoding the pixels) and
+// remembers it for this version of the file.
+func (s *server) imageSize(ctx context.Context, client *cdf.Client, f *cdf.File) (int, int, error) {
+	key := sizeKey{f.ID, f.LastUpdatedTime}
+	if d, ok := s.sizes.Load(key); ok {
+		return d.(imageDims).w, d.(imageDims).h, nil
+	}
+	body, _, err := client.Files.Download(ctx, cdf.ID(f.ID))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer body.Close()
+	cfg, _, err := image.DecodeConfig(io.LimitReader(body, headerBytes))
+	if err != nil {
+		return 0, 0, newProblem(http.StatusUnprocessableEntity, "“%s” could not be read as an image: %v.", f.Name, err)
+	}
+	s.sizes.Store(key, imageDims{cfg.Width, cfg.Height})
+	return cfg.Width, cfg.Height, nil
+}
+
+// browse shows the project's images as a grid of thumbnails, filtered by name and directory.
+func (s *server) browse(c echo.Context) error {
+	client, err := s.client(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	name := strings.TrimSpace(c.QueryParam("name"))
+	dir := strings.TrimSpace(c.QueryParam("dir"))
+	if len(name) > 256 || len(dir) > 512 {
+		return newProblem(http.StatusBadRequest, "The filter is too long (name at most 256, directory at most 512 characters).")
+	}
+	uploaded := true
+	filter := cdf.FileFilter{DirectoryPrefix: dir, Uploaded: &uploaded}
+	page := views.BrowserPage{Layout: s.layout(c, "Images"), Name: name, Dir: dir, FirstHref: browseHref(name, dir, "")}
+
+	var files []cdf.File
+	if name != "" {
+		files, err = client.Files.Search(ctx, filter, name, 1000)
+	} else {
+		var list *cdf.FileList
+		list, err = client.Files.List(ctx, filter, cdf.ListOptions{Limit: pageSize, Cursor: c.QueryParam("cursor")})
+		if list != nil {
+			files = list.Items
+			if list.NextCursor != "" {
+				page.NextHref = browseHref(name, dir, list.NextCursor)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for i := range files {
+		f := &files[i]
+		if f.Directory != "" {
+			dirs[f.Directory] = true
+		}
+		if !isImage(f) {
+			continue
+		}
+		page.Files = append(page.Files, fileCard(f))
+	}
+	for d := range dirs {
+		page.Dirs = append(page.Dirs, d)
+	}
+	sort.Strings(page.Dirs)
+	if len(page.Files) == 0 {
+		page.Empty = "No images match this filter."
+	}
+	return s.render(c, http.StatusOK, views.Browser(page))
+}
+
+func browseHref(name, dir, cursor string) string {
+	q := url.Values{}
+	if name != "" {
+		q.Set("name", name)
+	}
+	if dir != "" {
+		q.Set("dir", dir)
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
+}
+
+func fileCard(f *cdf.File) views.FileCard {
+	card := views.FileCard{
+		ID:        f.ID,
+		Name:      f.Name,
+		Directory: f.Directory,
+		IconURL:   fmt.Sprintf("/files/%d/icon", f.ID),
+		Href:      fmt.Sprintf("/images/%d", f.ID),
+	}
+	if w, h := f.Metadata["width"], f.Metadata["height"]; w != "" && h != "" {
+		card.Size = w + "×" + h
+	}
+	if n, err := strconv.ParseInt(f.Metadata["bytes"], 10, 64); err == nil {
+		card.Bytes = humanBytes(n)
+	}
+	return card
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", (n+512)>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// annotate shows one image for prompting, with links to its neighbours in the same directory.
+func (s *server) annotate(c echo.Context) error {
+	id, err := fileID(c)
+	if err != nil {
+		return err
+	}
+	client, err := s.client(c)
+	if err != nil {
+		return err
+	}
+	f, err := s.imageFile(c, client, id)
+	if err != nil {
+		return err
+	}
+	d, _ := s.sizes.Load(sizeKey{f.ID, f.LastUpdatedTime})
+	dims, _ := d.(imageDims)
+	page := views.AnnotatePage{
+		Layout:   s.layout(c, f.Name),
+		FileID:   f.ID,
+		Name:     f.Name,
+		ImageURL: fmt.Sprintf("/files/%d/content", f.ID),
+		Width:    dims.w,
+		Height:   dims.h,
+		Room:     imageRoom(f.ID),
+		BackHref: browseHref("", f.Directory, ""),
+	}
+	page.PrevHref, page.NextHref = s.neighbours(c.Request().Context(), client, f)
+	return s.render(c, http.StatusOK, views.Annotate(page))
+}
+
+// neighbours finds the previous and next image in the file's directory, by name. It is a
+// convenience: when listing fails the page still works, without the links.
+func (s *server) neighbours(ctx context.Context, client *cdf.Client, f *cdf.File) (prev, next string) {
+	uploaded := true
+	list, err := client.Files.List(ctx, cdf.FileFilter{DirectoryPrefix: f.Directory, Uploaded: &uploaded}, cdf.ListOptions{Limit: 1000})
+	if err != nil {
+		s.log.Warn("list neighbours", "file", f.ID, "err", err)
+		return "", ""
+	}
+	var same []cdf.File
+	for i := range list.Items {
+		g := &list.Items[i]
+		if g.Directory == f.Directory && isImage(g) {
+			same = append(same, *g)
+		}
+	}
+	sort.Slice(same, func(i, j int) bool { return same[i].Name < same[j].Name })
+	for i := range same {
+		if same[i].ID != f.ID {
+			continue
+		}
+		if i > 0 {
+			prev = fmt.Sprintf("/images/%d", same[i-1].ID)
+		}
+		if i+1 < len(same) {
+			next = fmt.Sprintf("/images/%d", same[i+1].ID)
+		}
+	}
+	return prev, next
+}
+
+// icon proxies CDF's thumbnail: the browser never talks to CDF and never sees a token.
+func (s *server) icon(c echo.Context) error {
+	id, err := fileID(c)
+	if err != nil {
+		return err
+	}
+	client, err := s.client(c)
+	if err != nil {
+		return err
+	}
+	body, _, err := client.Files.Icon(c.Request().Context(), cdf.ID(id))
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	c.Response().Header().Set("Cache-Control", "private, max-age=3600")
+	return c.Stream(http.StatusOK, "image/jpeg", body)
+}
+
+// content proxies the image's bytes, fetched through a pre-signed download link.
+func (s *server) content(c echo.Context) error {
+	id, err := fileID(c)
+	if err != nil {
+		return err
+	}
+	client, err := s.client(c)
+	if err != nil {
+		return err
+	}
+	f, err := s.imageFile(c, client, id)
+	if err != nil {
+		return err
+	}
+	body, _, err := client.Files.Download(c.Request().Context(), cdf.ID(id))
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	// The type comes from the checked metadata, never from upstream, so nothing but an image
+	// is ever served from this origin.
+	c.Response().Header().Set("Cache-Control", "private, max-age=300")
+	return c.Stream(http.StatusOK, f.MimeType, body)
+}

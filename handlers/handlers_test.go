@@ -1,0 +1,440 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/gorilla/websocket"
+	"golang.org/x/oauth2"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/cdf/cdflocal"
+	"github.com/lassoteam/lasso/handlers"
+	"github.com/lassoteam/lasso/hub"
+	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/segment"
+)
+
+const standInToken = "stand-in-secret"
+
+// app is a running Lasso wired to a real stand-in, as in local mode.
+type app struct {
+	url    string
+	client *http.Client // a browser-like client with a cookie jar
+	csrf   string
+	files  map[string]int64 // file name → id
+	logs   *bytes.Buffer
+}
+
+type options struct {
+	maxPixels int64
+}
+
+// writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.
+func writeJPEG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := color.RGBA{20, 30, 40, 255}
+			if x > w/4 && x < 3*w/4 && y > h/4 && y < 3*h/4 {
+				c = color.RGBA{230, 200, 40, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setup(t *testing.T, opt options) *app {
+	t.Helper()
+	dir := t.TempDir()
+	writeJPEG(t, filepath.Join(dir, "square.jpg"), 120, 90)
+	writeJPEG(t, filepath.Join(dir, "big", "large.jpg"), 400, 300)
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	standIn, err := cdflocal.New(cdflocal.Config{
+		ImagesDir: dir,
+		Project:   "test-project",
+		Token:     standInToken,
+		Engine:    segment.New(segment.Options{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standIn.Close() })
+	cdfServer := httptest.NewServer(standIn)
+	t.Cleanup(cdfServer.Close)
+
+	hc := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standInToken}))
+	client := cdf.New(cdfServer.URL, "test-project", hc)
+	events := hub.New(hub.Options{})
+	manager := jobs.New(events, jobs.Options{})
+	t.Cleanup(manager.Close)
+
+	logs := &bytes.Buffer{}
+	h := handlers.New(handlers.Config{
+		Log:       slog.New(slog.NewTextHandler(logs, nil)),
+		Mode:      "local",
+		Project:   "test-project",
+		Users:     handlers.LocalUser{ID: "local", Name: "Tester"},
+		Clients:   func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
+		Jobs:      manager,
+		Hub:       events,
+		MaxPixels: opt.maxPixels,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	jar, _ := cookiejar.New(nil)
+	a := &app{url: srv.URL, client: &http.Client{Jar: jar, Timeout: 10 * time.Second}, files: map[string]int64{}, logs: logs}
+	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range list.Items {
+		a.files[f.Name] = f.ID
+	}
+	// Load a page as a browser would, to get the CSRF cookie and token.
+	doc := a.page(t, fmt.Sprintf("/images/%d", a.files["square.jpg"]), http.StatusOK)
+	a.csrf, _ = doc.Find(`meta[name="csrf-token"]`).Attr("content")
+	if a.csrf == "" {
+		t.Fatal("page has no csrf-token meta tag")
+	}
+	return a
+}
+
+func (a *app) page(t *testing.T, path string, want int) *goquery.Document {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.url+path, nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != want {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: status %d, want %d: %s", path, res.StatusCode, want, body)
+	}
+	doc, err := goquery.NewDocumentFromReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// post sends a JSON body with the CSRF header, as the page's fetch does.
+func (a *app) post(t *testing.T, path, contentType string, body []byte, csrf bool) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, a.url+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	if csrf {
+		req.Header.Set("X-CSRF-Token", a.csrf)
+	}
+	res, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (a *app) segmentPath(name string) string {
+	return fmt.Sprintf("/api/images/%d/segment", a.files[name])
+}
+
+func TestSegmentRejectsBadInput(t *testing.T) {
+	a := setup(t, options{maxPixels: 50_000}) // 400×300 = 120 000 pixels is over the limit
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf(`{"x":%g,"y":0.5,"label":1}`, float64(i)/200)
+	}
+	tests := []struct {
+		name, path, contentType, body string
+		noCSRF                        bool
+		status                        int
+		message                       string
+	}{
+		{name: "point outside", body: `{"objectId":"o1","version":1,"points":[{"x":1.2,"y":0.5,"label":1}]}`, status: 400, message: "outside the image"},
+		{name: "negative coordinate", body: `{"objectId":"o1","version":1,"points":[{"x":0.2,"y":-0.01,"label":1}]}`, status: 400, message: "outside the image"},
+		{name: "label 2", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":2}]}`, status: 400, message: "label 2"},
+		{name: "missing label", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5}]}`, status: 400, message: "needs x, y and label"},
+		{name: "empty prompt", body: `{"objectId":"o1","version":1,"points":[]}`, status: 400, message: "prompt is empty"},
+		{name: "too many points", body: `{"objectId":"o1","version":1,"points":[` + strings.Join(many, ",") + `]}`, status: 400, message: "at most 100"},
+		{name: "inverted box", body: `{"objectId":"o1","version":1,"points":[],"box":{"xMin":0.6,"yMin":0.1,"xMax":0.4,"yMax":0.5}}`, status: 400, message: "inverted"},
+		{name: "zero-area box", body: `{"objectId":"o1","version":1,"points":[],"box":{"xMin":0.4,"yMin":0.1,"xMax":0.4,"yMax":0.5}}`, status: 400, message: "inverted"},
+		{name: "bad object id", body: `{"objectId":"../x","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 400, message: "objectId"},
+		{name: "version 0", body: `{"objectId":"o1","version":0,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 400, message: "version"},
+		{name: "malformed JSON", body: `{"objectId":"o1",`, status: 400, message: "not valid JSON"},
+		{name: "wrong type", body: `{"objectId":"o1","version":"one","points":[]}`, status: 400, message: "version"},
+		{name: "unknown field", body: `{"objectId":"o1","version":1,"points":[],"extra":1}`, status: 400, message: "extra"},
+		{name: "wrong content type", contentType: "text/plain", body: `{}`, status: 415, message: "JSON"},
+		{name: "oversized body", body: `{"objectId":"` + strings.Repeat("a", 70<<10) + `"}`, status: 413, message: "too large"},
+		{name: "no CSRF token", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, noCSRF: true, status: 403, message: "CSRF"},
+		{name: "unknown file", path: "/api/images/999999/segment", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 404, message: "does not exist"},
+		{name: "not a number", path: "/api/images/abc/segment", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 400, message: "not a file id"},
+		{name: "not an image", path: "notes.txt", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 422, message: "not a JPEG or PNG"},
+		{name: "over the pixel limit", path: "large.jpg", body: `{"objectId":"o1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`, status: 422, message: "the limit is"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path
+			switch {
+			case path == "":
+				path = a.segmentPath("square.jpg")
+			case !strings.HasPrefix(path, "/"):
+				path = a.segmentPath(path)
+			}
+			ct := tt.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			status, body := a.post(t, path, ct, []byte(tt.body), !tt.noCSRF)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
+			}
+			var e struct {
+				Error struct{ Message string } `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("error body is not JSON: %q", body)
+			}
+			if !strings.Contains(e.Error.Message, tt.message) {
+				t.Errorf("message %q does not mention %q", e.Error.Message, tt.message)
+			}
+		})
+	}
+}
+
+// dial opens the room's WebSocket as the page does, with the session's cookies.
+func (a *app) dial(t *testing.T, room, origin string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(a.url, "http") + "/ws?room=" + room
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	d := websocket.Dialer{Jar: a.client.Jar, HandshakeTimeout: 5 * time.Second}
+	return d.Dial(u, h)
+}
+
+type wsMessage struct {
+	Type string          `json:"type"`
+	Room string          `json:"room"`
+	Seq  uint64          `json:"seq"`
+	Data json.RawMessage `json:"data"`
+}
+
+func TestSegmentStreamsJobToTheRoom(t *testing.T) {
+	a := setup(t, options{})
+	room := fmt.Sprintf("image:%d", a.files["square.jpg"])
+	conn, _, err := a.dial(t, room, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var first wsMessage
+	if err := conn.ReadJSON(&first); err != nil || first.Type != "snapshot" {
+		t.Fatalf("first message %+v, %v; want a snapshot", first, err)
+	}
+
+	status, body := a.post(t, a.segmentPath("square.jpg"), "application/json",
+		[]byte(`{"objectId":"obj-1","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`), true)
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var statuses []string
+	for {
+		var m wsMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("after %v: %v", statuses, err)
+		}
+		if m.Type != "job.status" {
+			continue
+		}
+		var ev jobs.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ObjectID != "obj-1" || ev.Version != 1 {
+			t.Fatalf("event for %s v%d", ev.ObjectID, ev.Version)
+		}
+		statuses = append(statuses, string(ev.Status))
+		if ev.Status == "failed" {
+			t.Fatalf("job failed: %s", ev.Error)
+		}
+		if ev.Status == "done" {
+			if len(ev.Segments) == 0 || len(ev.Segments[0].Polygons) == 0 || ev.BoundingBox == nil {
+				t.Fatalf("done without a polygon: %+v", ev)
+			}
+			b := ev.BoundingBox
+			if !(b.XMin < 0.5 && 0.5 < b.XMax && b.YMin < 0.5 && 0.5 < b.YMax) {
+				t.Errorf("box %+v does not hold the click", b)
+			}
+			break
+		}
+	}
+	if statuses[0] != "queued" {
+		t.Errorf("statuses %v, want queued first", statuses)
+	}
+
+	// A reconnecting client gets the object's latest state in its snapshot.
+	conn2, _, err := a.dial(t, room, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	var snap struct {
+		Data struct{ Objects []jobs.Event } `json:"data"`
+	}
+	_ = conn2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := conn2.ReadJSON(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Data.Objects) != 1 || snap.Data.Objects[0].Status != "done" {
+		t.Errorf("snapshot %+v, want the done object", snap.Data.Objects)
+	}
+
+	// An older version of the prompt is refused once a newer one was sent.
+	status, _ = a.post(t, a.segmentPath("square.jpg"), "application/json",
+		[]byte(`{"objectId":"obj-1","version":1,"points":[{"x":0.4,"y":0.5,"label":1}]}`), true)
+	if status != http.StatusConflict {
+		t.Errorf("stale version: status %d, want 409", status)
+	}
+	if strings.Contains(a.logs.String(), standInToken) {
+		t.Error("the token appears in the log")
+	}
+}
+
+func TestWebSocketRefusals(t *testing.T) {
+	a := setup(t, options{})
+	room := fmt.Sprintf("image:%d", a.files["square.jpg"])
+	tests := []struct {
+		name, room, origin string
+		status             int
+	}{
+		{"foreign origin", room, "https://evil.example", http.StatusForbidden},
+		{"no origin", room, "", http.StatusForbidden},
+		{"bad room", "lobby", a.url, http.StatusBadRequest},
+		{"unknown image", "image:999999", a.url, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, res, err := a.dial(t, tt.room, tt.origin)
+			if err == nil {
+				conn.Close()
+				t.Fatal("upgrade succeeded")
+			}
+			if res == nil || res.StatusCode != tt.status {
+				t.Fatalf("response %v, want status %d", res, tt.status)
+			}
+		})
+	}
+}
+
+func TestPagesAndProxies(t *testing.T) {
+	a := setup(t, options{})
+	doc := a.page(t, "/", http.StatusOK)
+	if n := doc.Find(`a[href^="/images/"]`).Length(); n != 2 {
+		t.Errorf("browser lists %d images, want 2 (the text file is not an image)", n)
+	}
+	doc = a.page(t, "/?dir=/big", http.StatusOK)
+	if n := doc.Find(`a[href^="/images/"]`).Length(); n != 1 {
+		t.Errorf("directory filter: %d images, want 1", n)
+	}
+	doc = a.page(t, "/?name=square", http.StatusOK)
+	if n := doc.Find(`a[href^="/images/"]`).Length(); n != 1 {
+		t.Errorf("name filter: %d images, want 1", n)
+	}
+	a.page(t, "/images/999999", http.StatusNotFound)
+	a.page(t, "/nowhere", http.StatusNotFound)
+
+	for _, path := range []string{
+		fmt.Sprintf("/files/%d/icon", a.files["square.jpg"]),
+		fmt.Sprintf("/files/%d/content", a.files["square.jpg"]),
+	} {
+		res, err := a.client.Get(a.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/jpeg" {
+			t.Errorf("%s: status %d, type %q", path, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		if _, _, err := image.Decode(bytes.NewReader(body)); err != nil {
+			t.Errorf("%s: not an image: %v", path, err)
+		}
+	}
+	res, err := a.client.Get(fmt.Sprintf("%s/files/%d/content", a.url, a.files["notes.txt"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("content of a text file: status %d, want 422", res.StatusCode)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	a := setup(t, options{})
+	res, err := a.client.Get(a.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP allows inline code: %q", csp)
+	}
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no nosniff")
+	}
+	if strings.Contains(string(body), standInToken) {
+		t.Error("the CDF token appears in the page")
+	}
+	var csrfCookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "lasso_csrf" {
+			csrfCookie = c
+		}
+	}
+	if csrfCookie != nil && (!csrfCookie.HttpOnly || csrfCookie.SameSite != http.SameSiteLaxMode) {
+		t.Errorf("CSRF cookie flags: %+v", csrfCookie)
+	}
+}

@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/jobs"
+)
+
+// maxPoints is the largest prompt accepted, as in segment.MaxPoints.
+const maxPoints = 100
+
+// segmentRequest is the JSON body of POST /api/images/:id/segment: the whole prompt of one
+// object, with the client's version of it. Coordinates are normalised to 0..1.
+type segmentRequest struct {
+	ObjectID string        `json:"objectId"`
+	Version  int           `json:"version"`
+	Points   []promptPoint `json:"points"`
+	Box      *promptBox    `json:"box"`
+}
+
+type promptPoint struct {
+	X     *float64 `json:"x"`
+	Y     *float64 `json:"y"`
+	Label *int     `json:"label"`
+}
+
+type promptBox struct {
+	XMin *float64 `json:"xMin"`
+	YMin *float64 `json:"yMin"`
+	XMax *float64 `json:"xMax"`
+	YMax *float64 `json:"yMax"`
+}
+
+var objectIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// decodeJSON reads a JSON body strictly: the right content type, one object, no unknown fields.
+func decodeJSON(c echo.Context, v any) error {
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return newProblem(http.StatusUnsupportedMediaType, "Send the request as JSON (Content-Type: application/json).")
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		return newProblem(http.StatusBadRequest, "The request body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return newProblem(http.StatusBadRequest, "The request is not valid JSON for this endpoint: %s.", jsonReason(err))
+	}
+	if dec.More() {
+		return newProblem(http.StatusBadRequest, "The request holds more than one JSON value.")
+	}
+	return nil
+}
+
+func jsonReason(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Sprintf("field %q should be %s", typeErr.Field, typeErr.Type)
+	}
+	return err.Error()
+}
+
+// toCDF validates the prompt and converts it to CDF's segment request for fileID.
+func (r *segmentRequest) toCDF(fileID int64) (cdf.SegmentRequest, error) {
+	bad := func(format string, args ...any) (cdf.SegmentRequest, error) {
+		return cdf.SegmentRequest{}, newProblem(http.StatusBadRequest, format, args...)
+	}
+	if !objectIDPattern.MatchString(r.ObjectID) {
+		return bad("objectId must be 1 to 64 letters, digits, '-' or '_'.")
+	}
+	if r.Version < 1 {
+		return bad("version must be a positive whole number.")
+	}
+	if len(r.Points) == 0 && r.Box == nil {
+		return bad("The prompt is empty: click a point or drag a box.")
+	}
+	if len(r.Points) > maxPoints {
+		return bad("The prompt has %d points; at most %d are allowed.", len(r.Points), maxPoints)
+	}
+	out := cdf.SegmentRequest{Items: []cdf.FileReference{{FileID: fileID}}, Points: []cdf.SegmentPoint{}}
+	seen := make(map[cdf.SegmentPoint]bool, len(r.Points))
+	for i, p := range r.Points {
+		if p.X == nil || p.Y == nil || p.Label == nil {
+			return bad("Point %d needs x, y and label.", i+1)
+		}
+		if !inUnit(*p.X) || !inUnit(*p.Y) {
+			return bad("Point %d lies outside the image: x and y must be between 0 and 1.", i+1)
+		}
+		if *p.Label != 0 && *p.Label != 1 {
+			return bad("Point %d has label %d; use 1 for the object or 0 for the background.", i+1, *p.Label)
+		}
+		sp := cdf.SegmentPoint{X: *p.X, Y: *p.Y, Label: *p.Label}
+		if seen[sp] {
+			continue // CDF wants unique points; a double click adds nothing
+		}
+		seen[sp] = true
+		out.Points = append(out.Points, sp)
+	}
+	if b := r.Box; b != nil {
+		if b.XMin == nil || b.YMin == nil || b.XMax == nil || b.YMax == nil {
+			return bad("The box needs xMin, yMin, xMax and yMax.")
+		}
+		if !inUnit(*b.XMin) || !inUnit(*b.YMin) || !inUnit(*b.XMax) || !inUnit(*b.YMax) {
+			return bad("The box lies outside the image: its corners must be between 0 and 1.")
+		}
+		if !(*b.XMin < *b.XMax && *b.YMin < *b.YMax) {
+			return bad("The box is empty or inverted: it needs xMin < xMax and yMin < yMax.")
+		}
+		out.BoundingBox = &cdf.BoundingBox{XMin: *b.XMin, YMin: *b.YMin, XMax: *b.XMax, YMax: *b.YMax}
+	}
+	return out, nil
+}
+
+func inUnit(v float64) bool { return v >= 0 && v <= 1 }
+
+// segment starts a segment job for one object's prompt; the result arrives over the WebSocket.
+func (s *server) segment(c echo.Context) error {
+	id, err := fileID(c)
+	if err != nil {
+		return err
+	}
+	var body segmentRequest
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	req, err := body.toCDF(id)
+	if err != nil {
+		return err
+	}
+	client, err := s.client(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.imageFile(c, client, id); err != nil {
+		return err
+	}
+	u := userOf(c)
+	err = s.Jobs.Submit(client.Vision, jobs.Task{
+		Room:     imageRoom(id),
+		ObjectID: body.ObjectID,
+		Version:  body.Version,
+		User:     u.Name,
+		FileID:   id,
+		Request:  req,
+	})
+	if errors.Is(err, jobs.ErrStale) {
+		return newProblem(http.StatusConflict, "A newer prompt for this object was already sent.")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"objectId": body.ObjectID, "version": body.Version})
+}

@@ -1,0 +1,153 @@
+// Package handlers is Lasso's HTTP surface: Echo routes, middleware, the error handler, the
+// server-side image proxy and the WebSocket endpoint. It is the only package that knows Echo.
+package handlers
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/hub"
+	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/views"
+)
+
+// maxBodyBytes bounds every request body; a prompt of 100 points is about 5 KB.
+const maxBodyBytes = 64 << 10
+
+// jobRunner is what handlers need of jobs.Manager.
+type jobRunner interface {
+	Submit(api jobs.SegmentAPI, t jobs.Task) error
+	Snapshot(room string) []jobs.Event
+}
+
+// subscriber is what handlers need of hub.Hub.
+type subscriber interface {
+	Subscribe(room string) *hub.Subscription
+}
+
+// Config holds the dependencies of the HTTP server. All fields but Static are required.
+type Config struct {
+	Log     *slog.Logger
+	Mode    string // "local" or "cdf", shown in the page header
+	Project string // CDF project, shown in the page header
+	Users   UserResolver
+	// Clients returns the CDF client that acts as u: every CDF call a user causes carries
+	// that user's own credentials.
+	Clients func(ctx context.Context, u User) (*cdf.Client, error)
+	Jobs    jobRunner
+	Hub     subscriber
+	Static  fs.FS // served under /static/
+	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
+	MaxPixels int64
+	// SecureCookies marks cookies Secure; set it when the app is served over TLS.
+	SecureCookies bool
+}
+
+type server struct {
+	Config
+	log   *slog.Logger
+	sizes sync.Map // file id and version → image size, see imageSize
+}
+
+// New returns the application's HTTP handler.
+func New(cfg Config) http.Handler {
+	if cfg.MaxPixels == 0 {
+		cfg.MaxPixels = 40_000_000
+	}
+	s := &server{Config: cfg, log: cfg.Log}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover())
+	e.Use(securityHeaders(cfg.SecureCookies))
+	e.Use(middleware.BodyLimit("64KB"))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
+		CookieName:     "lasso_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.SecureCookies,
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(error, echo.Context) error {
+			return newProblem(http.StatusForbidden, "The request lacks a valid CSRF token. Reload the page and try again.")
+		},
+	}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	if cfg.Static != nil {
+		e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(cfg.Static))))
+	}
+
+	app := e.Group("", requireUser(cfg.Users))
+	app.GET("/", s.browse)
+	app.GET("/images/:id", s.annotate)
+	app.GET("/files/:id/icon", s.icon)
+	app.GET("/files/:id/content", s.content)
+	app.POST("/api/images/:id/segment", s.segment)
+	app.GET("/ws", s.socket)
+	return e
+}
+
+// client returns the CDF client acting as the request's user.
+func (s *server) client(c echo.Context) (*cdf.Client, error) {
+	return s.Clients(c.Request().Context(), userOf(c))
+}
+
+// layout fills the page shell shared by every page.
+func (s *server) layout(c echo.Context, title string) views.Layout {
+	token, _ := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
+	return views.Layout{
+		Title:     title,
+		CSRFToken: token,
+		User:      userOf(c).Name,
+		Project:   s.Project,
+		Mode:      s.Mode,
+	}
+}
+
+// render writes a templ component as an HTML page.
+func (s *server) render(c echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// staticHandler serves embedded assets; they change only with a new build, so a short cache
+// plus revalidation is enough.
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets a strict Content-Security-Policy and the usual hardening headers.
+func securityHeaders(tls bool) echo.MiddlewareFunc {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+			if tls {
+				h.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			return next(c)
+		}
+	}
+}
