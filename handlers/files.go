@@ -115,7 +115,10 @@ func (s *server) browse(c echo.Context) error {
 	}
 	uploaded := true
 	filter := cdf.FileFilter{DirectoryPrefix: dir, Uploaded: &uploaded}
-	page := views.BrowserPage{Layout: s.layout(c, "Images"), Name: name, Dir: dir, FirstHref: browseHref(name, dir, "")}
+	page := views.BrowserPage{Layout: s.layout(c, "Images"), Name: name, Dir: dir}
+	if c.QueryParam("cursor") != "" {
+		page.FirstHref = browseHref(name, dir, "")
+	}
 
 	var files []cdf.File
 	if name != "" {

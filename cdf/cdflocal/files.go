@@ -73,6 +73,24 @@ func fileID(rel string, salt int) int64 {
 	return id
 }
 
+// fileMetadata describes a file as an upload pipeline would: its size in bytes and, for
+// images, the pixel size read from the header (the pixels are not decoded).
+func fileMetadata(path string, size int64, mimeType string) map[string]string {
+	meta := map[string]string{"bytes": strconv.FormatInt(size, 10)}
+	if mimeType != "image/jpeg" && mimeType != "image/png" {
+		return meta
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return meta
+	}
+	defer f.Close()
+	if c, _, err := image.DecodeConfig(f); err == nil {
+		meta["width"], meta["height"] = strconv.Itoa(c.Width), strconv.Itoa(c.Height)
+	}
+	return meta
+}
+
 func scanFiles(cfg Config) (*fileIndex, error) {
 	root := cfg.ImagesDir
 	st, err := os.Stat(root)
@@ -117,6 +135,7 @@ func scanFiles(cfg Config) (*fileIndex, error) {
 			LastUpdatedTime: ms,
 			DataSetID:       cfg.DataSetID,
 		}}
+		e.meta.Metadata = fileMetadata(p, info.Size(), e.meta.MimeType)
 		if cfg.InstanceSpace != "" {
 			e.meta.InstanceID = &cdf.InstanceID{Space: cfg.InstanceSpace, ExternalID: rel}
 		}

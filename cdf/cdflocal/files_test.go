@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"testing"
 	"time"
 
@@ -78,7 +79,8 @@ func TestFilesList(t *testing.T) {
 		must(t, err)
 		ms := info.ModTime().UnixMilli()
 		want := cdf.File{ID: e.id("photos/small.jpg"), ExternalID: "photos/small.jpg", Name: "small.jpg", Directory: "/photos",
-			MimeType: "image/jpeg", DataSetID: 77, Uploaded: true, UploadedTime: ms, CreatedTime: ms, LastUpdatedTime: ms}
+			MimeType: "image/jpeg", DataSetID: 77, Uploaded: true, UploadedTime: ms, CreatedTime: ms, LastUpdatedTime: ms,
+			Metadata: map[string]string{"bytes": strconv.FormatInt(info.Size(), 10), "width": "32", "height": "48"}}
 		if diff := cmp.Diff(want, f); diff != "" {
 			t.Errorf("file (-want +got):\n%s", diff)
 		}
