@@ -734,8 +734,7 @@ export class Annotator {
   update() {
     const now = performance.now();
     this.panel.render(this.model, now);
-    this.updateHooks(false);
-    this.requestRender();
+    this.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
     if (ticking && !this.ticker) {
       this.ticker = setInterval(() => this.panel.tick(this.model, performance.now()), 100);
@@ -745,19 +744,20 @@ export class Annotator {
     }
   }
 
-  /** Writes the test hooks; drawn=true also writes what was drawn this frame. */
-  updateHooks(drawn, info = {}) {
+  /**
+   * Writes the test hooks from the frame just drawn, all at once: when a test
+   * sees data-status="done", the polygons and box are already on the canvas.
+   */
+  updateHooks(drawn) {
     const ds = this.canvas.dataset;
     const obj = this.model.current;
     ds.objects = String(this.model.objects.length);
     ds.status = obj ? obj.status : 'idle';
     ds.statusTrail = obj ? obj.trail.join(',') : '';
     ds.version = obj ? String(obj.version) : '0';
-    if (drawn) {
-      ds.polygons = String(info.polygons || 0);
-      ds.bbox = info.bbox || '';
-      ds.latencyMs = obj && obj.latencyMs != null ? obj.latencyMs.toFixed(1) : '';
-    }
+    ds.polygons = String(drawn.polygons || 0);
+    ds.bbox = drawn.bbox || '';
+    ds.latencyMs = obj && obj.latencyMs != null ? obj.latencyMs.toFixed(1) : '';
   }
 
   flash(text) {
@@ -800,7 +800,10 @@ export class Annotator {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, this.cssW, this.cssH);
     this.zoomReadout.textContent = `${Math.round(view.scale * 100)}%`;
-    if (!this.img) return;
+    if (!this.img) {
+      this.updateHooks({});
+      return;
+    }
 
     ctx.save();
     ctx.translate(view.tx, view.ty);
@@ -824,7 +827,7 @@ export class Annotator {
     }
     if (selected) this.drawPrompt(selected);
     this.drawRubberBand();
-    this.updateHooks(true, hook);
+    this.updateHooks(hook);
     if (this.canvas.dataset.imageLoaded !== 'true') this.canvas.dataset.imageLoaded = 'true';
   }
 
