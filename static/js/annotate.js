@@ -25,6 +25,8 @@ const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
 const FILL_ALPHA = 0.4;
 const LABELS_KEY = 'lasso.labels';
+const OBJECTS_KEY = 'lasso.objects.'; // + file id, in sessionStorage (this tab only)
+const RESEND_AFTER_MS = 2000; // restored prompts without a snapshot result are re-sent after this
 
 /** Message for a failed fetch, from the server's {"error":{"message"}} or by status. */
 async function errorMessage(res) {
@@ -104,6 +106,7 @@ export class Annotator {
 
     this.model = new Annotations({ now: () => performance.now() });
     this.loadLabels();
+    this.restored = this.loadObjects();
     this.img = null;
     this.view = { scale: 1, tx: 0, ty: 0 };
     this.fitted = true;
@@ -153,6 +156,7 @@ export class Annotator {
     this.update();
     this.loadImage();
     this.socket.start();
+    if (this.restored.length) this.resendTimer = setTimeout(() => this.resendRestored(), RESEND_AFTER_MS);
   }
 
   // ——— wiring ———
@@ -700,12 +704,48 @@ export class Annotator {
     }
   }
 
+  /** Restores this tab's objects for this image (kept across a reload, e.g. after signing in again). */
+  loadObjects() {
+    try {
+      return this.model.load(JSON.parse(sessionStorage.getItem(OBJECTS_KEY + this.fileId) || 'null'));
+    } catch {
+      return [];
+    }
+  }
+
+  saveObjects() {
+    try {
+      const key = OBJECTS_KEY + this.fileId;
+      if (this.model.objects.length) sessionStorage.setItem(key, JSON.stringify(this.model.save()));
+      else sessionStorage.removeItem(key);
+    } catch {
+      // storage full or disabled: objects just won't survive a reload
+    }
+  }
+
+  /**
+   * Re-sends restored prompts that the room's snapshot did not answer (the
+   * server restarted, or the job is gone): results come back without clicks.
+   */
+  resendRestored() {
+    clearTimeout(this.resendTimer);
+    const objs = this.restored;
+    this.restored = [];
+    for (const obj of objs) {
+      if (this.model.byId(obj.id) && obj.status === 'idle' && this.model.retry(obj)) this.send(obj);
+    }
+    this.update();
+  }
+
   // ——— live events ———
 
   onMessage(msg) {
     let changed = false;
     if (msg.type === 'snapshot') {
       for (const ev of msg.data?.objects || []) if (this.model.applyEvent(ev)) changed = true;
+      // Restored objects whose jobs are still queued or running will finish live;
+      // those the snapshot doesn't know are re-sent.
+      if (this.restored.length) this.resendRestored();
     } else if (msg.type === 'job.status') {
       changed = !!this.model.applyEvent(msg.data);
     }
@@ -734,6 +774,7 @@ export class Annotator {
   update() {
     const now = performance.now();
     this.panel.render(this.model, now);
+    this.saveObjects();
     this.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
     if (ticking && !this.ticker) {

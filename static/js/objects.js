@@ -353,6 +353,49 @@ export class Annotations {
     return obj;
   }
 
+  /**
+   * What is worth keeping across a reload (sign-in expired, back and forth
+   * between images): ids, labels, colours, prompts, versions. Results are not
+   * kept: the room's snapshot or a re-sent prompt brings them back.
+   */
+  save() {
+    return {
+      created: this.created,
+      objects: this.objects.map((o) => ({
+        id: o.id, label: o.label, color: o.color, prompt: o.prompt, version: o.version, accepted: o.accepted,
+      })),
+    };
+  }
+
+  /** Restores what save() kept, skipping anything malformed; returns the restored objects. */
+  load(saved) {
+    if (!saved || !Array.isArray(saved.objects)) return [];
+    const num = (v) => typeof v === 'number' && Number.isFinite(v);
+    const okPoint = (p) => p && num(p.x) && num(p.y) && (p.label === 0 || p.label === 1);
+    const okBox = (b) => b === null || (b && num(b.xMin) && num(b.yMin) && num(b.xMax) && num(b.yMax));
+    const restored = [];
+    for (const s of saved.objects) {
+      if (!s || typeof s.id !== 'string' || this.byId(s.id) || !num(s.version)) continue;
+      const p = s.prompt;
+      if (!p || !Array.isArray(p.points) || !p.points.every(okPoint) || !okBox(p.box ?? null)) continue;
+      const obj = {
+        id: s.id,
+        label: typeof s.label === 'string' ? s.label : '',
+        color: typeof s.color === 'string' ? s.color : PALETTE[this.created % PALETTE.length],
+        prompt: { points: p.points.map((q) => ({ x: q.x, y: q.y, label: q.label })), box: p.box ? { ...p.box } : null },
+        past: [],
+        redo: [],
+        version: s.version,
+        accepted: !!s.accepted,
+      };
+      resetResult(obj);
+      this.objects.push(obj);
+      restored.push(obj);
+    }
+    if (num(saved.created)) this.created = Math.max(this.created, saved.created);
+    return restored;
+  }
+
   /** Shows the next candidate segment of obj (Tab); returns true if it changed. */
   cycleSegment(obj) {
     if (!obj || obj.segments.length < 2) return false;

@@ -213,3 +213,32 @@ test('Tab cycles candidate segments', () => {
   a.cycleSegment(obj);
   assert.equal(obj.segIndex, 0);
 });
+
+test('save/load keeps prompts, labels and versions, not results; malformed entries are skipped', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.setBox({ xMin: 0.1, yMin: 0.1, xMax: 0.2, yMax: 0.2 });
+  a.setLabel(obj, 'cat');
+  a.applyEvent(done(obj));
+  a.accept();
+  const saved = JSON.parse(JSON.stringify(a.save()));
+  saved.objects.push({ id: 'bad', version: 1, prompt: { points: [{ x: 'no', y: 0, label: 1 }], box: null } }, null, { id: 7 });
+  const b = fresh();
+  const restored = b.load(saved);
+  assert.equal(restored.length, 1);
+  const r = b.objects[0];
+  assert.equal(r.id, obj.id);
+  assert.equal(r.label, 'cat');
+  assert.equal(r.color, obj.color);
+  assert.equal(r.version, obj.version);
+  assert.equal(r.accepted, true);
+  assert.deepEqual(r.prompt, obj.prompt);
+  assert.equal(r.status, 'idle');
+  assert.equal(currentPolygons(r).length, 0);
+  // The room's snapshot for the same version restores the result.
+  assert.equal(b.applyEvent(done(r)), r);
+  // New objects don't reuse the colour of restored ones.
+  assert.notEqual(b.addPoint({ x: 0.1, y: 0.1, label: 1 }).color, r.color);
+  assert.deepEqual(fresh().load(null), []);
+  assert.deepEqual(fresh().load({ objects: 'x' }), []);
+});
