@@ -1,8 +1,9 @@
 // FileGrid: the controller for [data-file-grid] on the image browser.
 // Arrow keys move between thumbnails (the grid's column count is measured,
 // so it follows the responsive layout), Home/End jump to the ends, "/" focuses
-// the name filter, a broken thumbnail falls back to a placeholder, and picking
-// a directory applies the filter at once.
+// the name filter, and a broken thumbnail falls back to a placeholder. The
+// filter form is a plain GET form: it applies on Enter or the Filter button
+// (not on every change of the directory list, which arrow keys would trigger).
 
 /** Index reached from `index` by an arrow key in a grid of `count` items and `cols` columns, or -1. */
 export function gridStep(index, key, count, cols) {
@@ -77,7 +78,6 @@ for (const el of document.querySelectorAll('[data-file-grid]')) new FileGrid(el)
 const form = document.querySelector('[data-filter-form]');
 if (form) {
   const name = form.querySelector('[data-filter-name]');
-  form.querySelector('[data-filter-dir]')?.addEventListener('change', () => form.requestSubmit());
   document.addEventListener('keydown', (e) => {
     const t = e.target;
     const typing = t instanceof Element && (t.matches('input, textarea, select') || t.isContentEditable);
