@@ -15,6 +15,8 @@
 //   data-version       its prompt version
 //   data-latency-ms    ms from the input event that sent the prompt to the
 //                      animation frame that drew its result
+//   data-view          "scale,tx,ty,W,H": image pixel (ix, iy) of the W×H image is
+//                      drawn at CSS pixel (tx + ix*scale, ty + iy*scale) of the canvas
 
 import * as g from './geometry.js';
 import { Annotations, requestBody, promptIsEmpty, currentPolygons } from './objects.js';
@@ -799,6 +801,8 @@ export class Annotator {
     ds.polygons = String(drawn.polygons || 0);
     ds.bbox = drawn.bbox || '';
     ds.latencyMs = obj && obj.latencyMs != null ? obj.latencyMs.toFixed(1) : '';
+    const v = this.view;
+    ds.view = `${v.scale.toFixed(6)},${v.tx.toFixed(2)},${v.ty.toFixed(2)},${this.W || 0},${this.H || 0}`;
   }
 
   flash(text) {
