@@ -8,7 +8,7 @@ import (
 
 // Tracing constants.
 const (
-	// maxPolygonVertices is the largest vertex count CDF accepts for one polygon.
+	// maxPolygonVertices is the API's vertex limit per polygon (see Options.MaxVertices).
 	maxPolygonVertices = 1000
 	// simplifyTolerance is the Douglas–Peucker tolerance in pixels before adaptation: it removes the
 	// half-pixel staircase of a raster outline and keeps everything larger.

@@ -37,7 +37,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	data, jsonOut, python, opencvFull string
-	clicks, opencvLongSide            int
+	clicks, opencvLongSide, workSize  int
 	only                              []string
 	opencv                            bool
 	budget                            time.Duration
@@ -57,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.opencvFull, "opencv-full", "box", "OpenCV at full resolution: none, box or all (--full; box takes ~10 min)")
 	fs.StringVar(&c.python, "python", "", "Python interpreter with cv2 (default: the first of python3, /usr/bin/python3 that imports cv2)")
 	fs.DurationVar(&c.budget, "budget", 0, "engine time budget per request (0: the engine's default)")
+	fs.IntVar(&c.workSize, "worksize", 0, "engine working long side in px (0: the engine's default)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -139,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Tool: "segeval", Format: set.Format, Set: set.Name, Data: cfg.data, Started: time.Now().UTC(),
 		Go: runtime.Version(), CPUs: runtime.NumCPU(), ClickCap: cfg.clicks}
 
-	opts := segment.Options{Budget: cfg.budget}
+	opts := segment.Options{Budget: cfg.budget, WorkSize: cfg.workSize}
 	rep.Lasso, err = runLasso(ctx, cfg, set.Dir, images, opts, stderr)
 	if err != nil {
 		return err

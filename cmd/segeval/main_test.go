@@ -114,3 +114,17 @@ func TestRunFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestPrefixWriter(t *testing.T) {
+	var b bytes.Buffer
+	p := &prefixWriter{w: &b, prefix: "> "}
+	for _, s := range []string{"one", "\n", "two\nthr", "ee\n", "tail"} {
+		if _, err := p.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Flush()
+	if got, want := b.String(), "> one\n> two\n> three\n> tail\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,8 +98,10 @@ func runOpenCV(ctx context.Context, cfg config, images []evalproto.Image, stderr
 			out.Args = args
 		}
 		cmd := exec.CommandContext(ctx, py, args...)
-		cmd.Stderr = prefixWriter{w: stderr, prefix: "opencv "}
+		pw := &prefixWriter{w: stderr, prefix: "opencv "}
+		cmd.Stderr = pw
 		stdout, err := cmd.Output()
+		pw.Flush()
 		if err != nil {
 			return nil, fmt.Errorf("opencv baseline: %w", err)
 		}
@@ -152,26 +155,31 @@ func runOpenCV(ctx context.Context, cfg config, images []evalproto.Image, stderr
 	return out, nil
 }
 
-// prefixWriter prefixes every line written through it.
+// prefixWriter prefixes every complete line written through it; Flush writes what is left.
 type prefixWriter struct {
 	w      io.Writer
 	prefix string
+	buf    []byte
 }
 
-func (p prefixWriter) Write(b []byte) (int, error) {
-	start := 0
-	for i, c := range b {
-		if c == '\n' {
-			if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, b[start:i+1]); err != nil {
-				return start, err
-			}
-			start = i + 1
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
 		}
-	}
-	if start < len(b) {
-		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, b[start:]); err != nil {
-			return start, err
+		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, p.buf[:i+1]); err != nil {
+			return len(b), err
 		}
+		p.buf = p.buf[i+1:]
 	}
-	return len(b), nil
+}
+
+// Flush writes a last unterminated line.
+func (p *prefixWriter) Flush() {
+	if len(p.buf) > 0 {
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf)
+		p.buf = nil
+	}
 }

@@ -187,7 +187,7 @@ func summaryRow(w io.Writer, label string, s evalproto.Summary) {
 
 func printReport(w io.Writer, rep report) {
 	fmt.Fprintf(w, "segeval: set %q, %d images, %d click budget, %s, %d CPUs\n", rep.Set, len(rep.Lasso.Images), rep.ClickCap, rep.Go, rep.CPUs)
-	fmt.Fprintf(w, "Lasso engine in process, options %s (working size and iterations are the engine's own); %.0f s\n", rep.Lasso.EngineOptions, rep.Lasso.Seconds)
+	fmt.Fprintf(w, "Lasso engine in process, options %s (zero: the engine's default; iterations are its own); %.0f s\n", rep.Lasso.EngineOptions, rep.Lasso.Seconds)
 	if rep.OpenCV != nil {
 		fmt.Fprintf(w, "OpenCV GrabCut: %s %s; %.0f s\n", rep.OpenCV.Python, strings.Join(rep.OpenCV.Args[1:], " "), rep.OpenCV.Seconds)
 	}
