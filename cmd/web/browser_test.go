@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,9 +101,9 @@ func canvasPoint(ctx context.Context, nx, ny float64) (x, y float64, err error) 
 // canvasState is what the canvas says it has drawn for the current object.
 type canvasState struct {
 	Status, Trail, BBox, Latency string
-	Polygons, Objects           int
+	Polygons, Objects            int
 
-	Version                     string
+	Version string
 }
 
 func readCanvas(ctx context.Context) (canvasState, error) {
@@ -113,15 +114,16 @@ func readCanvas(ctx context.Context) (canvasState, error) {
 	})()`))
 }
 
-// waitSettled polls the canvas until the current object's job is done or failed.
-func waitSettled(ctx context.Context, version int) (canvasState, error) {
+// waitSettled polls the canvas until there are the given number of objects and the current
+// one's job for the given prompt version is done or failed.
+func waitSettled(ctx context.Context, objects, version int) (canvasState, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s, err := readCanvas(ctx)
 		if err != nil {
 			return s, err
 		}
-		if (s.Status == "done" || s.Status == "failed") && s.Version == strconv.Itoa(version) {
+		if (s.Status == "done" || s.Status == "failed") && s.Objects == objects && s.Version == strconv.Itoa(version) {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
@@ -182,7 +184,7 @@ func TestBrowserClickToPolygon(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.MouseClickXY(x, y)); err != nil {
 		t.Fatal(err)
 	}
-	s, err := waitSettled(ctx, 1)
+	s, err := waitSettled(ctx, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +214,7 @@ func TestBrowserClickToPolygon(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.MouseClickXY(x, y, chromedp.ButtonRight)); err != nil {
 		t.Fatal(err)
 	}
-	s, err = waitSettled(ctx, 2)
+	s, err = waitSettled(ctx, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,4 +238,63 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Errorf("screenshot: %v", err)
 	}
+}
+
+// BenchmarkClickToPolygon measures, in a real browser against local mode with the stand-in's
+// delays at zero, the time from the click to the frame that draws the polygons (the canvas's
+// data-latency-ms). Each iteration is one prompt on a new object. Run it with
+//
+//	go test -run '^$' -bench ClickToPolygon -benchtime 60x ./cmd/web
+//
+// and read the p50/p95 metrics.
+func BenchmarkClickToPolygon(b *testing.B) {
+	base := startApp(b, "-queue-delay", "0", "-run-delay", "0")
+	ctx := newBrowser(b)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base),
+		chromedp.Click(chromedp.Search(`//a[contains(., "fruits.jpg")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`canvas[data-canvas][data-image-loaded="true"]`)),
+	); err != nil {
+		b.Fatal(err)
+	}
+	var latencies []float64
+	b.ResetTimer()
+	for i := range b.N {
+		// Walk a grid of points so that every prompt is new work for the engine.
+		nx := 0.1 + 0.8*float64(i%9)/8
+		ny := 0.1 + 0.8*float64((i/9)%9)/8
+		x, y, err := canvasPoint(ctx, nx, ny)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="new"]`)), chromedp.MouseClickXY(x, y)); err != nil {
+			b.Fatal(err)
+		}
+		s, err := waitSettled(ctx, i+1, 1)
+		if err != nil {
+			b.Fatalf("iteration %d: %v", i, err)
+		}
+		ms, err := strconv.ParseFloat(s.Latency, 64)
+		if err != nil {
+			b.Fatalf("iteration %d: latency %q: %v", i, s.Latency, err)
+		}
+		latencies = append(latencies, ms)
+	}
+	b.StopTimer()
+	sort.Float64s(latencies)
+	b.ReportMetric(percentile(latencies, 0.50), "p50-ms")
+	b.ReportMetric(percentile(latencies, 0.95), "p95-ms")
+}
+
+// percentile interpolates linearly between ranks of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	r := p * float64(len(sorted)-1)
+	lo := int(r)
+	if lo+1 >= len(sorted) {
+		return sorted[lo]
+	}
+	return sorted[lo] + (r-float64(lo))*(sorted[lo+1]-sorted[lo])
 }
