@@ -2,10 +2,7 @@ package jobs_test
 
 import (
 	"fmt"
-	"os/exec"
 	"runtime"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,16 +39,3 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 }
 
-// TestImports enforces ARCHITECTURE.md: jobs depends on nothing of Lasso but cdf and hub.
-func TestImports(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	allowed := []string{"github.com/lassoteam/lasso/jobs", "github.com/lassoteam/lasso/cdf", "github.com/lassoteam/lasso/hub"}
-	for _, p := range strings.Fields(string(out)) {
-		if !slices.Contains(allowed, p) {
-			t.Errorf("jobs depends on %s; allowed: %v", p, allowed)
-		}
-	}
-}

@@ -1,0 +1,114 @@
+// Package archtest enforces the import rules of ARCHITECTURE.md with `go list -deps`, so a
+// layering mistake fails the build instead of waiting for a review.
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lassoteam/lasso"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+	Standard   bool
+}
+
+// packages lists every package of the module with its direct imports and all dependencies.
+func packages(t *testing.T) map[string]pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs[strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")] = p
+	}
+	return pkgs
+}
+
+// isStd reports whether an import path belongs to the standard library.
+func isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+func TestImportRules(t *testing.T) {
+	pkgs := packages(t)
+	own := func(dep string) (string, bool) {
+		if dep == module {
+			return "", true
+		}
+		rest, ok := strings.CutPrefix(dep, module+"/")
+		return rest, ok
+	}
+	// onlyDeps checks every dependency of pkg against allowed (own packages by short name,
+	// others by import-path prefix).
+	onlyDeps := func(name string, allowed ...string) {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Errorf("package %s is missing", name)
+			return
+		}
+	deps:
+		for _, d := range p.Deps {
+			if isStd(d) {
+				continue
+			}
+			short, isOwn := own(d)
+			for _, a := range allowed {
+				if (isOwn && short == a) || (!isOwn && strings.HasPrefix(d, a)) {
+					continue deps
+				}
+			}
+			if !isOwn && strings.HasPrefix(d, "golang.org/x/") && contains(allowed, "golang.org/x/image") {
+				continue // x/image's own x/ dependencies
+			}
+			t.Errorf("%s depends on %s, which ARCHITECTURE.md does not allow", name, d)
+		}
+	}
+	onlyDeps("segment", "golang.org/x/image")
+	onlyDeps("hub")
+	onlyDeps("cdf")
+	onlyDeps("cdf/cdflocal", "cdf", "segment", "golang.org/x/image")
+	onlyDeps("jobs", "cdf", "hub")
+
+	for name, p := range pkgs {
+		for _, d := range p.Deps {
+			short, isOwn := own(d)
+			switch {
+			case name == "views" && isOwn && (short == "cdf" || short == "auth" || short == "jobs" || short == "store"):
+				t.Errorf("views imports %s: handlers build view models instead", short)
+			case isOwn && (short == "handlers" || strings.HasPrefix(short, "cmd/")) && !strings.HasPrefix(name, "cmd/"):
+				t.Errorf("%s imports %s: nothing imports handlers or commands", name, short)
+			case strings.HasPrefix(d, "github.com/labstack/echo") && name != "handlers" && name != "cmd/web":
+				if contains(p.Imports, d) {
+					t.Errorf("%s imports Echo; only handlers and cmd/web may", name)
+				}
+			case d == "github.com/gorilla/websocket" && name != "handlers" && contains(p.Imports, d):
+				t.Errorf("%s imports gorilla/websocket; only handlers may", name)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
