@@ -20,6 +20,10 @@ type Layout struct {
 	Project string
 	// Mode is the run mode shown as a badge, e.g. "local"; empty hides it.
 	Mode string
+	// SignedIn shows the sign-out button.
+	SignedIn bool
+	// Warnings are shown in a banner on every page, e.g. missing CDF capabilities.
+	Warnings []string
 }
 
 // BrowserPage is the image browser: a filterable, paged grid of image files.
@@ -88,4 +92,20 @@ type ErrorPage struct {
 	Title string
 	// Message says what to do, e.g. "It may have been deleted. Go back to the images and pick another one."
 	Message string
+}
+
+// SignInPage is the sign-in screen.
+type SignInPage struct {
+	Layout
+	// ProviderURL starts the identity provider's sign-in (CDF mode); empty shows the local
+	// display-name form instead.
+	ProviderURL string
+	// ProviderName names the identity provider on the button, e.g. "Microsoft Entra ID".
+	ProviderName string
+	// ReturnTo is the same-site path to open after signing in.
+	ReturnTo string
+	// Name is the display name typed so far (local form).
+	Name string
+	// Error says why the last attempt failed, or is empty.
+	Error string
 }
