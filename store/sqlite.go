@@ -1,0 +1,321 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver; no cgo
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLite is the embedded Store: one database file in the data folder, opened through the
+// pure-Go driver modernc.org/sqlite.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating if needed) the database file at path and brings its schema up to
+// date. The file is put in WAL mode so readers do not block the writer; a busy timeout makes
+// concurrent writers wait instead of failing; foreign keys are enforced for the tables later
+// issues add.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		// The driver reads everything after '?' as connection parameters.
+		return nil, fmt.Errorf("store: open sqlite: unusable file name %q", path)
+	}
+	dsn := path + "?" + strings.Join([]string{
+		"_pragma=busy_timeout(10000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=foreign_keys(1)",
+		// NORMAL is durable in WAL mode except across a power loss, where the last
+		// transactions may roll back; sessions can be signed into again.
+		"_pragma=synchronous(NORMAL)",
+		// BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock
+		// upgrading read locks (which the busy timeout cannot resolve).
+		"_txlock=immediate",
+	}, "&")
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	s := &SQLite{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// Sessions returns the login-session store.
+func (s *SQLite) Sessions() Sessions { return sqliteSessions{s.db} }
+
+// PendingLogins returns the in-flight sign-in store.
+func (s *SQLite) PendingLogins() PendingLogins { return sqlitePending{s.db} }
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads the embedded NNNN_name.sql files in version order.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", e.Name())
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %04d_%s: versions must be 1, 2, 3, … without gaps", m.version, m.name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the file has not seen yet, each in its own transaction
+// together with its schema_migrations row, so a crash leaves the schema at a known version.
+// Because transactions begin IMMEDIATE, two processes starting at once apply each migration
+// once.
+func (s *SQLite) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at BIGINT  NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if err := s.apply(ctx, m); err != nil {
+			return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
+		}
+	}
+	var newest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if int(newest.Int64) > len(ms) {
+		// A newer Lasso has written this file; running old code against it could corrupt it.
+		return fmt.Errorf("store: the database schema is at version %d, newer than this program knows (%d)", newest.Int64, len(ms))
+	}
+	return nil
+}
+
+func (s *SQLite) apply(ctx context.Context, m migration) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, toMicros(time.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// toMicros turns t into Unix microseconds; the zero time becomes NULL.
+func toMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the inverse of toMicros.
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// rowsChanged turns "no row matched" into ErrNotFound.
+func rowsChanged(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+type sqliteSessions struct{ db *sql.DB }
+
+func (q sqliteSessions) Create(ctx context.Context, s *Session) error {
+	// ON CONFLICT DO NOTHING reports a taken id as zero rows, the same way in PostgreSQL,
+	// instead of a driver-specific constraint error.
+	res, err := q.db.ExecContext(ctx, `INSERT INTO sessions
+		(id, subject, name, email, mode, tokens, token_expiry, capabilities, created_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		s.ID, s.Subject, s.Name, s.Email, s.Mode, s.Tokens, toMicros(s.TokenExpiry), nullJSON(s.Capabilities),
+		toMicros(s.CreatedAt), toMicros(s.LastSeenAt), toMicros(s.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("store: create session: %w", ErrConflict)
+	}
+	return nil
+}
+
+func (q sqliteSessions) Get(ctx context.Context, id string) (*Session, error) {
+	var (
+		s                                       Session
+		tokenExpiry, created, lastSeen, expires sql.NullInt64
+		caps                                    sql.NullString
+	)
+	err := q.db.QueryRowContext(ctx, `SELECT id, subject, name, email, mode, tokens, token_expiry, capabilities,
+		created_at, last_seen_at, expires_at FROM sessions WHERE id = ?`, id).
+		Scan(&s.ID, &s.Subject, &s.Name, &s.Email, &s.Mode, &s.Tokens, &tokenExpiry, &caps, &created, &lastSeen, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: get session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get session: %w", err)
+	}
+	s.TokenExpiry = fromMicros(tokenExpiry)
+	s.CreatedAt = fromMicros(created)
+	s.LastSeenAt = fromMicros(lastSeen)
+	s.ExpiresAt = fromMicros(expires)
+	if caps.Valid {
+		s.Capabilities = json.RawMessage(caps.String)
+	}
+	return &s, nil
+}
+
+func (q sqliteSessions) UpdateTokens(ctx context.Context, id string, tokens []byte, expiry time.Time) error {
+	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET tokens = ?, token_expiry = ? WHERE id = ?`,
+		tokens, toMicros(expiry), id)
+	return rowsChanged(res, err, "update session tokens")
+}
+
+func (q sqliteSessions) Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?`,
+		toMicros(lastSeen), toMicros(expiresAt), id)
+	return rowsChanged(res, err, "touch session")
+}
+
+func (q sqliteSessions) SetCapabilities(ctx context.Context, id string, capabilities json.RawMessage) error {
+	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET capabilities = ? WHERE id = ?`, nullJSON(capabilities), id)
+	return rowsChanged(res, err, "set session capabilities")
+}
+
+func (q sqliteSessions) Delete(ctx context.Context, id string) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+func (q sqliteSessions) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	res, err := q.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func nullJSON(b json.RawMessage) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+type sqlitePending struct{ db *sql.DB }
+
+func (q sqlitePending) Put(ctx context.Context, p *PendingLogin) error {
+	res, err := q.db.ExecContext(ctx, `INSERT INTO pending_logins (state, nonce, verifier, return_to, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (state) DO NOTHING`,
+		p.State, p.Nonce, p.Verifier, p.ReturnTo, toMicros(p.CreatedAt), toMicros(p.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store: put pending login: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: put pending login: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("store: put pending login: %w", ErrConflict)
+	}
+	return nil
+}
+
+func (q sqlitePending) Take(ctx context.Context, state string) (*PendingLogin, error) {
+	// One statement that deletes and returns: whichever caller's DELETE runs first gets the
+	// row, every later one finds nothing. PostgreSQL has the same DELETE … RETURNING.
+	p := PendingLogin{State: state}
+	var created, expires sql.NullInt64
+	err := q.db.QueryRowContext(ctx, `DELETE FROM pending_logins WHERE state = ?
+		RETURNING nonce, verifier, return_to, created_at, expires_at`, state).
+		Scan(&p.Nonce, &p.Verifier, &p.ReturnTo, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: take pending login: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: take pending login: %w", err)
+	}
+	p.CreatedAt = fromMicros(created)
+	p.ExpiresAt = fromMicros(expires)
+	return &p, nil
+}
+
+func (q sqlitePending) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	res, err := q.db.ExecContext(ctx, `DELETE FROM pending_logins WHERE expires_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired pending logins: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,165 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lassoteam/lasso/store"
+	"github.com/lassoteam/lasso/store/storetest"
+)
+
+func openSQLite(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	return s
+}
+
+func TestSQLiteContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openSQLite(t, filepath.Join(t.TempDir(), "lasso.db"))
+	})
+}
+
+// TestSQLiteReopen checks that data survives closing and reopening the file, and that
+// reopening does not apply migrations twice.
+func TestSQLiteReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lasso.db")
+	s := openSQLite(t, path)
+	if err := s.Sessions().Create(ctx, storetest.NewSession("keep")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PendingLogins().Put(ctx, &store.PendingLogin{State: "st", Nonce: "n", Verifier: "v", ReturnTo: "/",
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSQLite(t, path)
+	defer s.Close()
+	got, err := s.Sessions().Get(ctx, "keep")
+	if err != nil {
+		t.Fatalf("Get after reopening: %v", err)
+	}
+	if got.Name != "Ada Lovelace" || string(got.Tokens) != "\x00\x01\x02\xffx" {
+		t.Errorf("session after reopening = %+v", got)
+	}
+	if _, err := s.PendingLogins().Take(ctx, "st"); err != nil {
+		t.Errorf("Take after reopening: %v", err)
+	}
+
+	db := rawDB(t, path)
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+}
+
+// TestSQLiteConcurrentOpen starts several openers on a new file at once, as two processes
+// sharing a data folder might: each migration must be applied exactly once.
+func TestSQLiteConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lasso.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.OpenSQLite(context.Background(), path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("OpenSQLite: %v", err)
+		}
+	}
+	var n int
+	if err := rawDB(t, path).QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+}
+
+// TestSQLiteNewerSchema refuses a file written by a newer program instead of running old
+// code against a schema it does not know.
+func TestSQLiteNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lasso.db")
+	openSQLite(t, path).Close()
+	if _, err := rawDB(t, path).Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.OpenSQLite(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("OpenSQLite on a newer schema: %v, want a 'newer' error", err)
+	}
+}
+
+func TestSQLiteBadPath(t *testing.T) {
+	for _, p := range []string{"", "a?b.db", filepath.Join(t.TempDir(), "missing-dir", "x", "lasso.db")} {
+		if s, err := store.OpenSQLite(context.Background(), p); err == nil {
+			s.Close()
+			t.Errorf("OpenSQLite(%q) succeeded", p)
+		}
+	}
+}
+
+// TestRedaction: a stray %v or slog attribute must not print a session id or token blob.
+func TestRedaction(t *testing.T) {
+	s := storetest.NewSession("SECRET-ID")
+	s.Subject = "user-1"
+	s.Tokens = []byte("SECRET-BLOB")
+	p := store.PendingLogin{State: "SECRET-STATE", Nonce: "SECRET-NONCE", Verifier: "SECRET-VERIFIER", ReturnTo: "/x"}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("x", "session", s, "pending", p, "sp", &p)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %v %+v %#v", s, s, s, s, p, &p, p), buf.String()} {
+		if strings.Contains(out, "SECRET") {
+			t.Errorf("output leaks a secret: %s", out)
+		}
+	}
+}
+
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

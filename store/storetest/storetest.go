@@ -1,0 +1,366 @@
+// Package storetest is the contract every store.Store implementation must pass. An
+// implementation's own test calls Run with a function that opens a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lassoteam/lasso/store"
+)
+
+// Run runs the contract suite. open must return a new, empty store for each call; Run closes
+// it when the subtest ends.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	fresh := func(t *testing.T) store.Store {
+		t.Helper()
+		s := open(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	t.Run("SessionRoundTrip", func(t *testing.T) { testSessionRoundTrip(t, fresh(t)) })
+	t.Run("SessionUpdates", func(t *testing.T) { testSessionUpdates(t, fresh(t)) })
+	t.Run("SessionConflict", func(t *testing.T) { testSessionConflict(t, fresh(t)) })
+	t.Run("SessionNotFound", func(t *testing.T) { testSessionNotFound(t, fresh(t)) })
+	t.Run("SessionDelete", func(t *testing.T) { testSessionDelete(t, fresh(t)) })
+	t.Run("SessionDeleteExpired", func(t *testing.T) { testSessionDeleteExpired(t, fresh(t)) })
+	t.Run("PendingTakeOnce", func(t *testing.T) { testPendingTakeOnce(t, fresh(t)) })
+	t.Run("PendingConflict", func(t *testing.T) { testPendingConflict(t, fresh(t)) })
+	t.Run("PendingTakeConcurrent", func(t *testing.T) { testPendingTakeConcurrent(t, fresh(t)) })
+	t.Run("PendingDeleteExpired", func(t *testing.T) { testPendingDeleteExpired(t, fresh(t)) })
+}
+
+// base is a fixed instant with sub-microsecond noise, so implementations are held to
+// "microsecond precision" and no finer.
+var base = time.Date(2026, 3, 4, 10, 20, 30, 123456789, time.UTC)
+
+// us truncates t to the precision the contract promises.
+func us(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+// NewSession returns a full session record with the given id, for tests of stores and their
+// users.
+func NewSession(id string) *store.Session {
+	return &store.Session{
+		ID:           id,
+		Subject:      "sub-" + id,
+		Name:         "Ada Lovelace",
+		Email:        "ada@example.com",
+		Mode:         store.ModeOIDC,
+		Tokens:       []byte{0, 1, 2, 0xff, 'x'},
+		TokenExpiry:  base.Add(time.Hour),
+		Capabilities: json.RawMessage(`{"filesAcl":["READ"]}`),
+		CreatedAt:    base,
+		LastSeenAt:   base,
+		ExpiresAt:    base.Add(8 * time.Hour),
+	}
+}
+
+func equalSession(t *testing.T, got, want *store.Session) {
+	t.Helper()
+	w := *want
+	w.TokenExpiry, w.CreatedAt, w.LastSeenAt, w.ExpiresAt = us(w.TokenExpiry), us(w.CreatedAt), us(w.LastSeenAt), us(w.ExpiresAt)
+	g := *got
+	diff := func(field string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("%s = %v, want %v", field, a, b)
+		}
+	}
+	diff("ID", g.ID, w.ID)
+	diff("Subject", g.Subject, w.Subject)
+	diff("Name", g.Name, w.Name)
+	diff("Email", g.Email, w.Email)
+	diff("Mode", g.Mode, w.Mode)
+	diff("Tokens", g.Tokens, w.Tokens)
+	diff("Capabilities", string(g.Capabilities), string(w.Capabilities))
+	for _, tc := range []struct {
+		field string
+		a, b  time.Time
+	}{{"TokenExpiry", g.TokenExpiry, w.TokenExpiry}, {"CreatedAt", g.CreatedAt, w.CreatedAt},
+		{"LastSeenAt", g.LastSeenAt, w.LastSeenAt}, {"ExpiresAt", g.ExpiresAt, w.ExpiresAt}} {
+		if !tc.a.Equal(tc.b) {
+			t.Errorf("%s = %v, want %v", tc.field, tc.a, tc.b)
+		}
+	}
+}
+
+func testSessionRoundTrip(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	s := NewSession("a")
+	if err := st.Sessions().Create(ctx, s); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := st.Sessions().Get(ctx, "a")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	equalSession(t, got, s)
+
+	// A local session: no tokens, no capabilities, no e-mail.
+	local := &store.Session{ID: "b", Subject: "local:ada", Name: "Ada", Mode: store.ModeLocal,
+		CreatedAt: base, LastSeenAt: base, ExpiresAt: base.Add(time.Hour)}
+	if err := st.Sessions().Create(ctx, local); err != nil {
+		t.Fatalf("Create local: %v", err)
+	}
+	got, err = st.Sessions().Get(ctx, "b")
+	if err != nil {
+		t.Fatalf("Get local: %v", err)
+	}
+	equalSession(t, got, local)
+	if len(got.Tokens) != 0 || !got.TokenExpiry.IsZero() || got.Capabilities != nil {
+		t.Errorf("local session came back with tokens %v, expiry %v, capabilities %q", got.Tokens, got.TokenExpiry, got.Capabilities)
+	}
+}
+
+func testSessionUpdates(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	s := NewSession("a")
+	other := NewSession("other")
+	for _, x := range []*store.Session{s, other} {
+		if err := st.Sessions().Create(ctx, x); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+	}
+	newExpiry := base.Add(2 * time.Hour)
+	if err := st.Sessions().UpdateTokens(ctx, "a", []byte("new blob"), newExpiry); err != nil {
+		t.Fatalf("UpdateTokens: %v", err)
+	}
+	seen, until := base.Add(time.Minute), base.Add(9*time.Hour)
+	if err := st.Sessions().Touch(ctx, "a", seen, until); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	if err := st.Sessions().SetCapabilities(ctx, "a", json.RawMessage(`{"ok":true}`)); err != nil {
+		t.Fatalf("SetCapabilities: %v", err)
+	}
+	want := *s
+	want.Tokens, want.TokenExpiry = []byte("new blob"), newExpiry
+	want.LastSeenAt, want.ExpiresAt = seen, until
+	want.Capabilities = json.RawMessage(`{"ok":true}`)
+	got, err := st.Sessions().Get(ctx, "a")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	equalSession(t, got, &want)
+
+	if err := st.Sessions().SetCapabilities(ctx, "a", nil); err != nil {
+		t.Fatalf("SetCapabilities(nil): %v", err)
+	}
+	if got, _ := st.Sessions().Get(ctx, "a"); got == nil || got.Capabilities != nil {
+		t.Errorf("capabilities after clearing = %v", got)
+	}
+
+	// The other session is untouched.
+	got, err = st.Sessions().Get(ctx, "other")
+	if err != nil {
+		t.Fatalf("Get other: %v", err)
+	}
+	equalSession(t, got, other)
+}
+
+func testSessionConflict(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Sessions().Create(ctx, NewSession("a")); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	dup := NewSession("a")
+	dup.Subject = "someone else"
+	if err := st.Sessions().Create(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second Create with the same id: %v, want ErrConflict", err)
+	}
+	got, err := st.Sessions().Get(ctx, "a")
+	if err != nil || got.Subject != "sub-a" {
+		t.Fatalf("after the conflict Get = %v, %v; the first record must stay", got, err)
+	}
+}
+
+func testSessionNotFound(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ss := st.Sessions()
+	if _, err := ss.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get: %v, want ErrNotFound", err)
+	}
+	if err := ss.UpdateTokens(ctx, "nope", []byte("x"), base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateTokens: %v, want ErrNotFound", err)
+	}
+	if err := ss.Touch(ctx, "nope", base, base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Touch: %v, want ErrNotFound", err)
+	}
+	if err := ss.SetCapabilities(ctx, "nope", json.RawMessage(`{}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetCapabilities: %v, want ErrNotFound", err)
+	}
+	if err := ss.Delete(ctx, "nope"); err != nil {
+		t.Errorf("Delete of an unknown id: %v, want nil (sign-out is idempotent)", err)
+	}
+	if _, err := st.PendingLogins().Take(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Take: %v, want ErrNotFound", err)
+	}
+}
+
+func testSessionDelete(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if err := st.Sessions().Create(ctx, NewSession(id)); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+	}
+	if err := st.Sessions().Delete(ctx, "a"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := st.Sessions().Get(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	if _, err := st.Sessions().Get(ctx, "b"); err != nil {
+		t.Errorf("Get of the other session: %v", err)
+	}
+}
+
+func testSessionDeleteExpired(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := base.Add(time.Hour)
+	for id, exp := range map[string]time.Time{
+		"past":   now.Add(-time.Second),
+		"now":    now, // "at or before now" is expired
+		"future": now.Add(time.Second),
+	} {
+		s := NewSession(id)
+		s.ExpiresAt = exp
+		if err := st.Sessions().Create(ctx, s); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+	}
+	// Get does not judge expiry: the caller does.
+	if _, err := st.Sessions().Get(ctx, "past"); err != nil {
+		t.Errorf("Get of an expired session before DeleteExpired: %v", err)
+	}
+	n, err := st.Sessions().DeleteExpired(ctx, now)
+	if err != nil {
+		t.Fatalf("DeleteExpired: %v", err)
+	}
+	if n != 2 {
+		t.Errorf("DeleteExpired removed %d, want 2", n)
+	}
+	for id, wantErr := range map[string]error{"past": store.ErrNotFound, "now": store.ErrNotFound, "future": nil} {
+		if _, err := st.Sessions().Get(ctx, id); !errors.Is(err, wantErr) {
+			t.Errorf("Get(%s) after DeleteExpired: %v, want %v", id, err, wantErr)
+		}
+	}
+}
+
+func newPending(state string) *store.PendingLogin {
+	return &store.PendingLogin{
+		State: state, Nonce: "nonce-" + state, Verifier: "verifier-" + state, ReturnTo: "/files?page=2",
+		CreatedAt: base, ExpiresAt: base.Add(10 * time.Minute),
+	}
+}
+
+func testPendingTakeOnce(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	p := newPending("s1")
+	if err := st.PendingLogins().Put(ctx, p); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if err := st.PendingLogins().Put(ctx, newPending("s2")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, err := st.PendingLogins().Take(ctx, "s1")
+	if err != nil {
+		t.Fatalf("Take: %v", err)
+	}
+	if got.State != p.State || got.Nonce != p.Nonce || got.Verifier != p.Verifier || got.ReturnTo != p.ReturnTo ||
+		!got.CreatedAt.Equal(us(p.CreatedAt)) || !got.ExpiresAt.Equal(us(p.ExpiresAt)) {
+		t.Errorf("Take = %+v, want %+v", *got, *p)
+	}
+	if _, err := st.PendingLogins().Take(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second Take: %v, want ErrNotFound (a state is used once)", err)
+	}
+	if _, err := st.PendingLogins().Take(ctx, "s2"); err != nil {
+		t.Errorf("Take of the other state: %v", err)
+	}
+}
+
+func testPendingConflict(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.PendingLogins().Put(ctx, newPending("s")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	evil := newPending("s")
+	evil.ReturnTo = "/elsewhere"
+	if err := st.PendingLogins().Put(ctx, evil); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second Put with the same state: %v, want ErrConflict", err)
+	}
+	got, err := st.PendingLogins().Take(ctx, "s")
+	if err != nil || got.ReturnTo != "/files?page=2" {
+		t.Fatalf("Take after the conflict = %v, %v; the first record must stay", got, err)
+	}
+}
+
+func testPendingTakeConcurrent(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const rounds, racers = 20, 4
+	for r := range rounds {
+		state := fmt.Sprintf("race-%d", r)
+		if err := st.PendingLogins().Put(ctx, newPending(state)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		var (
+			wg             sync.WaitGroup
+			mu             sync.Mutex
+			wins, notFound int
+			otherErrs      []error
+			start          = make(chan struct{})
+		)
+		for range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := st.PendingLogins().Take(ctx, state)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, store.ErrNotFound):
+					notFound++
+				default:
+					otherErrs = append(otherErrs, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if wins != 1 || notFound != racers-1 || len(otherErrs) > 0 {
+			t.Fatalf("round %d: %d winners, %d not found, errors %v; want exactly one winner", r, wins, notFound, otherErrs)
+		}
+	}
+}
+
+func testPendingDeleteExpired(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := base.Add(time.Hour)
+	old, fresh := newPending("old"), newPending("fresh")
+	old.ExpiresAt, fresh.ExpiresAt = now, now.Add(time.Minute)
+	for _, p := range []*store.PendingLogin{old, fresh} {
+		if err := st.PendingLogins().Put(ctx, p); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	n, err := st.PendingLogins().DeleteExpired(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+	if _, err := st.PendingLogins().Take(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Take(old): %v, want ErrNotFound", err)
+	}
+	if _, err := st.PendingLogins().Take(ctx, "fresh"); err != nil {
+		t.Errorf("Take(fresh): %v", err)
+	}
+}
