@@ -1,0 +1,204 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/lassoteam/lasso/store"
+)
+
+// tokenBlob is what the encrypted session blob holds.
+type tokenBlob struct {
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	IDToken      string    `json:"id_token,omitempty"` // kept for the end-session id_token_hint
+}
+
+func (m *Manager) sealTokens(sessionID string, t tokenBlob) ([]byte, error) {
+	if m.cfg.Key == nil {
+		return nil, errors.New("auth: no encryption key configured")
+	}
+	pt, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encode tokens: %w", err)
+	}
+	b, err := m.cfg.Key.seal(pt, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encrypt tokens: %w", err)
+	}
+	return b, nil
+}
+
+func (m *Manager) decodeTokens(rec *store.Session) (tokenBlob, error) {
+	var t tokenBlob
+	if m.cfg.Key == nil {
+		return t, errors.New("auth: no encryption key configured")
+	}
+	pt, err := m.cfg.Key.open(rec.Tokens, rec.ID)
+	if err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal(pt, &t); err != nil {
+		return t, errors.New("auth: token blob is not readable")
+	}
+	return t, nil
+}
+
+// TokenSource returns the access tokens of the session with the given id (Session.ID). Each
+// Token call reads the session's current token from the store and, when it expires within
+// RefreshLeeway, refreshes it with the refresh token and writes the new tokens back,
+// encrypted. Refreshes of one session are serialised: concurrent callers wait and then get
+// the refreshed token, with one call to the provider. When the provider refuses the refresh
+// token (invalid_grant) the session is deleted and Token returns an error wrapping
+// ErrSessionEnded; a session without tokens gives ErrNoTokens.
+//
+// Token calls carry no context; each refresh is bounded by RefreshTimeout.
+func (m *Manager) TokenSource(sessionID string) oauth2.TokenSource {
+	// The reuse wrapper spares the store a read per request while the token is fresh; it
+	// uses the same leeway, so it asks again exactly when a refresh is due.
+	return oauth2.ReuseTokenSourceWithExpiry(nil, sessionTokenSource{m: m, id: sessionID}, m.cfg.RefreshLeeway)
+}
+
+// Client returns an HTTP client that sends the session's access token (see TokenSource) on
+// every request, over base (http.DefaultTransport when nil). Hand it to cdf.New.
+func (m *Manager) Client(sessionID string, base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: &oauth2.Transport{Source: m.TokenSource(sessionID), Base: base}}
+}
+
+type sessionTokenSource struct {
+	m  *Manager
+	id string
+}
+
+// Token implements oauth2.TokenSource.
+func (s sessionTokenSource) Token() (*oauth2.Token, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.m.cfg.RefreshTimeout)
+	defer cancel()
+	return s.m.token(ctx, s.id)
+}
+
+func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
+	unlock := m.locks.lock(id)
+	defer unlock()
+
+	// Read under the lock: a caller that waited for another's refresh sees its result here.
+	rec, err := m.cfg.Sessions.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the session no longer exists", ErrSessionEnded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: token: %w", err)
+	}
+	now := m.now()
+	if m.expired(rec, now) {
+		_ = m.cfg.Sessions.Delete(ctx, id)
+		return nil, fmt.Errorf("%w: the session expired", ErrSessionEnded)
+	}
+	if len(rec.Tokens) == 0 {
+		return nil, ErrNoTokens
+	}
+	t, err := m.decodeTokens(rec)
+	if err != nil {
+		// Unreadable tokens (e.g. the key changed) cannot become readable again.
+		return nil, m.endSessionWith(ctx, id, err.Error())
+	}
+	if t.AccessToken != "" && (t.Expiry.IsZero() || now.Add(m.cfg.RefreshLeeway).Before(t.Expiry)) {
+		return t.oauth2(), nil
+	}
+	if t.RefreshToken == "" || m.oauth == nil {
+		return nil, m.endSessionWith(ctx, id, "the access token expired and there is no refresh token")
+	}
+	// The old access token is left out so that oauth2 sees an invalid token and refreshes.
+	fresh, err := m.oauth.TokenSource(m.providerContext(ctx), &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+			return nil, m.endSessionWith(ctx, id, "the identity provider refused the refresh token (invalid_grant)")
+		}
+		// Anything else (provider down, timeout) may pass: keep the session.
+		return nil, fmt.Errorf("auth: refresh the access token: %s", describeOAuthError(err))
+	}
+	next := tokenBlob{AccessToken: fresh.AccessToken, RefreshToken: fresh.RefreshToken, TokenType: fresh.TokenType,
+		Expiry: fresh.Expiry, IDToken: t.IDToken}
+	if next.RefreshToken == "" {
+		next.RefreshToken = t.RefreshToken // providers that do not rotate send none
+	}
+	if id, ok := fresh.Extra("id_token").(string); ok && id != "" {
+		// Not re-verified: it is only used as the end-session hint, never to identify the user.
+		next.IDToken = id
+	}
+	blob, err := m.sealTokens(id, next)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cfg.Sessions.UpdateTokens(ctx, id, blob, next.Expiry); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// Signed out during the refresh: do not hand out the token.
+			return nil, fmt.Errorf("%w: the session no longer exists", ErrSessionEnded)
+		}
+		return nil, fmt.Errorf("auth: store refreshed tokens: %w", err)
+	}
+	return next.oauth2(), nil
+}
+
+// endSessionWith deletes the session and returns ErrSessionEnded with the reason.
+func (m *Manager) endSessionWith(ctx context.Context, id, reason string) error {
+	if err := m.cfg.Sessions.Delete(ctx, id); err != nil {
+		return fmt.Errorf("%w: %s (and deleting it failed: %v)", ErrSessionEnded, reason, err)
+	}
+	return fmt.Errorf("%w: %s", ErrSessionEnded, reason)
+}
+
+func (t tokenBlob) oauth2() *oauth2.Token {
+	typ := t.TokenType
+	if typ == "" {
+		typ = "Bearer"
+	}
+	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: typ, Expiry: t.Expiry}
+}
+
+// keyedMutex is one mutex per key, created on demand and dropped when unused, so that
+// refreshes of one session queue while other sessions go ahead.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
