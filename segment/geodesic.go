@@ -143,3 +143,76 @@ func geodesic(w, h int, cost [4][]float32, seeds []int32, seedDist []float32, bl
 	}
 	return dist, par
 }
+
+// geodesicRaster approximates geodesic with alternating forward and backward raster scans
+// (Toivanen 1996): each scan relaxes every pixel from its four already-visited neighbours.
+// Two round trips reach nearly all the accuracy of Dijkstra at a fraction of its cost. Parents
+// always have a strictly smaller distance, so they still form a forest rooted at the seeds.
+func geodesicRaster(w, h int, cost [4][]float32, seeds []int32, seedDist []float32, blocked []bool, passes int) ([]float32, []int32) {
+	n := w * h
+	dist := make([]float32, n)
+	par := make([]int32, n)
+	inf := float32(math.Inf(1))
+	for i := range dist {
+		dist[i] = inf
+		par[i] = -1
+	}
+	for k, s := range seeds {
+		d := float32(0)
+		if seedDist != nil {
+			d = seedDist[k]
+		}
+		dist[s] = min(dist[s], d)
+	}
+	relax := func(p, q int, c float32) {
+		if nd := dist[q] + c; nd < dist[p] {
+			dist[p] = nd
+			par[p] = int32(q)
+		}
+	}
+	for range passes {
+		// Forward: from W, NW, N, NE. Step costs are stored at the upper/left pixel.
+		for y := range h {
+			for x := range w {
+				p := y*w + x
+				if blocked != nil && blocked[p] {
+					continue
+				}
+				if x > 0 {
+					relax(p, p-1, cost[0][p-1])
+				}
+				if y > 0 {
+					relax(p, p-w, cost[1][p-w])
+					if x > 0 {
+						relax(p, p-w-1, cost[2][p-w-1])
+					}
+					if x < w-1 {
+						relax(p, p-w+1, cost[3][p-w+1])
+					}
+				}
+			}
+		}
+		// Backward: from E, SE, S, SW.
+		for y := h - 1; y >= 0; y-- {
+			for x := w - 1; x >= 0; x-- {
+				p := y*w + x
+				if blocked != nil && blocked[p] {
+					continue
+				}
+				if x < w-1 {
+					relax(p, p+1, cost[0][p])
+				}
+				if y < h-1 {
+					relax(p, p+w, cost[1][p])
+					if x < w-1 {
+						relax(p, p+w+1, cost[2][p])
+					}
+					if x > 0 {
+						relax(p, p+w-1, cost[3][p])
+					}
+				}
+			}
+		}
+	}
+	return dist, par
+}

@@ -20,26 +20,34 @@ const (
 
 // tuning holds the engine's free parameters in one place, so measurements can vary them.
 type tuning struct {
-	iterations  int     // GrabCut iterations at most
-	seedRadius  float64 // click disc radius as a share of the working long side
-	geoAlpha    float64 // contrast weight of the geodesic step cost
-	borderDist  float32 // head start of the image border as background evidence
-	negDist     float32
-	changeStop  float64 // stop when fewer than this share of free pixels change label
-	starOn      bool
-	priorWeight float64 // click mode: fg unary grows with geodesic distance (per unit of median)
+	iterations   int     // GrabCut iterations at most
+	seedRadius   float64 // click disc radius as a share of the working long side
+	geoAlpha     float64 // contrast weight of the geodesic step cost
+	borderDist   float32 // head start of the image border as background evidence
+	negDist      float32
+	changeStop   float64 // stop when fewer than this share of free pixels change label
+	starOn       bool
+	priorWeight  float64 // click mode: fg unary grows with geodesic distance (per unit of median)
+	gammaMul     float64 // multiplies γ
+	rasterPasses int     // geodesic by this many raster round trips (0: exact Dijkstra)
+	roiMargin    float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
+	bgBand       float64 // box mode: background samples from a band this many box sizes wide (0: all)
 }
 
 func defaultTuning() tuning {
 	return tuning{
-		iterations:  5,
-		seedRadius:  0.006,
-		geoAlpha:    20,
-		borderDist:  0,
-		negDist:     0,
-		changeStop:  0.001,
-		starOn:      true,
-		priorWeight: 0,
+		iterations:   5,
+		seedRadius:   0.006,
+		geoAlpha:     20,
+		borderDist:   0,
+		negDist:      0,
+		changeStop:   0.001,
+		starOn:       true,
+		priorWeight:  3,
+		gammaMul:     0.5,
+		rasterPasses: 2,
+		roiMargin:    0.5,
+		bgBand:       0,
 	}
 }
 
@@ -56,6 +64,7 @@ type problem struct {
 	clickOnly      bool
 	star           []int32   // geodesic parent per pixel (click mode), −1 for none
 	geoFG          []float32 // geodesic distance from the positive seeds (click mode)
+	geoBG          []float32 // geodesic distance from the background evidence (click mode)
 
 	deadline time.Time
 	ctx      context.Context
@@ -64,6 +73,9 @@ type problem struct {
 	g      *flowGraph
 	base   []float32 // pairwise capacities per arc
 	edgeBG []float32 // pairwise weight to hard-background pixels outside the ROI, per node
+	// terminal capacities of the last cut, to update the residual graph incrementally
+	capS, capT []float32
+	band       []bool // where background colours are learnt from, nil for everywhere
 }
 
 // candidate is one labelling of the working image with what is needed to score it.
@@ -80,12 +92,7 @@ func (pr *problem) expired() bool {
 
 // weight is the pairwise term between pixel p and its neighbour in forward direction k.
 func (pr *problem) weight(p int, k int) float32 {
-	wi := pr.wi
-	w := gcGamma * math.Exp(-wi.beta*float64(wi.d2[k][p]))
-	if k >= 2 {
-		w /= math.Sqrt2
-	}
-	return float32(w)
+	return float32(gcGamma*pr.tune.gammaMul) * pr.wi.nw[k][p]
 }
 
 // buildGraph lays out the ROI as a grid graph with eight arc slots per node; slot k < 4 goes
@@ -175,6 +182,28 @@ func samples(lab []uint8, v uint8, dst []int32) []int32 {
 	return dst
 }
 
+// samplesIn collects background pixels inside a band, strided to bound their number.
+func samplesIn(lab []uint8, band []bool, dst []int32) []int32 {
+	cnt := 0
+	for i, l := range lab {
+		if l == 0 && band[i] {
+			cnt++
+		}
+	}
+	stride := max(1, (cnt+maxSamples-1)/maxSamples)
+	dst = dst[:0]
+	k := 0
+	for i, l := range lab {
+		if l == 0 && band[i] {
+			if k%stride == 0 {
+				dst = append(dst, int32(i))
+			}
+			k++
+		}
+	}
+	return dst
+}
+
 // run iterates GrabCut from the initial labelling lab (1 = foreground) and returns the
 // labellings it went through, the last being the best energy-wise. It stops early when the
 // labelling settles, and at the deadline.
@@ -189,6 +218,7 @@ func (pr *problem) run(lab []uint8) []candidate {
 	fgComp := make([]uint8, 0, maxSamples)
 	bgComp := make([]uint8, 0, maxSamples)
 	var fgM, bgM gmm
+	var ufg, ubg []float32 // unaries per colour bin
 	var out []candidate
 	free := 0
 	for _, hv := range pr.hard {
@@ -199,6 +229,9 @@ func (pr *problem) run(lab []uint8) []candidate {
 	for it := 0; it < pr.tune.iterations; it++ {
 		fgIdx = samples(lab, 1, fgIdx)
 		bgIdx = samples(lab, 0, bgIdx)
+		if pr.band != nil {
+			bgIdx = samplesIn(lab, pr.band, bgIdx)
+		}
 		fgComp = fgComp[:len(fgIdx)]
 		bgComp = bgComp[:len(bgIdx)]
 		if it == 0 {
@@ -211,41 +244,69 @@ func (pr *problem) run(lab []uint8) []candidate {
 		fgM = fitGMM(wi.rgb, fgIdx, fgComp, gmmK)
 		bgM = fitGMM(wi.rgb, bgIdx, bgComp, gmmK)
 
+		nb := len(wi.binRGB) / 3
+		if cap(ufg) < nb {
+			ufg, ubg = make([]float32, nb), make([]float32, nb)
+		}
+		for j := range nb {
+			r, gg, b := float64(wi.binRGB[3*j]), float64(wi.binRGB[3*j+1]), float64(wi.binRGB[3*j+2])
+			ufg[j] = float32(fgM.nll(r, gg, b))
+			ubg[j] = float32(bgM.nll(r, gg, b))
+		}
 		g := pr.g
-		copy(g.rcap, pr.base)
-		clear(g.tr)
-		g.flow = 0
-		if pr.star != nil {
-			for i := range n {
-				x, y := i%rw+pr.x0, i/rw+pr.y0
-				p := int32(y*pr.w + x)
-				if q := pr.star[p]; q >= 0 {
-					g.rcap[8*i+dirSlot(pr.w, p, q)] += hardCap
+		if it == 0 {
+			// Fresh residual graph. Later iterations change only terminal capacities, so they
+			// keep the flow already pushed through the n-links and just re-balance the
+			// terminals (Kohli and Torr's dynamic graph cuts): most of the work is done once.
+			copy(g.rcap, pr.base)
+			clear(g.tr)
+			if pr.star != nil {
+				for i := range n {
+					x, y := i%rw+pr.x0, i/rw+pr.y0
+					p := int32(y*pr.w + x)
+					if q := pr.star[p]; q >= 0 {
+						g.rcap[8*i+dirSlot(pr.w, p, q)] += hardCap
+					}
 				}
 			}
-		}
-		var med float32
-		if pr.tune.priorWeight > 0 && pr.geoFG != nil {
-			med = pr.geoScale()
+			if cap(pr.capS) < n {
+				pr.capS = make([]float32, n)
+				pr.capT = make([]float32, n)
+			}
+			pr.capS, pr.capT = pr.capS[:n], pr.capT[:n]
+			clear(pr.capS)
+			clear(pr.capT)
 		}
 		for i := range n {
 			x, y := i%rw+pr.x0, i/rw+pr.y0
 			p := y*pr.w + x
+			var cs, ct float32
 			switch pr.hard[p] {
 			case 1:
-				g.addTerminal(i, hardCap, pr.edgeBG[i])
-				continue
+				cs, ct = hardCap, pr.edgeBG[i]
 			case -1:
-				g.addTerminal(i, 0, hardCap)
-				continue
+				cs, ct = 0, hardCap
+			default:
+				bn := wi.bin[p]
+				dfg, dbg := float64(ufg[bn]), float64(ubg[bn])
+				if pr.tune.priorWeight > 0 && pr.geoFG != nil {
+					// Geodesic evidence, relative: where the clicks say object, the
+					// background costs more, and the other way round. Relative, so a big
+					// object far from its click is not penalised for being big.
+					a, b := float64(pr.geoFG[p]), float64(pr.geoBG[p])
+					r := 1.0
+					if !math.IsInf(a, 1) {
+						r = a / (a + b + 1e-6)
+					}
+					dfg += pr.tune.priorWeight * r
+					dbg += pr.tune.priorWeight * (1 - r)
+				}
+				// Only the difference matters; keeping the smaller at 0 keeps numbers small.
+				d := float32(dbg - dfg)
+				cs, ct = max(d, 0), max(-d, 0)+pr.edgeBG[i]
 			}
-			r, gg, b := float64(wi.rgb[3*p]), float64(wi.rgb[3*p+1]), float64(wi.rgb[3*p+2])
-			dfg := fgM.nll(r, gg, b)
-			dbg := bgM.nll(r, gg, b)
-			if med > 0 {
-				dfg += pr.tune.priorWeight * float64(min(pr.geoFG[p]/med, 10))
-			}
-			g.addTerminal(i, float32(dbg), float32(dfg)+pr.edgeBG[i])
+			g.tr[i] += (cs - pr.capS[i]) - (ct - pr.capT[i])
+			pr.capS[i], pr.capT[i] = cs, ct
 		}
 		g.stop = pr.expired
 		if !g.maxflow() {

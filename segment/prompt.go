@@ -92,6 +92,21 @@ func (pr *problem) initBox() []uint8 {
 			lab[i] = uint8((v + 1) / 2)
 		}
 	}
+	if f := pr.tune.bgBand; f > 0 {
+		bw, bh := float64(pr.x1-pr.x0), float64(pr.y1-pr.y0)
+		mx, my := int(math.Ceil(f*bw)), int(math.Ceil(f*bh))
+		bx0, by0 := max(0, pr.x0-mx), max(0, pr.y0-my)
+		bx1, by1 := min(w, pr.x1+mx), min(pr.h, pr.y1+my)
+		// Only worth it when the band holds a fair share of background pixels.
+		if (bx1-bx0)*(by1-by0)-(pr.x1-pr.x0)*(pr.y1-pr.y0) > (pr.x1-pr.x0)*(pr.y1-pr.y0)/2 {
+			pr.band = make([]bool, w*pr.h)
+			for y := by0; y < by1; y++ {
+				for x := bx0; x < bx1; x++ {
+					pr.band[y*w+x] = true
+				}
+			}
+		}
+	}
 	// A box as large as the image leaves no background to learn from: lend the frame.
 	if pr.x0 == 0 && pr.y0 == 0 && pr.x1 == w && pr.y1 == pr.h {
 		for y := range pr.h {
@@ -115,7 +130,7 @@ func (pr *problem) initClicks() []uint8 {
 	for _, s := range pr.bgSeeds {
 		blocked[s] = true
 	}
-	dfg, par := geodesic(w, h, cost, pr.fgSeeds, nil, blocked)
+	dfg, par := pr.geo(cost, pr.fgSeeds, nil, blocked)
 	pr.geoFG = dfg
 	if pr.tune.starOn {
 		pr.star = par
@@ -144,8 +159,10 @@ func (pr *problem) initClicks() []uint8 {
 	for _, s := range pr.fgSeeds {
 		fgBlock[s] = true
 	}
-	dbg, _ := geodesic(w, h, cost, seeds, sd, fgBlock)
+	dbg, _ := pr.geo(cost, seeds, sd, fgBlock)
+	pr.geoBG = dbg
 	lab := make([]uint8, w*h)
+	x0, y0, x1, y1 := w, h, 0, 0
 	for i := range lab {
 		switch {
 		case pr.hard[i] == 1:
@@ -154,8 +171,30 @@ func (pr *problem) initClicks() []uint8 {
 		case dfg[i] < dbg[i]:
 			lab[i] = 1
 		}
+		if lab[i] == 1 {
+			x, y := i%w, i/w
+			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x+1), max(y1, y+1)
+		}
+	}
+	// The cut only runs near what the geodesic start found: the object rarely reaches
+	// beyond that box grown by half its size, and a smaller graph is a faster cut. What lies
+	// outside counts as background, as outside a box prompt.
+	if m := pr.tune.roiMargin; m > 0 && x1 > x0 {
+		mx := int(m*float64(x1-x0)) + 4
+		my := int(m*float64(y1-y0)) + 4
+		pr.x0, pr.y0 = max(0, x0-mx), max(0, y0-my)
+		pr.x1, pr.y1 = min(w, x1+mx), min(h, y1+my)
 	}
 	return lab
+}
+
+var noSort = false
+
+func (pr *problem) geo(cost [4][]float32, seeds []int32, sd []float32, blocked []bool) ([]float32, []int32) {
+	if pr.tune.rasterPasses > 0 {
+		return geodesicRaster(pr.w, pr.h, cost, seeds, sd, blocked, pr.tune.rasterPasses)
+	}
+	return geodesic(pr.w, pr.h, cost, seeds, sd, blocked)
 }
 
 // solve runs the engine on the problem and returns up to three distinct, scored candidates,
@@ -177,6 +216,7 @@ func (pr *problem) solve() []candidate {
 	}
 	for i := range pool {
 		pr.keepConnected(pool[i].lab)
+		fillHoles(pool[i].lab, pr.w, pr.h)
 	}
 	var out []candidate
 	for _, c := range pool {
@@ -199,6 +239,9 @@ func (pr *problem) solve() []candidate {
 	}
 	for i := range out {
 		out[i].score = pr.score(out, i)
+	}
+	if noSort {
+		return out
 	}
 	slices.SortStableFunc(out, func(a, b candidate) int {
 		switch {
@@ -289,6 +332,51 @@ func (pr *problem) keepConnected(lab []uint8) {
 	for i, c := range comp {
 		if c >= 0 && !keep[c] {
 			lab[i] = 0
+		}
+	}
+}
+
+// fillHoles labels foreground every background pixel that cannot reach the image border
+// through background (4-connected, the dual of the 8-connected foreground): the API returns
+// outer outlines only, so holes would be filled in the polygons anyway, and scoring and
+// candidate comparison must see what the user will see.
+func fillHoles(lab []uint8, w, h int) {
+	seen := make([]bool, len(lab))
+	var stack []int32
+	visit := func(p int) {
+		if lab[p] == 0 && !seen[p] {
+			seen[p] = true
+			stack = append(stack, int32(p))
+		}
+	}
+	for x := range w {
+		visit(x)
+		visit((h-1)*w + x)
+	}
+	for y := range h {
+		visit(y * w)
+		visit(y*w + w - 1)
+	}
+	for len(stack) > 0 {
+		p := int(stack[len(stack)-1])
+		stack = stack[:len(stack)-1]
+		x, y := p%w, p/w
+		if x > 0 {
+			visit(p - 1)
+		}
+		if x < w-1 {
+			visit(p + 1)
+		}
+		if y > 0 {
+			visit(p - w)
+		}
+		if y < h-1 {
+			visit(p + w)
+		}
+	}
+	for i := range lab {
+		if lab[i] == 0 && !seen[i] {
+			lab[i] = 1
 		}
 	}
 }
