@@ -47,6 +47,7 @@ type harness struct {
 	refreshWait atomic.Int64 // nanoseconds the refresh answer is held back, to widen races
 	tamper      atomic.Pointer[func(claims jwt.MapClaims) (jwt.MapClaims, *mockoidc.Keypair)]
 	endSession  atomic.Bool
+	noneAlg     atomic.Bool // replace the ID token by an unsigned ("alg":"none") copy
 	mu          sync.Mutex
 	issued      []string // every access, refresh and ID token the provider issued
 	lastErr     error    // the last error given to OnError
@@ -203,6 +204,10 @@ func (h *harness) providerMiddleware(next http.Handler) http.Handler {
 			}
 			if f := h.tamper.Load(); f != nil && grant == "authorization_code" {
 				body["id_token"] = h.resign(body["id_token"].(string), *f)
+			}
+			if h.noneAlg.Load() && grant == "authorization_code" {
+				parts := strings.Split(body["id_token"].(string), ".")
+				body["id_token"] = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
 			}
 			h.mu.Lock()
 			for _, k := range []string{"access_token", "refresh_token", "id_token"} {
@@ -619,4 +624,3 @@ func TestSignOut(t *testing.T) {
 		})
 	}
 }
-
