@@ -281,6 +281,21 @@ func (m *Manager) Current(r *http.Request) (*Session, error) {
 	return fromRecord(rec), nil
 }
 
+// Sweep deletes expired sessions and abandoned sign-ins. Sign-ins sweep too; a server may
+// also call it from a ticker (e.g. hourly).
+func (m *Manager) Sweep(ctx context.Context) error {
+	now := m.now()
+	if _, err := m.cfg.Sessions.DeleteExpired(ctx, now); err != nil {
+		return fmt.Errorf("auth: sweep sessions: %w", err)
+	}
+	if m.cfg.PendingLogins != nil {
+		if _, err := m.cfg.PendingLogins.DeleteExpired(ctx, now); err != nil {
+			return fmt.Errorf("auth: sweep sign-ins: %w", err)
+		}
+	}
+	return nil
+}
+
 // SetCapabilities caches capability information (e.g. the result of CDF's token/inspect) in
 // the session; Current returns it.
 func (m *Manager) SetCapabilities(ctx context.Context, sessionID string, capabilities json.RawMessage) error {
@@ -375,6 +390,9 @@ func (m *Manager) createSession(w http.ResponseWriter, r *http.Request, rec *sto
 	if err := m.cfg.Sessions.Create(ctx, rec); err != nil {
 		return fmt.Errorf("auth: create session: %w", err)
 	}
+	// Each sign-in sweeps expired sessions, so abandoned ones do not pile up even without
+	// a Sweep ticker; a failure here does not concern this sign-in.
+	_, _ = m.cfg.Sessions.DeleteExpired(ctx, now)
 	http.SetCookie(w, &http.Cookie{
 		Name:     m.cfg.CookieName,
 		Value:    secret,

@@ -190,6 +190,17 @@ func TestSessionExpiry(t *testing.T) {
 			t.Fatalf("past the absolute limit: %v, want ErrNoSession", err)
 		}
 	})
+	t.Run("sweep", func(t *testing.T) {
+		r, _ := signInLocal(t, m, "Ada")
+		s, _ := m.Current(r)
+		clk.Add(2 * time.Hour)
+		if err := m.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Sessions().Get(context.Background(), s.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Sweep left an expired session: %v", err)
+		}
+	})
 	t.Run("no or unknown cookie", func(t *testing.T) {
 		if _, err := m.Current(httptest.NewRequest("GET", "/", nil)); !errors.Is(err, auth.ErrNoSession) {
 			t.Errorf("no cookie: %v", err)
