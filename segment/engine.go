@@ -123,8 +123,16 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 	}
 	cands := pr.solve()
 	out := make([]scoredMask, 0, len(cands))
-	for _, c := range cands {
-		out = append(out, scoredMask{m: upsampleMask(wi, c.lab), lab: c.lab, score: c.score})
+	for i, c := range cands {
+		// Only the best candidate gets the fine outline: it is the one shown first, and
+		// refinement is the one step whose cost grows with the outline's length.
+		var m *mask
+		if i == 0 {
+			m = pr.refine(c.lab)
+		} else {
+			m = upsampleMask(wi, c.lab)
+		}
+		out = append(out, scoredMask{m: m, lab: c.lab, score: c.score})
 	}
 	return out, nil
 }

@@ -30,6 +30,7 @@ type tuning struct {
 	priorWeight  float64 // click mode: fg unary grows with geodesic distance (per unit of median)
 	gammaMul     float64 // multiplies γ
 	rasterPasses int     // geodesic by this many raster round trips (0: exact Dijkstra)
+	bandRadius   int     // refinement band half-width in fine pixels (0: no refinement)
 	roiMargin    float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
 	bgBand       float64 // box mode: background samples from a band this many box sizes wide (0: all)
 }
@@ -46,6 +47,7 @@ func defaultTuning() tuning {
 		priorWeight:  3,
 		gammaMul:     0.5,
 		rasterPasses: 2,
+		bandRadius:   3,
 		roiMargin:    0.5,
 		bgBand:       0,
 	}
@@ -76,6 +78,8 @@ type problem struct {
 	// terminal capacities of the last cut, to update the residual graph incrementally
 	capS, capT []float32
 	band       []bool // where background colours are learnt from, nil for everywhere
+	// the colour models of the last iteration, for refinement
+	fgM, bgM gmm
 }
 
 // candidate is one labelling of the working image with what is needed to score it.
@@ -243,6 +247,7 @@ func (pr *problem) run(lab []uint8) []candidate {
 		}
 		fgM = fitGMM(wi.rgb, fgIdx, fgComp, gmmK)
 		bgM = fitGMM(wi.rgb, bgIdx, bgComp, gmmK)
+		pr.fgM, pr.bgM = fgM, bgM
 
 		nb := len(wi.binRGB) / 3
 		if cap(ufg) < nb {
@@ -289,18 +294,9 @@ func (pr *problem) run(lab []uint8) []candidate {
 			default:
 				bn := wi.bin[p]
 				dfg, dbg := float64(ufg[bn]), float64(ubg[bn])
-				if pr.tune.priorWeight > 0 && pr.geoFG != nil {
-					// Geodesic evidence, relative: where the clicks say object, the
-					// background costs more, and the other way round. Relative, so a big
-					// object far from its click is not penalised for being big.
-					a, b := float64(pr.geoFG[p]), float64(pr.geoBG[p])
-					r := 1.0
-					if !math.IsInf(a, 1) {
-						r = a / (a + b + 1e-6)
-					}
-					dfg += pr.tune.priorWeight * r
-					dbg += pr.tune.priorWeight * (1 - r)
-				}
+				pf, pb := pr.prior(p)
+				dfg += pf
+				dbg += pb
 				// Only the difference matters; keeping the smaller at 0 keeps numbers small.
 				d := float32(dbg - dfg)
 				cs, ct = max(d, 0), max(-d, 0)+pr.edgeBG[i]
@@ -331,6 +327,21 @@ func (pr *problem) run(lab []uint8) []candidate {
 		}
 	}
 	return out
+}
+
+// prior is the geodesic evidence at working pixel p as extra costs of labelling it object and
+// background. Relative: where the clicks say object, background costs more, and the other way
+// round; a big object far from its click is not penalised for being big.
+func (pr *problem) prior(p int) (fg, bg float64) {
+	if pr.tune.priorWeight <= 0 || pr.geoFG == nil {
+		return 0, 0
+	}
+	a, b := float64(pr.geoFG[p]), float64(pr.geoBG[p])
+	r := 1.0
+	if !math.IsInf(a, 1) {
+		r = a / (a + b + 1e-6)
+	}
+	return pr.tune.priorWeight * r, pr.tune.priorWeight * (1 - r)
 }
 
 // geoScale is the median geodesic distance over the image, the unit of the distance prior.

@@ -33,6 +33,11 @@ type workImage struct {
 	// per bin instead of per pixel, ten times less work at no visible cost.
 	bin    []int32
 	binRGB []float32
+	// A finer copy (long side twice the working one) where outlines are refined; fw == 0
+	// when the original is not larger than the working copy.
+	fw, fh int
+	frgb   []float32
+	fbeta  float64
 }
 
 // dirs are the four forward neighbour directions (E, S, SE, SW); the other four are their
@@ -40,7 +45,7 @@ type workImage struct {
 var dirs = [4][2]int{{1, 0}, {0, 1}, {1, 1}, {-1, 1}}
 
 func (wi *workImage) bytes() int64 {
-	return int64(len(wi.rgb))*4 + int64(len(wi.d2[0]))*52 + int64(len(wi.binRGB))*4 + 256
+	return int64(len(wi.rgb))*4 + int64(len(wi.d2[0]))*52 + int64(len(wi.binRGB))*4 + int64(len(wi.frgb))*4 + 256
 }
 
 // maxFileBytes bounds how much of a source is read: far above any 40 MP JPEG or PNG a camera
@@ -96,8 +101,23 @@ func loadWorkImage(ctx context.Context, src Source, maxPixels int64, long int) (
 	return newWorkImage(img, long), nil
 }
 
-// newWorkImage downscales img by area averaging and derives the pairwise statistics.
+// newWorkImage downscales img by area averaging to the working size and to a finer copy for
+// boundary refinement, and derives the pairwise statistics.
 func newWorkImage(img image.Image, long int) *workImage {
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	wi := &workImage{srcW: sw, srcH: sh}
+	wi.w, wi.h, wi.rgb = downscale(img, long)
+	if max(sw, sh) > long {
+		wi.fw, wi.fh, wi.frgb = downscale(img, 2*long)
+		wi.fbeta = meanBeta(wi.frgb, wi.fw, wi.fh)
+	}
+	wi.pairwise()
+	return wi
+}
+
+// downscale reduces img so its long side is at most long pixels, as interleaved RGB.
+func downscale(img image.Image, long int) (int, int, []float32) {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	w, h := sw, sh
@@ -105,7 +125,7 @@ func newWorkImage(img image.Image, long int) *workImage {
 		w = max(1, int(math.Round(float64(sw)*float64(long)/float64(m))))
 		h = max(1, int(math.Round(float64(sh)*float64(long)/float64(m))))
 	}
-	wi := &workImage{srcW: sw, srcH: sh, w: w, h: h, rgb: make([]float32, w*h*3)}
+	rgb := make([]float32, w*h*3)
 	sx, sy := float64(sw)/float64(w), float64(sh)/float64(h)
 
 	if yc, ok := img.(*image.YCbCr); ok {
@@ -131,15 +151,39 @@ func newWorkImage(img image.Image, long int) *workImage {
 		areaResample(cr, w, h, 1, cw, ch, sx/float64(hf), sy/float64(vf), planeFetch(yc.Cr, yc.CStride))
 		for i := range n {
 			Y, Cb, Cr := yp[i], cb[i]-128, cr[i]-128
-			wi.rgb[3*i] = clamp255(Y + 1.402*Cr)
-			wi.rgb[3*i+1] = clamp255(Y - 0.344136*Cb - 0.714136*Cr)
-			wi.rgb[3*i+2] = clamp255(Y + 1.772*Cb)
+			rgb[3*i] = clamp255(Y + 1.402*Cr)
+			rgb[3*i+1] = clamp255(Y - 0.344136*Cb - 0.714136*Cr)
+			rgb[3*i+2] = clamp255(Y + 1.772*Cb)
 		}
 	} else {
-		areaResample(wi.rgb, w, h, 3, sw, sh, sx, sy, rgbFetch(img))
+		areaResample(rgb, w, h, 3, sw, sh, sx, sy, rgbFetch(img))
 	}
-	wi.pairwise()
-	return wi
+	return w, h, rgb
+}
+
+// meanBeta is GrabCut's β for an RGB image: 1 / (2 · mean ‖Δz‖²) over 8-neighbour pairs.
+func meanBeta(rgb []float32, w, h int) float64 {
+	var sum float64
+	var cnt int
+	for _, d := range dirs {
+		for y := range h - d[1] {
+			for x := max(0, -d[0]); x < w && x+d[0] < w; x++ {
+				sum += float64(colourD2(rgb, y*w+x, (y+d[1])*w+x+d[0]))
+				cnt++
+			}
+		}
+	}
+	if cnt == 0 || sum == 0 {
+		return 0
+	}
+	return float64(cnt) / (2 * sum)
+}
+
+func colourD2(rgb []float32, i, j int) float32 {
+	dr := rgb[3*i] - rgb[3*j]
+	dg := rgb[3*i+1] - rgb[3*j+1]
+	db := rgb[3*i+2] - rgb[3*j+2]
+	return dr*dr + dg*dg + db*db
 }
 
 func clamp255(v float32) float32 {
