@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/lassoteam/lasso/auth"
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/views"
 )
@@ -28,7 +29,7 @@ func newProblem(status int, format string, args ...any) *problem {
 	return &problem{status: status, message: fmt.Sprintf(format, args...)}
 }
 
-var errSignInRequired = newProblem(http.StatusUnauthorized, "Sign in to continue.")
+var errSignInRequired = newProblem(http.StatusUnauthorized, "Sign in to continue; your prompts are kept.")
 
 // errorBody is the JSON shape of every error answer: {"error":{"message":"…"}}.
 type errorBody struct {
@@ -47,6 +48,8 @@ func classify(err error) (status int, message string) {
 	switch {
 	case errors.As(err, &p):
 		return p.status, p.message
+	case errors.Is(err, auth.ErrSessionEnded), errors.Is(err, auth.ErrNoTokens):
+		return http.StatusUnauthorized, "Your sign-in has expired. Sign in again; your prompts are kept."
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
@@ -103,7 +106,7 @@ func sentence(s string) string {
 
 // wantsJSON tells fetch and API calls (JSON errors) from page loads (HTML errors).
 func wantsJSON(r *http.Request) bool {
-	if strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet {
+	if strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet || r.URL.Path == "/ws" {
 		return true
 	}
 	accept := r.Header.Get("Accept")
@@ -123,6 +126,14 @@ func (s *server) handleError(err error, c echo.Context) {
 	s.log.Log(c.Request().Context(), level, "request failed",
 		"method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 	if status == 499 {
+		return
+	}
+	r := c.Request()
+	if errors.Is(err, auth.ErrSessionEnded) {
+		s.Auth.ClearCookie(c.Response(), r)
+	}
+	if status == http.StatusUnauthorized && !wantsJSON(r) {
+		_ = c.Redirect(http.StatusSeeOther, s.signInURL(r.URL.RequestURI()))
 		return
 	}
 	if wantsJSON(c.Request()) {

@@ -35,7 +35,11 @@ func fileID(c echo.Context) (int64, error) {
 	return id, nil
 }
 
+// imageRoom is the room name the page asks for; userRoom is the hub room behind it. Until team
+// rooms exist each user's image room is their own, so no user sees another's jobs.
 func imageRoom(id int64) string { return "image:" + strconv.FormatInt(id, 10) }
+
+func userRoom(u User, id int64) string { return "user:" + u.ID + "/" + imageRoom(id) }
 
 // isImage reports whether CDF's segment endpoint (and Lasso) can work on the file.
 func isImage(f *cdf.File) bool {
@@ -115,7 +119,7 @@ func (s *server) browse(c echo.Context) error {
 	}
 	uploaded := true
 	filter := cdf.FileFilter{DirectoryPrefix: dir, Uploaded: &uploaded}
-	page := views.BrowserPage{Layout: s.layout(c, "Images"), Name: name, Dir: dir}
+	page := views.BrowserPage{Layout: s.pageLayout(c, "Images"), Name: name, Dir: dir}
 	if c.QueryParam("cursor") != "" {
 		page.FirstHref = browseHref(name, dir, "")
 	}
@@ -218,7 +222,7 @@ func (s *server) annotate(c echo.Context) error {
 	d, _ := s.sizes.Load(sizeKey{f.ID, f.LastUpdatedTime})
 	dims, _ := d.(imageDims)
 	page := views.AnnotatePage{
-		Layout:   s.layout(c, f.Name),
+		Layout:   s.pageLayout(c, f.Name),
 		FileID:   f.ID,
 		Name:     f.Name,
 		ImageURL: fmt.Sprintf("/files/%d/content", f.ID),

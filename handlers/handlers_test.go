@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,23 +24,72 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/oauth2"
 
+	"github.com/lassoteam/lasso/auth"
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/cdf/cdflocal"
 	"github.com/lassoteam/lasso/handlers"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
 	"github.com/lassoteam/lasso/segment"
+	"github.com/lassoteam/lasso/store"
 )
 
 const standInToken = "stand-in-secret"
 
-// app is a running Lasso wired to a real stand-in, as in local mode.
+// app is a running Lasso wired to a real stand-in, as in local mode, with one signed-in user.
 type app struct {
 	url    string
 	client *http.Client // a browser-like client with a cookie jar
 	csrf   string
 	files  map[string]int64 // file name → id
 	logs   *bytes.Buffer
+}
+
+// browser returns a client with its own cookie jar that does not follow redirects, so each
+// step can be asserted.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+// csrfToken loads the sign-in page as a browser does and returns the CSRF token of its form.
+func csrfToken(t *testing.T, c *http.Client, base string) string {
+	t.Helper()
+	res, err := c.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := doc.Find(`form input[name="_csrf"]`).Attr("value")
+	if token == "" {
+		t.Fatal("the sign-in form has no CSRF token")
+	}
+	return token
+}
+
+// signIn signs a new browser in through the local sign-in form and returns it as an app.
+func (a *app) signIn(t *testing.T, name string) *app {
+	t.Helper()
+	c := browser()
+	token := csrfToken(t, c, a.url)
+	res, err := c.PostForm(a.url+"/signin", url.Values{"name": {name}, "_csrf": {token}, "return_to": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("sign-in: status %d, location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	b := *a
+	b.client = c
+	b.csrf = token
+	return &b
 }
 
 type options struct {
@@ -98,13 +148,28 @@ func setup(t *testing.T, opt options) *app {
 	manager := jobs.New(events, jobs.Options{})
 	t.Cleanup(manager.Close)
 
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "lasso.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := auth.LoadOrCreateKeyFile(filepath.Join(t.TempDir(), "session.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := auth.New(context.Background(), auth.Config{Sessions: st.Sessions(), PendingLogins: st.PendingLogins(), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Config{
-		Log:       slog.New(slog.NewTextHandler(logs, nil)),
-		Mode:      "local",
-		Project:   "test-project",
-		Users:     handlers.LocalUser{ID: "local", Name: "Tester"},
-		Clients:   func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
+		Log:         slog.New(slog.NewTextHandler(logs, nil)),
+		Mode:        "local",
+		Project:     "test-project",
+		Auth:        sessions,
+		LocalSignIn: true,
+		Clients:     func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
 		Jobs:      manager,
 		Hub:       events,
 		MaxPixels: opt.maxPixels,
@@ -112,8 +177,7 @@ func setup(t *testing.T, opt options) *app {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	jar, _ := cookiejar.New(nil)
-	a := &app{url: srv.URL, client: &http.Client{Jar: jar, Timeout: 10 * time.Second}, files: map[string]int64{}, logs: logs}
+	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs}
 	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -121,11 +185,11 @@ func setup(t *testing.T, opt options) *app {
 	for _, f := range list.Items {
 		a.files[f.Name] = f.ID
 	}
-	// Load a page as a browser would, to get the CSRF cookie and token.
+	a = a.signIn(t, "Tester")
+	// The page's meta tag carries the same token the sign-in form had.
 	doc := a.page(t, fmt.Sprintf("/images/%d", a.files["square.jpg"]), http.StatusOK)
-	a.csrf, _ = doc.Find(`meta[name="csrf-token"]`).Attr("content")
-	if a.csrf == "" {
-		t.Fatal("page has no csrf-token meta tag")
+	if meta, _ := doc.Find(`meta[name="csrf-token"]`).Attr("content"); meta != a.csrf {
+		t.Fatalf("page CSRF token %q, want %q", meta, a.csrf)
 	}
 	return a
 }
@@ -436,5 +500,149 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	if csrfCookie != nil && (!csrfCookie.HttpOnly || csrfCookie.SameSite != http.SameSiteLaxMode) {
 		t.Errorf("CSRF cookie flags: %+v", csrfCookie)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	a := setup(t, options{})
+	anon := browser()
+	image := fmt.Sprintf("/images/%d", a.files["square.jpg"])
+
+	// Without a session a page load goes to the sign-in form and comes back afterwards.
+	req, _ := http.NewRequest(http.MethodGet, a.url+image, nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := anon.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if want := "/signin?return_to=" + url.QueryEscape(image); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+		t.Errorf("anonymous page load: %d to %q, want 303 to %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	// Fetch and WebSocket get 401.
+	token := csrfToken(t, anon, a.url)
+	req, _ = http.NewRequest(http.MethodPost, a.url+a.segmentPath("square.jpg"), strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", token)
+	if res, err = anon.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous prompt: status %d, want 401", res.StatusCode)
+	}
+	stranger := &app{url: a.url, client: anon}
+	if _, res, err := stranger.dial(t, fmt.Sprintf("image:%d", a.files["square.jpg"]), a.url); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous WebSocket: %v, %v; want 401", res, err)
+	}
+
+	post := func(c *http.Client, form url.Values) *http.Response {
+		t.Helper()
+		res, err := c.PostForm(a.url+"/signin", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := post(anon, url.Values{"name": {"  "}, "_csrf": {token}}); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("blank name: status %d, want 400", res.StatusCode)
+	}
+	if res := post(browser(), url.Values{"name": {"Mallory"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in without CSRF token: status %d, want 403", res.StatusCode)
+	}
+	for _, evil := range []string{"https://evil.example/", "//evil.example", `/\evil.example`, "javascript:alert(1)"} {
+		res := post(anon, url.Values{"name": {"Ana"}, "_csrf": {token}, "return_to": {evil}})
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+			t.Errorf("return_to %q: %d to %q, want 303 to /", evil, res.StatusCode, res.Header.Get("Location"))
+		}
+		var session *http.Cookie
+		for _, c := range res.Cookies() {
+			if c.Name == auth.DefaultCookieName {
+				session = c
+			}
+		}
+		if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
+			t.Errorf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure over plain HTTP", session)
+		}
+	}
+
+	// Signing out needs the CSRF token, then ends the session.
+	if res, err := a.client.PostForm(a.url+"/auth/logout", url.Values{}); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out without CSRF token: %v, %v; want 403", res, err)
+	}
+	res, err = a.client.PostForm(a.url+"/auth/logout", url.Values{"_csrf": {a.csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out: status %d", res.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodGet, a.url+"/", nil)
+	req.Header.Set("Accept", "text/html")
+	if res, err = a.client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/signin") {
+		t.Errorf("after sign-out: %d to %q, want the sign-in page", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// TestUsersAreIsolated: two users on the same image never see each other's jobs, neither
+// live nor in the snapshot.
+func TestUsersAreIsolated(t *testing.T) {
+	ana := setup(t, options{})
+	ben := ana.signIn(t, "Ben")
+	room := fmt.Sprintf("image:%d", ana.files["square.jpg"])
+	benConn, _, err := ben.dial(t, room, ben.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer benConn.Close()
+	anaConn, _, err := ana.dial(t, room, ana.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anaConn.Close()
+	var m wsMessage
+	for _, c := range []*websocket.Conn{benConn, anaConn} {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := c.ReadJSON(&m); err != nil || m.Type != "snapshot" {
+			t.Fatalf("first message %+v, %v", m, err)
+		}
+	}
+	status, body := ana.post(t, ana.segmentPath("square.jpg"), "application/json",
+		[]byte(`{"objectId":"anas","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`), true)
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	// Ana sees her job finish...
+	for {
+		_ = anaConn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if err := anaConn.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(m.Data), `"done"`) || strings.Contains(string(m.Data), `"failed"`) {
+			break
+		}
+	}
+	// ...and Ben got nothing in the meantime.
+	_ = benConn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if err := benConn.ReadJSON(&m); err == nil {
+		t.Errorf("Ben received Ana's event: %+v", m)
+	}
+	benConn2, _, err := ben.dial(t, room, ben.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer benConn2.Close()
+	_ = benConn2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := benConn2.ReadJSON(&m); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(m.Data), "anas") {
+		t.Errorf("Ben's snapshot holds Ana's object: %s", m.Data)
 	}
 }

@@ -152,7 +152,7 @@ func (s *server) segment(c echo.Context) error {
 	}
 	u := userOf(c)
 	err = s.Jobs.Submit(client.Vision, jobs.Task{
-		Room:     imageRoom(id),
+		Room:     userRoom(u, id),
 		ObjectID: body.ObjectID,
 		Version:  body.Version,
 		User:     u.Name,

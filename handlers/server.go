@@ -38,7 +38,12 @@ type Config struct {
 	Log     *slog.Logger
 	Mode    string // "local" or "cdf", shown in the page header
 	Project string // CDF project, shown in the page header
-	Users   UserResolver
+	// Auth holds login sessions (see auth.Manager).
+	Auth sessions
+	// LocalSignIn offers the local display-name sign-in instead of the identity provider.
+	LocalSignIn bool
+	// ProviderName names the identity provider on the sign-in button.
+	ProviderName string
 	// Clients returns the CDF client that acts as u: every CDF call a user causes carries
 	// that user's own credentials.
 	Clients func(ctx context.Context, u User) (*cdf.Client, error)
@@ -62,8 +67,10 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxPixels == 0 {
 		cfg.MaxPixels = 40_000_000
 	}
+	if cfg.ProviderName == "" {
+		cfg.ProviderName = "your organisation"
+	}
 	s := &server{Config: cfg, log: cfg.Log}
-
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -87,7 +94,13 @@ func New(cfg Config) http.Handler {
 		e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(cfg.Static))))
 	}
 
-	app := e.Group("", requireUser(cfg.Users))
+	e.GET("/signin", s.signInPage)
+	e.POST("/signin", s.signInLocal)
+	e.GET("/auth/login", s.login)
+	e.GET("/auth/callback", s.callback)
+	e.POST("/auth/logout", s.logout)
+
+	app := e.Group("", s.requireUser)
 	app.GET("/", s.browse)
 	app.GET("/images/:id", s.annotate)
 	app.GET("/files/:id/icon", s.icon)
@@ -111,7 +124,15 @@ func (s *server) layout(c echo.Context, title string) views.Layout {
 		User:      userOf(c).Name,
 		Project:   s.Project,
 		Mode:      s.Mode,
+		SignedIn:  sessionOf(c) != nil,
 	}
+}
+
+// pageLayout is the layout of a signed-in page, with warnings about missing CDF access.
+func (s *server) pageLayout(c echo.Context, title string) views.Layout {
+	l := s.layout(c, title)
+	l.Warnings = s.capabilityWarnings(c)
+	return l
 }
 
 // render writes a templ component as an HTML page.

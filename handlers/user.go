@@ -2,43 +2,56 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/lassoteam/lasso/auth"
 )
 
-// User is the person behind a request. Handlers read it from the request, never from a
-// global, so that sign-in can decide it per request.
+// User is the person behind a request, from their login session. Handlers read it from the
+// request's context, never from a global.
 type User struct {
-	ID   string // stable identifier, e.g. the OIDC subject
-	Name string // display name
+	ID        string // stable identifier: the OIDC subject, or local:<name> in local mode
+	Name      string // display name
+	SessionID string // the login session whose tokens act for this user
 }
 
-// UserResolver finds the user of a request; ok is false when nobody is signed in.
-type UserResolver interface {
-	User(r *http.Request) (u User, ok bool)
+// sessions is what handlers need of auth.Manager.
+type sessions interface {
+	Current(r *http.Request) (*auth.Session, error)
+	StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) (redirect string, err error)
+	FinishLogin(w http.ResponseWriter, r *http.Request) (redirect string, err error)
+	SignOut(w http.ResponseWriter, r *http.Request) (redirect string, err error)
+	SignInLocal(w http.ResponseWriter, r *http.Request, displayName string) error
+	ClearCookie(w http.ResponseWriter, r *http.Request)
+	SetCapabilities(ctx context.Context, sessionID string, caps json.RawMessage) error
 }
-
-// LocalUser is the UserResolver of local mode before sign-in exists: everybody is the same user.
-type LocalUser User
-
-// User implements UserResolver.
-func (l LocalUser) User(*http.Request) (User, bool) { return User(l), true }
 
 type userKey struct{}
+type sessionKey struct{}
 
-// requireUser resolves the user once per request and stores it in the request's context.
-func requireUser(users UserResolver) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			u, ok := users.User(c.Request())
-			if !ok {
-				return errSignInRequired
+// requireUser resolves the login session once per request. Without one, a page load is sent
+// to sign in (and comes back afterwards); anything else gets 401.
+func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		sess, err := s.Auth.Current(r)
+		if err != nil {
+			if !errors.Is(err, auth.ErrNoSession) {
+				return err
 			}
-			r := c.Request()
-			c.SetRequest(r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
-			return next(c)
+			s.Auth.ClearCookie(c.Response(), r)
+			return errSignInRequired
 		}
+		u := User{ID: sess.Subject, Name: sess.Name, SessionID: sess.ID}
+		ctx := context.WithValue(r.Context(), userKey{}, u)
+		ctx = context.WithValue(ctx, sessionKey{}, sess)
+		c.SetRequest(r.WithContext(ctx))
+		return next(c)
 	}
 }
 
@@ -46,4 +59,19 @@ func requireUser(users UserResolver) echo.MiddlewareFunc {
 func userOf(c echo.Context) User {
 	u, _ := c.Request().Context().Value(userKey{}).(User)
 	return u
+}
+
+// sessionOf returns the login session stored by requireUser, or nil on public pages.
+func sessionOf(c echo.Context) *auth.Session {
+	sess, _ := c.Request().Context().Value(sessionKey{}).(*auth.Session)
+	return sess
+}
+
+// signInURL is where a page load without a session goes; it comes back to returnTo.
+func (s *server) signInURL(returnTo string) string {
+	q := url.Values{"return_to": {auth.SafeReturnTo(returnTo)}}.Encode()
+	if s.LocalSignIn {
+		return "/signin?" + q
+	}
+	return "/auth/login?" + q
 }

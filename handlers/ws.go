@@ -69,9 +69,10 @@ func (s *server) socket(c echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
-	sub := s.Hub.Subscribe(room)
+	hubRoom := userRoom(userOf(c), fileID)
+	sub := s.Hub.Subscribe(hubRoom)
 	defer sub.Close()
-	snapshot := socketMessage{Type: "snapshot", Room: room, Data: map[string]any{"objects": s.Jobs.Snapshot(room)}}
+	snapshot := socketMessage{Type: "snapshot", Room: hubRoom, Data: map[string]any{"objects": s.Jobs.Snapshot(hubRoom)}}
 
 	done := make(chan struct{})
 	go func() {

@@ -24,7 +24,7 @@ func startApp(t testing.TB, args ...string) string {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, args...), func(string) string { return "" }, pw, io.Discard)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -68,6 +68,17 @@ func newBrowser(t testing.TB) context.Context {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	return ctx
+}
+
+// signIn opens the app as a new user would: the first page asks for a display name.
+func signIn(ctx context.Context, base, name string) error {
+	return chromedp.Do(ctx,
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`form.signin-form input[name="name"]`)),
+		chromedp.SendKeys(chromedp.CSS(`form.signin-form input[name="name"]`), name),
+		chromedp.Click(chromedp.CSS(`button[data-signin-local]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href^="/images/"]`)),
+	)
 }
 
 // canvasPoint returns the viewport coordinates of the normalised image point (nx, ny), from
@@ -155,11 +166,12 @@ func TestBrowserClickToPolygon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base),
-		chromedp.WaitVisible(chromedp.CSS(`a[href^="/images/"]`)),
-	); err != nil {
+	if err := signIn(ctx, base, "Ana"); err != nil {
 		t.Fatal(err)
+	}
+	user, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.user-name`)))
+	if err != nil || user != "Ana" {
+		t.Errorf("header shows user %q (%v), want Ana", user, err)
 	}
 	cards, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/images/"]').length`))
 	if err != nil {
@@ -250,8 +262,10 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func BenchmarkClickToPolygon(b *testing.B) {
 	base := startApp(b, "-queue-delay", "0", "-run-delay", "0")
 	ctx := newBrowser(b)
+	if err := signIn(ctx, base, "Bench"); err != nil {
+		b.Fatal(err)
+	}
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base),
 		chromedp.Click(chromedp.Search(`//a[contains(., "fruits.jpg")]`)),
 		chromedp.WaitVisible(chromedp.CSS(`canvas[data-canvas][data-image-loaded="true"]`)),
 	); err != nil {

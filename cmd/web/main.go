@@ -1,6 +1,10 @@
-// Command web runs Lasso. With no CDF settings it starts in local mode: an in-process CDF
-// stand-in on a loopback port serving the bundled sample images (or -images DIR), with the
-// local segmentation engine behind its segment endpoint.
+// Command web runs Lasso.
+//
+// With no CDF settings it starts in local mode: an in-process CDF stand-in on a loopback port
+// serving the bundled sample images (or -images DIR), with the local segmentation engine behind
+// its segment endpoint, and a sign-in by display name. With CDF_BASE_URL, CDF_PROJECT and the
+// OIDC settings it runs against a real CDF project, every user signed in with the
+// organisation's identity provider.
 package main
 
 import (
@@ -8,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,11 +19,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/lassoteam/lasso/auth"
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/cdf/cdflocal"
 	"github.com/lassoteam/lasso/handlers"
@@ -29,6 +34,7 @@ import (
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/static"
 	"github.com/lassoteam/lasso/static/samples"
+	"github.com/lassoteam/lasso/store"
 )
 
 func main() {
@@ -40,45 +46,6 @@ func main() {
 	}
 }
 
-// config is everything run reads from flags and the environment.
-type config struct {
-	addr       string
-	images     string
-	project    string
-	queueDelay time.Duration
-	runDelay   time.Duration
-	maxPixels  int64
-	budget     time.Duration
-	jobTimeout time.Duration
-}
-
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	var c config
-	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
-	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
-	fl.StringVar(&c.project, "project", env("LASSO_PROJECT", "lasso-local"), "local mode: the stand-in's project name")
-	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
-	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
-	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
-	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
-	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
-	if err := fl.Parse(args); err != nil {
-		return c, err
-	}
-	if fl.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fl.Args())
-	}
-	return c, nil
-}
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -86,52 +53,79 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	images, cleanup, err := imageFolder(cfg.images)
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.dataDir, "lasso.db"))
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	engine := segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget})
-	token, err := randomToken()
+	defer st.Close()
+	key, err := sessionKey(cfg, log)
 	if err != nil {
 		return err
 	}
-	standIn, err := cdflocal.New(cdflocal.Config{
-		ImagesDir:  images,
-		Project:    cfg.project,
-		Token:      token,
-		QueueDelay: cfg.queueDelay,
-		RunDelay:   cfg.runDelay,
-		Engine:     engine,
-	})
-	if err != nil {
-		return fmt.Errorf("start the CDF stand-in: %w", err)
+	authCfg := auth.Config{
+		Sessions:      st.Sessions(),
+		PendingLogins: st.PendingLogins(),
+		Key:           key,
+		SecureCookie:  cfg.secureCookies,
 	}
-	defer standIn.Close() // stops the stand-in's job goroutines
-	standInURL, stopStandIn, err := serveLoopback(standIn)
-	if err != nil {
-		return err
-	}
-	defer stopStandIn()
 
-	// Local mode has one user, whose token is the stand-in's secret.
-	hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"}))
-	client := cdf.New(standInURL, cfg.project, hc)
+	var (
+		mode    string
+		clients func(context.Context, handlers.User) (*cdf.Client, error)
+		authMgr *auth.Manager
+	)
+	if cfg.local() {
+		mode = "local"
+		standIn, err := startStandIn(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer standIn.close()
+		// Every local user acts through the stand-in's secret, which nobody else holds.
+		client := cdf.New(standIn.url, cfg.project, oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standIn.token})))
+		clients = func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil }
+		if authMgr, err = auth.New(ctx, authCfg); err != nil {
+			return err
+		}
+	} else {
+		mode = "cdf"
+		authCfg.OIDC = &auth.OIDCConfig{
+			Issuer:                cfg.oidcIssuer,
+			ClientID:              cfg.oidcClientID,
+			ClientSecret:          cfg.oidcClientSecret,
+			Scopes:                cfg.oidcScopes,
+			RedirectURL:           cfg.publicURL + "/auth/callback",
+			PostLogoutRedirectURL: cfg.publicURL + "/",
+		}
+		if authMgr, err = auth.New(ctx, authCfg); err != nil {
+			return fmt.Errorf("sign-in with %s: %w", cfg.oidcIssuer, err)
+		}
+		// Each user's CDF client carries that user's own token, refreshed from their session.
+		clients = func(_ context.Context, u handlers.User) (*cdf.Client, error) {
+			return cdf.New(cfg.cdfURL, cfg.project, authMgr.Client(u.SessionID, nil)), nil
+		}
+	}
 
 	events := hub.New(hub.Options{})
 	manager := jobs.New(events, jobs.Options{Deadline: cfg.jobTimeout})
 	defer manager.Close()
 
 	app := handlers.New(handlers.Config{
-		Log:       log,
-		Mode:      "local",
-		Project:   cfg.project,
-		Users:     handlers.LocalUser{ID: "local", Name: "Local user"},
-		Clients:   func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
-		Jobs:      manager,
-		Hub:       events,
-		Static:    static.FS,
-		MaxPixels: cfg.maxPixels,
+		Log:           log,
+		Mode:          mode,
+		Project:       cfg.project,
+		Auth:          authMgr,
+		LocalSignIn:   cfg.local(),
+		ProviderName:  cfg.providerName,
+		Clients:       clients,
+		Jobs:          manager,
+		Hub:           events,
+		Static:        static.FS,
+		MaxPixels:     cfg.maxPixels,
+		SecureCookies: cfg.secureCookies,
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -143,10 +137,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "Lasso is running in local mode at http://%s\n", ln.Addr())
-	log.Info("started", "mode", "local", "addr", ln.Addr().String(), "images", describeImages(cfg.images), "project", cfg.project)
+	fmt.Fprintf(stdout, "Lasso is running in %s mode at http://%s\n", mode, ln.Addr())
+	log.Info("started", "mode", mode, "addr", ln.Addr().String(), "project", cfg.project, "data", cfg.dataDir)
 
+	go sweepSessions(ctx, authMgr, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -161,6 +157,81 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sessionKey is the key that encrypts tokens at rest: LASSO_SESSION_KEY, or one generated into
+// the data folder (enough for a single server; replicas must share a configured key).
+func sessionKey(cfg config, log *slog.Logger) (*auth.Key, error) {
+	if cfg.sessionKey != "" {
+		return auth.ParseKey(cfg.sessionKey)
+	}
+	if !cfg.local() {
+		log.Warn("LASSO_SESSION_KEY is not set: using a key generated into the data folder; replicas must share one key")
+	}
+	return auth.LoadOrCreateKeyFile(filepath.Join(cfg.dataDir, "session.key"))
+}
+
+// sweepSessions removes expired login sessions and sign-ins every hour.
+func sweepSessions(ctx context.Context, m *auth.Manager, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.Sweep(ctx); err != nil {
+				log.Warn("sweep sessions", "err", err)
+			}
+		}
+	}
+}
+
+// standIn is the CDF stand-in of local mode, served on a loopback port.
+type standIn struct {
+	url, token string
+	close      func()
+}
+
+func startStandIn(ctx context.Context, cfg config) (*standIn, error) {
+	images, cleanup, err := imageFolder(cfg.images)
+	if err != nil {
+		return nil, err
+	}
+	token, err := randomToken()
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	server, err := cdflocal.New(cdflocal.Config{
+		ImagesDir:  images,
+		Project:    cfg.project,
+		Token:      token,
+		QueueDelay: cfg.queueDelay,
+		RunDelay:   cfg.runDelay,
+		Engine:     segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget}),
+	})
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("start the CDF stand-in: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		server.Close()
+		cleanup()
+		return nil, fmt.Errorf("listen for the CDF stand-in: %w", err)
+	}
+	srv := &http.Server{Handler: server, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	return &standIn{
+		url:   "http://" + ln.Addr().String(),
+		token: token,
+		close: func() {
+			srv.Close()
+			server.Close() // stops the stand-in's job goroutines
+			cleanup()
+		},
+	}, nil
 }
 
 // imageFolder is the stand-in's image folder: the one given, or a temporary copy of the
@@ -186,24 +257,6 @@ func imageFolder(dir string) (folder string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("unpack the sample images: %w", err)
 	}
 	return tmp, cleanup, nil
-}
-
-func describeImages(dir string) string {
-	if dir == "" {
-		return "bundled samples"
-	}
-	return dir
-}
-
-// serveLoopback serves h on a free loopback port and returns its base URL.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("listen for the CDF stand-in: %w", err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 func randomToken() (string, error) {

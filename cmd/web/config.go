@@ -1,0 +1,135 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// config is everything run reads from flags and the environment.
+type config struct {
+	addr    string
+	dataDir string
+	project string
+
+	// local mode
+	images             string
+	queueDelay         time.Duration
+	runDelay           time.Duration
+	unsafeLocalSignIn  bool
+	maxPixels          int64
+	budget, jobTimeout time.Duration
+
+	// CDF mode
+	cdfURL           string
+	oidcIssuer       string
+	oidcClientID     string
+	oidcClientSecret string
+	oidcScopes       []string
+	providerName     string
+	publicURL        string
+	sessionKey       string
+	secureCookies    bool
+}
+
+// local reports whether Lasso runs against its own stand-in.
+func (c config) local() bool { return c.cdfURL == "" }
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	var scopes string
+	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
+	fl.StringVar(&c.dataDir, "data", env("LASSO_DATA_DIR", defaultDataDir()), "data folder: the SQLite database and, unless LASSO_SESSION_KEY is set, the session key (env LASSO_DATA_DIR)")
+	fl.StringVar(&c.project, "project", env("CDF_PROJECT", ""), "CDF project (env CDF_PROJECT; in local mode the stand-in's project name, default lasso-local)")
+	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
+	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
+	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
+	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", false, "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name")
+	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
+	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
+	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
+	fl.StringVar(&c.cdfURL, "cdf-url", env("CDF_BASE_URL", ""), "CDF mode: the cluster's base URL, e.g. https://westeurope-1.cognitedata.com (env CDF_BASE_URL)")
+	fl.StringVar(&c.oidcIssuer, "oidc-issuer", env("LASSO_OIDC_ISSUER", ""), "CDF mode: the OIDC issuer URL (env LASSO_OIDC_ISSUER)")
+	fl.StringVar(&c.oidcClientID, "oidc-client-id", env("LASSO_OIDC_CLIENT_ID", ""), "CDF mode: the OIDC client id (env LASSO_OIDC_CLIENT_ID); the secret is read from LASSO_OIDC_CLIENT_SECRET only")
+	fl.StringVar(&scopes, "oidc-scopes", env("LASSO_OIDC_SCOPES", ""), "CDF mode: space-separated scopes (env LASSO_OIDC_SCOPES; default: openid profile offline_access and the cluster's user_impersonation and IDENTITY)")
+	fl.StringVar(&c.providerName, "oidc-provider-name", env("LASSO_OIDC_PROVIDER_NAME", ""), "CDF mode: the identity provider's name on the sign-in button")
+	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
+	if err := fl.Parse(args); err != nil {
+		return c, err
+	}
+	if fl.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fl.Args())
+	}
+	c.oidcClientSecret = getenv("LASSO_OIDC_CLIENT_SECRET")
+	c.sessionKey = getenv("LASSO_SESSION_KEY")
+	c.publicURL = strings.TrimRight(c.publicURL, "/")
+	c.cdfURL = strings.TrimRight(c.cdfURL, "/")
+	if c.local() {
+		if !c.unsafeLocalSignIn && !isLoopback(c.addr) {
+			return c, fmt.Errorf("local mode signs people in by name alone, so it listens only on a loopback address (e.g. 127.0.0.1:8080), not %s; pass -unsafe-local-signin-on-network to override", c.addr)
+		}
+		if c.project == "" {
+			c.project = "lasso-local"
+		}
+		c.secureCookies = env("LASSO_SECURE_COOKIES", "") == "true"
+		return c, nil
+	}
+	var missing []string
+	for name, v := range map[string]string{"CDF_PROJECT": c.project, "LASSO_OIDC_ISSUER": c.oidcIssuer,
+		"LASSO_OIDC_CLIENT_ID": c.oidcClientID, "LASSO_OIDC_CLIENT_SECRET": c.oidcClientSecret, "LASSO_PUBLIC_URL": c.publicURL} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("CDF mode (CDF_BASE_URL is set) also needs %s", strings.Join(slices.Sorted(slices.Values(missing)), ", "))
+	}
+	for _, u := range []string{c.cdfURL, c.publicURL, c.oidcIssuer} {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return c, fmt.Errorf("%q is not an http(s) URL", u)
+		}
+	}
+	c.oidcScopes = strings.Fields(scopes)
+	if len(c.oidcScopes) == 0 {
+		c.oidcScopes = []string{"openid", "profile", "offline_access", c.cdfURL + "/user_impersonation", c.cdfURL + "/IDENTITY"}
+	}
+	c.secureCookies = strings.HasPrefix(c.publicURL, "https://") || env("LASSO_SECURE_COOKIES", "") == "true"
+	return c, nil
+}
+
+// isLoopback reports whether addr listens only on the loopback interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// defaultDataDir is the per-user configuration folder, e.g. ~/.config/lasso.
+func defaultDataDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "lasso")
+	}
+	return filepath.Join(dir, "lasso")
+}
