@@ -170,9 +170,9 @@ func setup(t *testing.T, opt options) *app {
 		Auth:        sessions,
 		LocalSignIn: true,
 		Clients:     func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
-		Jobs:      manager,
-		Hub:       events,
-		MaxPixels: opt.maxPixels,
+		Jobs:        manager,
+		Hub:         events,
+		MaxPixels:   opt.maxPixels,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
