@@ -33,6 +33,7 @@ type tuning struct {
 	bandRadius   int     // refinement band half-width in fine pixels (0: no refinement)
 	roiMargin    float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
 	bgBand       float64 // box mode: background samples from a band this many box sizes wide (0: all)
+	boxPrior     float64 // box mode: weight of a geodesic prior from the box centre against the box outline
 }
 
 func defaultTuning() tuning {
@@ -50,6 +51,7 @@ func defaultTuning() tuning {
 		bandRadius:   3,
 		roiMargin:    0.5,
 		bgBand:       0,
+		boxPrior:     1.5,
 	}
 }
 
@@ -77,7 +79,8 @@ type problem struct {
 	edgeBG []float32 // pairwise weight to hard-background pixels outside the ROI, per node
 	// terminal capacities of the last cut, to update the residual graph incrementally
 	capS, capT []float32
-	band       []bool // where background colours are learnt from, nil for everywhere
+	band       []bool  // where background colours are learnt from, nil for everywhere
+	priorW     float64 // weight of the geodesic prior for this prompt
 	// the colour models of the last iteration, for refinement
 	fgM, bgM gmm
 }
@@ -333,7 +336,7 @@ func (pr *problem) run(lab []uint8) []candidate {
 // background. Relative: where the clicks say object, background costs more, and the other way
 // round; a big object far from its click is not penalised for being big.
 func (pr *problem) prior(p int) (fg, bg float64) {
-	if pr.tune.priorWeight <= 0 || pr.geoFG == nil {
+	if pr.priorW <= 0 || pr.geoFG == nil {
 		return 0, 0
 	}
 	a, b := float64(pr.geoFG[p]), float64(pr.geoBG[p])
@@ -341,7 +344,7 @@ func (pr *problem) prior(p int) (fg, bg float64) {
 	if !math.IsInf(a, 1) {
 		r = a / (a + b + 1e-6)
 	}
-	return pr.tune.priorWeight * r, pr.tune.priorWeight * (1 - r)
+	return pr.priorW * r, pr.priorW * (1 - r)
 }
 
 // geoScale is the median geodesic distance over the image, the unit of the distance prior.

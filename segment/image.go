@@ -107,10 +107,19 @@ func newWorkImage(img image.Image, long int) *workImage {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	wi := &workImage{srcW: sw, srcH: sh}
-	wi.w, wi.h, wi.rgb = downscale(img, long)
-	if max(sw, sh) > long {
+	if max(sw, sh) <= long {
+		wi.w, wi.h, wi.rgb = downscale(img, long)
+	} else {
+		// The original is read once, into the fine copy; the working copy is averaged
+		// from that, which costs a fraction of a second pass over a large photo.
 		wi.fw, wi.fh, wi.frgb = downscale(img, 2*long)
 		wi.fbeta = meanBeta(wi.frgb, wi.fw, wi.fh)
+		fw, fh := wi.fw, wi.fh
+		wi.w = max(1, int(math.Round(float64(sw)*float64(long)/float64(max(sw, sh)))))
+		wi.h = max(1, int(math.Round(float64(sh)*float64(long)/float64(max(sw, sh)))))
+		wi.rgb = make([]float32, wi.w*wi.h*3)
+		areaResample(wi.rgb, wi.w, wi.h, 3, fw, fh, float64(fw)/float64(wi.w), float64(fh)/float64(wi.h),
+			func(y int, row []float32) { copy(row, wi.frgb[y*fw*3:(y+1)*fw*3]) })
 	}
 	wi.pairwise()
 	return wi

@@ -74,6 +74,7 @@ func newProblem(ctx context.Context, wi *workImage, p Prompt, t tuning, deadline
 		return nil
 	}
 	pr.clickOnly = true
+	pr.priorW = t.priorWeight
 	pr.x0, pr.y0, pr.x1, pr.y1 = 0, 0, w, h
 	return pr
 }
@@ -107,6 +108,9 @@ func (pr *problem) initBox() []uint8 {
 			}
 		}
 	}
+	if pr.tune.boxPrior > 0 && pr.wi.cost[0] != nil {
+		pr.boxGeodesics()
+	}
 	// A box as large as the image leaves no background to learn from: lend the frame.
 	if pr.x0 == 0 && pr.y0 == 0 && pr.x1 == w && pr.y1 == pr.h {
 		for y := range pr.h {
@@ -118,6 +122,36 @@ func (pr *problem) initBox() []uint8 {
 		}
 	}
 	return lab
+}
+
+// boxGeodesics sets up the geodesic prior for a box: objects sit around the middle of the
+// boxes drawn round them, and the box outline is background evidence. Positive clicks join
+// the centre as object evidence; negative ones join the outline.
+func (pr *problem) boxGeodesics() {
+	w := pr.w
+	cx, cy := (pr.x0+pr.x1)/2, (pr.y0+pr.y1)/2
+	rx, ry := max(1, (pr.x1-pr.x0)/10), max(1, (pr.y1-pr.y0)/10)
+	var fg []int32
+	for y := cy - ry; y <= cy+ry; y++ {
+		for x := cx - rx; x <= cx+rx; x++ {
+			if x >= pr.x0 && x < pr.x1 && y >= pr.y0 && y < pr.y1 && pr.hard[y*w+x] >= 0 {
+				fg = append(fg, int32(y*w+x))
+			}
+		}
+	}
+	fg = append(fg, pr.fgSeeds...)
+	var bg []int32
+	for y := pr.y0; y < pr.y1; y++ {
+		for x := pr.x0; x < pr.x1; x++ {
+			if x == pr.x0 || y == pr.y0 || x == pr.x1-1 || y == pr.y1-1 {
+				bg = append(bg, int32(y*w+x))
+			}
+		}
+	}
+	bg = append(bg, pr.bgSeeds...)
+	pr.geoFG, _ = pr.geo(pr.wi.cost, fg, nil, nil)
+	pr.geoBG, _ = pr.geo(pr.wi.cost, bg, nil, nil)
+	pr.priorW = pr.tune.boxPrior
 }
 
 // initClicks labels a pixel foreground when it is geodesically closer to a positive click
