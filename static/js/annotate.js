@@ -57,6 +57,26 @@ async function errorMessage(res) {
   }
 }
 
+/**
+ * Tells the user their sign-in ended and links to signing in again, back to this page. The
+ * prompts are kept in sessionStorage and re-sent after the reload.
+ */
+function showSignInNotice(message) {
+  if (document.querySelector('[data-signin-notice]')) return;
+  const banner = document.createElement('div');
+  banner.className = 'warning-banner';
+  banner.dataset.signinNotice = '';
+  banner.setAttribute('role', 'alert');
+  const text = document.createElement('p');
+  text.textContent = message + ' ';
+  const link = document.createElement('a');
+  link.href = '/auth/login?return_to=' + encodeURIComponent(location.pathname + location.search);
+  link.textContent = 'Sign in again';
+  text.append(link);
+  banner.append(text);
+  document.querySelector('.app-header')?.after(banner);
+}
+
 /** True when a key press belongs to a form control rather than to the canvas. */
 function isTyping(target, key) {
   if (!(target instanceof Element)) return false;
@@ -630,6 +650,7 @@ export class Annotator {
     } else {
       const msg = await errorMessage(res);
       this.model.markFailed(obj, version, msg, res.status === 429 || res.status >= 500);
+      if (res.status === 401) showSignInNotice(msg);
     }
     this.update();
   }
