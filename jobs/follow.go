@@ -61,6 +61,14 @@ func (f *follow) run() {
 	// which CDF answers before doing any work, is tried again.
 	interval := o.FirstPoll
 	var job *cdf.SegmentJob
+	if f.task.JobID != 0 {
+		// Resuming: look at the job straight away instead of starting a second one.
+		j, err := f.api.SegmentJob(f.ctx, f.task.JobID)
+		if err != nil || j == nil {
+			j = &cdf.SegmentJob{JobID: f.task.JobID, Status: cdf.JobRunning}
+		}
+		job = j
+	}
 	for job == nil {
 		j, err := f.api.StartSegment(f.ctx, f.task.Request)
 		switch {

@@ -98,6 +98,9 @@ type Task struct {
 	FileID int64
 	// Request is sent to CDF as is; handlers have validated it.
 	Request cdf.SegmentRequest
+	// JobID, when set, names a job that was already started (before a restart, say): it is
+	// followed without starting another.
+	JobID int64
 }
 
 // objectKey names an object across rooms.

@@ -704,3 +704,29 @@ func TestSubmitNilAPI(t *testing.T) {
 		t.Error("Submit(nil api) succeeded")
 	}
 }
+
+// TestResumeFollowsWithoutStarting: a job started before a restart is followed to its end
+// with the given job id, and no second job is started.
+func TestResumeFollowsWithoutStarting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(jobs.Options{})
+		defer h.m.Close()
+		api := &fakeAPI{clock: h.clock,
+			post:   posts(),
+			get:    script(ok(job(7, cdf.JobRunning)), ok(completedJob(7))),
+			jobIDs: map[int64]bool{7: true},
+		}
+		tk := task(3)
+		tk.JobID = 7
+		mustSubmit(t, h.m, api, tk)
+		settle(t, h.clock)
+
+		diffEvents(t, []jobs.Event{
+			ev(3, 7, jobs.StatusRunning, 0),
+			done(ev(3, 7, jobs.StatusDone, 100)),
+		}, h.rec.all(t))
+		if n := len(api.postTimes()); n != 0 {
+			t.Errorf("resuming started %d jobs", n)
+		}
+	})
+}
