@@ -39,6 +39,8 @@ var (
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
 	// ErrClosed means the hub was closed (server shutdown).
 	ErrClosed = errors.New("hub: closed")
+	// ErrRemoved means the subscriber's user was removed from the room (see Kick).
+	ErrRemoved = errors.New("hub: removed from the room")
 )
 
 // Options configures a Hub. The zero value is usable: every zero field takes its default.
@@ -305,6 +307,24 @@ func (h *Hub) subscribe(roomName string, opts SubscribeOptions, since *uint64) (
 	}
 	missed, ok := r.sinceLocked(*since)
 	return s, missed, ok
+}
+
+// Kick ends, with ErrRemoved, every subscription of user in the room: a member removed from a
+// room is disconnected at once.
+func (h *Hub) Kick(roomName, user string) {
+	h.mu.Lock()
+	r := h.rooms[roomName]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.subs {
+		if s.user == user {
+			r.endLocked(s, ErrRemoved)
+		}
+	}
 }
 
 // Close ends every subscription with ErrClosed; later calls fail with ErrClosed.

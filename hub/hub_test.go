@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -290,4 +291,35 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 	pubs.Wait()
 	h.Close() // ends the subscribers still waiting for messages that will not come
 	subs.Wait()
+}
+
+func TestKickEndsOnlyThatUsersSubscriptions(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	ana := h.SubscribeWith("room:1", hub.SubscribeOptions{User: "ana"})
+	ana2 := h.SubscribeWith("room:1", hub.SubscribeOptions{User: "ana"})
+	ben := h.SubscribeWith("room:1", hub.SubscribeOptions{User: "ben"})
+	elsewhere := h.SubscribeWith("room:2", hub.SubscribeOptions{User: "ana"})
+
+	h.Kick("room:1", "ana")
+	for _, s := range []*hub.Subscription{ana, ana2} {
+		select {
+		case <-s.Done():
+		case <-time.After(time.Second):
+			t.Fatal("a kicked subscription is still live")
+		}
+		if !errors.Is(s.Err(), hub.ErrRemoved) {
+			t.Errorf("Err = %v, want ErrRemoved", s.Err())
+		}
+	}
+	if ben.Err() != nil || elsewhere.Err() != nil {
+		t.Errorf("other subscriptions ended: %v, %v", ben.Err(), elsewhere.Err())
+	}
+	if _, err := h.Publish("room:1", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-ben.C(); m.Type != "x" {
+		t.Errorf("ben got %+v", m)
+	}
+	h.Kick("nowhere", "ana") // an unknown room is not an error
 }
