@@ -12,7 +12,7 @@ const (
 	defaultMaxPixels  = 40_000_000
 	defaultBudget     = time.Second
 	defaultCacheBytes = 256 << 20
-	defaultWorkSize   = 384
+	defaultWorkSize   = 320
 )
 
 // Engine segments images. It is safe for concurrent use.
@@ -100,6 +100,7 @@ type scoredMask struct {
 	m     *mask
 	lab   []uint8 // working resolution
 	score float64
+	feat  [3]float64
 }
 
 func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scoredMask, error) {
@@ -132,7 +133,7 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 		} else {
 			m = upsampleMask(wi, c.lab)
 		}
-		out = append(out, scoredMask{m: m, lab: c.lab, score: c.score})
+		out = append(out, scoredMask{m: m, lab: c.lab, score: c.score, feat: c.feat})
 	}
 	return out, nil
 }

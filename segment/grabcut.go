@@ -27,7 +27,7 @@ type tuning struct {
 	negDist      float32
 	changeStop   float64 // stop when fewer than this share of free pixels change label
 	starOn       bool
-	priorWeight  float64 // click mode: fg unary grows with geodesic distance (per unit of median)
+	priorWeight  float64 // click mode: weight of the relative geodesic prior
 	gammaMul     float64 // multiplies γ
 	rasterPasses int     // geodesic by this many raster round trips (0: exact Dijkstra)
 	bandRadius   int     // refinement band half-width in fine pixels (0: no refinement)
@@ -39,12 +39,12 @@ type tuning struct {
 func defaultTuning() tuning {
 	return tuning{
 		iterations:   5,
-		seedRadius:   0.006,
+		seedRadius:   0.012,
 		geoAlpha:     20,
 		borderDist:   0,
 		negDist:      0,
 		changeStop:   0.001,
-		starOn:       true,
+		starOn:       false,
 		priorWeight:  3,
 		gammaMul:     0.5,
 		rasterPasses: 2,
@@ -81,6 +81,7 @@ type problem struct {
 	capS, capT []float32
 	band       []bool  // where background colours are learnt from, nil for everywhere
 	priorW     float64 // weight of the geodesic prior for this prompt
+	nPoints    int     // points in the prompt
 	// the colour models of the last iteration, for refinement
 	fgM, bgM gmm
 }
@@ -91,6 +92,7 @@ type candidate struct {
 	energy float64
 	iter   int // GrabCut iteration, −1 for the initialisation
 	score  float64
+	feat   [3]float64
 }
 
 func (pr *problem) expired() bool {

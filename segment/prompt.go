@@ -12,7 +12,7 @@ import (
 // nothing: no box and no positive point.
 func newProblem(ctx context.Context, wi *workImage, p Prompt, t tuning, deadline time.Time) *problem {
 	w, h := wi.w, wi.h
-	pr := &problem{wi: wi, tune: t, w: w, h: h, hard: make([]int8, w*h), ctx: ctx, deadline: deadline}
+	pr := &problem{wi: wi, tune: t, w: w, h: h, hard: make([]int8, w*h), ctx: ctx, deadline: deadline, nPoints: len(p.Points)}
 	r := max(1, int(math.Round(t.seedRadius*float64(max(w, h)))))
 	// Later clicks override earlier ones where their discs overlap: the user corrects.
 	for _, pt := range p.Points {
@@ -413,8 +413,8 @@ func fillHoles(lab []uint8, w, h int) {
 }
 
 // score estimates a candidate's quality in 0..1 from what the engine can see without ground
-// truth: how much of its outline runs along image edges, and how much the other candidates
-// agree with it.
+// truth: how surely the colour models tell its inside from its outside, how much of its
+// outline runs along image edges, and how much the other candidates agree with it.
 func (pr *problem) score(cs []candidate, i int) float64 {
 	lab := cs[i].lab
 	w, h := pr.w, pr.h
@@ -450,7 +450,40 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 		}
 		agree /= float64(len(cs) - 1)
 	}
-	return 0.6*contrast + 0.4*agree
+	// Colour separation: how sure the final colour models are of the labels given.
+	sep := 0.5
+	if pr.fgM.k > 0 && pr.bgM.k > 0 {
+		nb := len(wi.binRGB) / 3
+		post := make([]float32, nb)
+		for j := range nb {
+			r, g, b := float64(wi.binRGB[3*j]), float64(wi.binRGB[3*j+1]), float64(wi.binRGB[3*j+2])
+			post[j] = float32(1 / (1 + math.Exp(pr.fgM.nll(r, g, b)-pr.bgM.nll(r, g, b))))
+		}
+		var sf, sb float64
+		var nf, nbg int
+		for y := pr.y0; y < pr.y1; y++ {
+			for x := pr.x0; x < pr.x1; x++ {
+				p := y*w + x
+				if lab[p] == 1 {
+					sf += float64(post[wi.bin[p]])
+					nf++
+				} else {
+					sb += 1 - float64(post[wi.bin[p]])
+					nbg++
+				}
+			}
+		}
+		sep = (sf/float64(max(nf, 1)) + sb/float64(max(nbg, 1))) / 2
+	}
+	cs[i].feat = [3]float64{contrast, agree, sep}
+	// A linear fit of IoU on the development set (Spearman 0.75 between score and IoU there,
+	// in-sample; the colour separation alone reaches 0.73). Box prompts and prompts with more
+	// clicks do a little better at equal features.
+	v := -0.55 + 0.13*contrast + 0.04*agree + 1.31*sep + 0.05*math.Log1p(float64(pr.nPoints))
+	if !pr.clickOnly {
+		v += 0.06
+	}
+	return min(max(v, 0), 1)
 }
 
 // upsampleMask turns a working-resolution labelling into a mask up to twice as fine (never

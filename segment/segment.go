@@ -62,7 +62,7 @@ type Options struct {
 	Budget      time.Duration // time budget per request (default 1 s)
 	CacheBytes  int64         // bound of the per-image cache (default 256 MiB)
 	MaxVertices int           // vertices per polygon at most (default and maximum 1000)
-	WorkSize    int           // long side in pixels of the working copy segmented (default 384)
+	WorkSize    int           // long side in pixels of the working copy segmented (default 320)
 }
 
 // MaxPoints is the largest number of points a prompt may carry.
