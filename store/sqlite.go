@@ -69,6 +69,9 @@ func (s *SQLite) Sessions() Sessions { return sqliteSessions{s.db} }
 // PendingLogins returns the in-flight sign-in store.
 func (s *SQLite) PendingLogins() PendingLogins { return sqlitePending{s.db} }
 
+// Rooms returns the room store.
+func (s *SQLite) Rooms() Rooms { return sqliteRooms{s.db} }
+
 // migration is one numbered schema change.
 type migration struct {
 	version int

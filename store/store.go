@@ -1,5 +1,5 @@
-// Package store keeps Lasso's server-side state behind small interfaces: login sessions and
-// in-flight sign-ins today; rooms, objects and the outbox later.
+// Package store keeps Lasso's server-side state behind small interfaces: login sessions,
+// in-flight sign-ins, and rooms with their members and objects; the outbox later.
 //
 // The interfaces are the shared vocabulary of the packages that use them (auth, handlers):
 // they speak plain values and typed errors, never SQL, so that the embedded SQLite
@@ -149,6 +149,8 @@ type Store interface {
 	Sessions() Sessions
 	// PendingLogins returns the in-flight sign-in store.
 	PendingLogins() PendingLogins
+	// Rooms returns the room store.
+	Rooms() Rooms
 	// Close releases the backend; the sub-stores must not be used afterwards.
 	Close() error
 }
