@@ -116,7 +116,11 @@ type Object struct {
 	// ("Ana is segmenting this") is about the last person to prompt, not the first.
 	AuthorID   string `json:"authorId"`
 	AuthorName string `json:"authorName"`
-	Label      string `json:"label"`
+	// SessionID is the author's login session, whose token starts and polls the job; kept
+	// so that PendingJobs can resume with the same rights. It stays on the server: the
+	// WebSocket carries objects to every member.
+	SessionID string `json:"-"`
+	Label     string `json:"label"`
 
 	Prompt  json.RawMessage `json:"prompt"`  // normalised {"points":[...],"box":...}
 	Version int             `json:"version"` // client prompt version, ≥ 1, only ever grows
@@ -203,8 +207,8 @@ type Rooms interface {
 	// returns the stored object.
 	//
 	// The first call creates the object (CreatedAt = o.CreatedAt, or o.UpdatedAt when zero).
-	// A newer version replaces Prompt, AuthorID, AuthorName, Label (when o.Label is not
-	// empty), Version and UpdatedAt and resets JobID, Status, Error, Segments and
+	// A newer version replaces Prompt, AuthorID, AuthorName, SessionID, Label (when o.Label
+	// is not empty), Version and UpdatedAt and resets JobID, Status, Error, Segments and
 	// BoundingBox; Accepted is kept. A version ≤ the stored one changes nothing and returns
 	// the stored object together with ErrStale, so a replayed command is harmless and of
 	// concurrent identical calls exactly one wins. Result fields of o are ignored.

@@ -384,7 +384,7 @@ func (q sqliteRooms) SetImageDone(ctx context.Context, roomID string, fileID int
 	return nil
 }
 
-var objectColumnNames = []string{"room_id", "file_id", "object_id", "author_id", "author_name", "label", "prompt",
+var objectColumnNames = []string{"room_id", "file_id", "object_id", "author_id", "author_name", "session_id", "label", "prompt",
 	"version", "job_id", "status", "error", "segments", "bounding_box", "accepted", "created_at", "updated_at", "deleted_at"}
 
 // objectColumns lists the columns scanObject reads, each prefixed with prefix ("o." in joins).
@@ -399,7 +399,7 @@ func scanObject(row interface{ Scan(...any) error }) (Object, error) {
 		segments, box             sql.NullString
 		created, updated, deleted sql.NullInt64
 	)
-	err := row.Scan(&o.RoomID, &o.FileID, &o.ObjectID, &o.AuthorID, &o.AuthorName, &o.Label, &prompt,
+	err := row.Scan(&o.RoomID, &o.FileID, &o.ObjectID, &o.AuthorID, &o.AuthorName, &o.SessionID, &o.Label, &prompt,
 		&o.Version, &o.JobID, &o.Status, &o.Error, &segments, &box, &o.Accepted, &created, &updated, &deleted)
 	o.Prompt = json.RawMessage(prompt)
 	if segments.Valid {
@@ -458,18 +458,19 @@ func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) 
 		// prompts cannot both win, whatever the isolation level: the WHERE of DO UPDATE
 		// makes a version that is not newer (or a deleted object) affect no row.
 		res, err := tx.ExecContext(ctx, `INSERT INTO room_objects
-			(room_id, file_id, object_id, author_id, author_name, label, prompt, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(room_id, file_id, object_id, author_id, author_name, session_id, label, prompt, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (room_id, file_id, object_id) DO UPDATE SET
 				author_id = excluded.author_id,
 				author_name = excluded.author_name,
+				session_id = excluded.session_id,
 				label = CASE WHEN excluded.label = '' THEN room_objects.label ELSE excluded.label END,
 				prompt = excluded.prompt,
 				version = excluded.version,
 				job_id = 0, status = '', error = '', segments = NULL, bounding_box = NULL,
 				updated_at = excluded.updated_at
 			WHERE room_objects.version < excluded.version AND room_objects.deleted_at IS NULL`,
-			o.RoomID, o.FileID, o.ObjectID, o.AuthorID, o.AuthorName, o.Label, string(o.Prompt), o.Version,
+			o.RoomID, o.FileID, o.ObjectID, o.AuthorID, o.AuthorName, o.SessionID, o.Label, string(o.Prompt), o.Version,
 			toMicros(created), toMicros(o.UpdatedAt))
 		if err != nil {
 			return err
