@@ -50,3 +50,18 @@ var bindingGroups = []bindingGroup{
 func sizeText(w, h int) string {
 	return strconv.Itoa(w) + "×" + strconv.Itoa(h)
 }
+
+// roomBindings are the bindings that only exist in a room.
+var roomBindings = bindingGroup{Title: "Room", Bindings: []binding{
+	{[]string{"D", "→", "Shift+N"}, "Next untouched image nobody else is on"},
+	{[]string{"A", "←"}, "Previous image of the room"},
+	{[]string{"Take over"}, "Edit an object another member is segmenting (asks first)"},
+}}
+
+// helpGroups are the help overlay's sections; a room adds its own.
+func helpGroups(room bool) []bindingGroup {
+	if !room {
+		return bindingGroups
+	}
+	return append(append([]bindingGroup(nil), bindingGroups...), roomBindings)
+}

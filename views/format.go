@@ -1,6 +1,8 @@
 package views
 
 import (
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -96,4 +98,130 @@ func errorMessage(p ErrorPage) string {
 		return "Try again in a moment. If it keeps happening, tell your administrator what you were doing."
 	}
 	return "Go back to the images and try again."
+}
+
+// memberPalette are the member colours, the same list as rooms.Color and
+// static/js/roomstate.js, so every part of Lasso paints a member alike.
+var memberPalette = []string{
+	"#e5484d", "#30a46c", "#0090ff", "#f76b15", "#8e4ec6",
+	"#12a594", "#d6409f", "#ffc53d", "#3e63dd", "#46a758",
+}
+
+// MemberColor is a room member's stable colour, "#rrggbb": the 32-bit FNV-1a hash of the
+// user id picks one of ten colours, as rooms.Color does; memberColor in
+// static/js/roomstate.js computes the same.
+func MemberColor(userID string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(userID); i++ {
+		h ^= uint32(userID[i])
+		h *= 16777619
+	}
+	return memberPalette[h%uint32(len(memberPalette))]
+}
+
+// colorOf is the member's colour, with the hashed fallback.
+func colorOf(m MemberView) string {
+	if m.Color != "" {
+		return m.Color
+	}
+	return MemberColor(m.UserID)
+}
+
+// membersOn lists the present members who have the image open.
+func membersOn(members []MemberView, fileID int64) []MemberView {
+	var on []MemberView
+	for _, m := range members {
+		if m.Present && m.FileID == fileID && fileID != 0 {
+			on = append(on, m)
+		}
+	}
+	return on
+}
+
+// statusText is the badge text of an image status.
+func statusText(status string) string {
+	switch status {
+	case "done":
+		return "done"
+	case "in_progress":
+		return "in progress"
+	}
+	return "untouched"
+}
+
+// statusOrUntouched maps an unknown or empty image status to "untouched".
+func statusOrUntouched(status string) string {
+	if status == "done" || status == "in_progress" {
+		return status
+	}
+	return "untouched"
+}
+
+// percent is part of total in whole percent, 0 when total is 0.
+func percent(part, total int) int {
+	if total <= 0 {
+		return 0
+	}
+	return part * 100 / total
+}
+
+// roomSocket is the WebSocket room the annotation page joins: room:{id} in room mode.
+func roomSocket(p AnnotatePage) string {
+	if p.RoomID != "" {
+		return "room:" + p.RoomID
+	}
+	return p.Room
+}
+
+// presenceText says where a member is: on which image, in the room, or away.
+func presenceText(m MemberView, names map[int64]string) string {
+	switch {
+	case !m.Present:
+		return "away"
+	case m.FileID == 0:
+		return "in the room"
+	}
+	if n, ok := names[m.FileID]; ok {
+		return "on " + n
+	}
+	return "on an image"
+}
+
+// imageNames maps the room's file ids to their names.
+func imageNames(images []RoomImageCard) map[int64]string {
+	names := make(map[int64]string, len(images))
+	for _, im := range images {
+		names[im.FileID] = im.Name
+	}
+	return names
+}
+
+// plural is "1 image" or "3 images".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// shareURL is the room's join link: the absolute URL when the handler gave one, else the path
+// (room.js makes it absolute from the page's origin).
+func shareURL(p RoomPage) string {
+	if p.ShareURL != "" {
+		return p.ShareURL
+	}
+	return "/rooms/" + url.PathEscape(p.RoomID) + "/join"
+}
+
+// removeURL is the owner's form action that removes a member.
+func removeURL(roomID, userID string) string {
+	return "/rooms/" + url.PathEscape(roomID) + "/members/" + url.PathEscape(userID) + "/remove"
+}
+
+// labelName shows the unlabelled objects' count under a name.
+func labelName(name string) string {
+	if name == "" {
+		return "(no label)"
+	}
+	return name
 }

@@ -9,6 +9,9 @@
 //   - status only moves forward within a version (queued → running → done|failed);
 //   - undo/redo act on the prompt of the selected object while it has prompt
 //     history, and on objects (create, delete, accept) otherwise.
+//   - in a room, other members' objects live here too (remote: true, with
+//     their author): they come from object.updated events, are never in the
+//     undo history, and become the user's own only by taking them over.
 
 /** Job statuses in the order they can happen; idle means no job for this version. */
 export const STATUS_RANK = { idle: 0, queued: 1, running: 2, done: 3, failed: 3 };
@@ -35,6 +38,38 @@ export function requestBody(obj) {
     points: obj.prompt.points.map((p) => ({ x: p.x, y: p.y, label: p.label })),
     box: obj.prompt.box ? { ...obj.prompt.box } : null,
   };
+}
+
+/** The JSON body of a room prompt, POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt. */
+export function roomPromptBody(obj, takeOver = false) {
+  const body = {
+    version: obj.version,
+    points: obj.prompt.points.map((p) => ({ x: p.x, y: p.y, label: p.label })),
+    box: obj.prompt.box ? { ...obj.prompt.box } : null,
+    label: obj.label || '',
+  };
+  if (takeOver) body.takeOver = true;
+  return body;
+}
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/** A prompt {points, box} from untrusted JSON, or null when malformed. */
+export function parsePrompt(p) {
+  if (typeof p === 'string') {
+    try {
+      p = JSON.parse(p);
+    } catch {
+      return null;
+    }
+  }
+  if (!p || typeof p !== 'object') return null;
+  const points = Array.isArray(p.points) ? p.points : [];
+  const okPoint = (q) => q && isNum(q.x) && isNum(q.y) && (q.label === 0 || q.label === 1);
+  const b = p.box ?? null;
+  const okBox = b === null || (b && isNum(b.xMin) && isNum(b.yMin) && isNum(b.xMax) && isNum(b.yMax));
+  if (!points.every(okPoint) || !okBox) return null;
+  return { points: points.map((q) => ({ x: q.x, y: q.y, label: q.label })), box: b ? { xMin: b.xMin, yMin: b.yMin, xMax: b.xMax, yMax: b.yMax } : null };
 }
 
 /** Clears what a job produced for an object: status, trail, segments, error. */
@@ -90,9 +125,21 @@ export class Annotations {
     return this.objects.find((o) => o.id === id) || null;
   }
 
-  /** The object the status hooks describe: the selected one, else the last one. */
+  /** The object the status hooks describe: the selected one, else the last own one. */
   get current() {
-    return this.selected || this.objects[this.objects.length - 1] || null;
+    if (this.selected) return this.selected;
+    for (let i = this.objects.length - 1; i >= 0; i--) if (!this.objects[i].remote) return this.objects[i];
+    return null;
+  }
+
+  /** The user's own objects (all of them outside a room). */
+  get own() {
+    return this.objects.filter((o) => !o.remote);
+  }
+
+  /** Other members' objects (room mode). */
+  get others() {
+    return this.objects.filter((o) => o.remote);
   }
 
   /** Selects an object (or none with null). */
@@ -361,7 +408,7 @@ export class Annotations {
   save() {
     return {
       created: this.created,
-      objects: this.objects.map((o) => ({
+      objects: this.own.map((o) => ({
         id: o.id, label: o.label, color: o.color, prompt: o.prompt, version: o.version, accepted: o.accepted,
       })),
     };
@@ -394,6 +441,105 @@ export class Annotations {
     }
     if (num(saved.created)) this.created = Math.max(this.created, saved.created);
     return restored;
+  }
+
+  /** Drops an object from the undo and redo history (room mode: what the room can't undo). */
+  forget(obj) {
+    this.history = this.history.filter((a) => a.obj !== obj);
+    this.future = this.future.filter((a) => a.obj !== obj);
+  }
+
+  /** Removes an object without recording it (it was deleted elsewhere); returns it or null. */
+  drop(id) {
+    const obj = this.byId(id);
+    if (!obj) return null;
+    this.objects.splice(this.objects.indexOf(obj), 1);
+    if (this.selectedId === id) this.selectedId = null;
+    this.forget(obj);
+    return obj;
+  }
+
+  /**
+   * Takes over another member's object: it becomes the user's own (a colour of
+   * the user's, prompt history starting now). The next prompt carries takeOver.
+   */
+  adopt(obj) {
+    if (!obj || !obj.remote) return obj;
+    obj.remote = false;
+    obj.author = null;
+    obj.color = PALETTE[this.created++ % PALETTE.length];
+    obj.past = [];
+    obj.redo = [];
+    obj.takeOver = true;
+    return obj;
+  }
+
+  /**
+   * Applies a room object (object.updated event or snapshot entry, docs/ROOMS.md)
+   * for the user `me`. authorColor(id) gives a member's colour. Returns
+   * {obj, change, prompted} — change is "added", "updated", "taken" (another
+   * member now prompts one of the user's objects), "removed" or "" (nothing) —
+   * prompted is true when the event carries a new prompt version.
+   */
+  applyRemote(o, me, authorColor = () => '#9aa2b1') {
+    const none = { obj: null, change: '', prompted: false };
+    if (!o || typeof o !== 'object' || typeof o.objectId !== 'string' || !isNum(o.version)) return none;
+    let obj = this.byId(o.objectId);
+    if (o.deleted || o.deletedAt) {
+      return obj ? { obj: this.drop(o.objectId), change: 'removed', prompted: false } : none;
+    }
+    const prompt = parsePrompt(o.prompt);
+    if (!prompt) return none;
+    const mine = !o.authorId || o.authorId === me;
+    const author = mine ? null : { id: String(o.authorId), name: String(o.authorName || 'Someone') };
+    let change = 'updated';
+    let prompted = false;
+    if (!obj) {
+      obj = {
+        id: o.objectId,
+        label: typeof o.label === 'string' ? o.label : '',
+        color: mine ? PALETTE[this.created++ % PALETTE.length] : authorColor(o.authorId),
+        prompt,
+        past: [],
+        redo: [],
+        version: o.version,
+        accepted: !!o.accepted,
+        remote: !mine,
+        author,
+      };
+      resetResult(obj);
+      obj.sent = true;
+      this.objects.push(obj);
+      change = 'added';
+      prompted = true;
+    } else if (o.version > obj.version || (o.version === obj.version && !mine && !obj.remote)) {
+      // A newer prompt from elsewhere (or the same version from another member: the
+      // server kept theirs) replaces ours.
+      if (!mine && !obj.remote) change = 'taken';
+      obj.prompt = prompt;
+      obj.version = o.version;
+      obj.remote = !mine;
+      obj.author = author;
+      if (!mine) {
+        obj.color = authorColor(o.authorId);
+        obj.past = [];
+        obj.redo = [];
+        obj.takeOver = false;
+        this.forget(obj);
+      }
+      resetResult(obj);
+      obj.sent = true;
+      prompted = true;
+    } else if (o.version < obj.version) {
+      return { obj, change: '', prompted: false }; // stale
+    }
+    if (obj.remote || change === 'added') {
+      obj.label = typeof o.label === 'string' ? o.label : obj.label;
+      obj.accepted = !!o.accepted;
+      if (author) obj.author = author;
+    }
+    if (o.status) this.applyEvent({ objectId: o.objectId, version: o.version, status: o.status, segments: o.segments, boundingBox: o.boundingBox, error: o.error });
+    return { obj, change, prompted };
   }
 
   /** Shows the next candidate segment of obj (Tab); returns true if it changed. */

@@ -1,7 +1,7 @@
 // Run with: node --test static/js/
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Annotations, requestBody, promptIsEmpty, currentPolygons, MAX_RECENT } from './objects.js';
+import { Annotations, requestBody, promptIsEmpty, currentPolygons, MAX_RECENT, roomPromptBody, parsePrompt } from './objects.js';
 
 function fresh() {
   let n = 0;
@@ -241,4 +241,89 @@ test('save/load keeps prompts, labels and versions, not results; malformed entri
   assert.notEqual(b.addPoint({ x: 0.1, y: 0.1, label: 1 }).color, r.color);
   assert.deepEqual(fresh().load(null), []);
   assert.deepEqual(fresh().load({ objects: 'x' }), []);
+});
+
+// ——— room mode ———
+
+const remote = (extra = {}) => ({
+  objectId: 'r1', fileId: 7, authorId: 'ana', authorName: 'Ana', label: 'car', version: 1,
+  prompt: { points: [{ x: 0.2, y: 0.3, label: 1 }], box: null }, status: '', accepted: false, deleted: false, ...extra,
+});
+const colour = (id) => (id === 'ana' ? '#aa0000' : '#00bb00');
+
+test('other members\' objects are added read-only in their colour and follow their job', () => {
+  const a = fresh();
+  const mine = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  let r = a.applyRemote(remote(), 'me', colour);
+  assert.equal(r.change, 'added');
+  assert.ok(r.prompted);
+  const obj = r.obj;
+  assert.equal(obj.remote, true);
+  assert.deepEqual(obj.author, { id: 'ana', name: 'Ana' });
+  assert.equal(obj.color, '#aa0000');
+  assert.equal(obj.label, 'car');
+  assert.deepEqual(a.own, [mine]);
+  assert.deepEqual(a.others, [obj]);
+  assert.equal(a.current, mine, 'hooks describe own objects');
+  assert.equal(a.history.length, 1, 'not in the undo history');
+  r = a.applyRemote(remote({ status: 'running' }), 'me', colour);
+  assert.equal(r.prompted, false);
+  assert.equal(obj.status, 'running');
+  a.applyRemote(remote({ status: 'done', segments: [{ score: 1, polygons: [square(0.1, 0.1, 0.2)] }], boundingBox: { xMin: 0.1, yMin: 0.1, xMax: 0.3, yMax: 0.3 } }), 'me', colour);
+  assert.equal(currentPolygons(obj).length, 1);
+  // A new prompt from Ana clears the result; a stale event is ignored.
+  r = a.applyRemote(remote({ version: 2, prompt: '{"points":[{"x":0.4,"y":0.4,"label":0}],"box":null}' }), 'me', colour);
+  assert.ok(r.prompted);
+  assert.equal(obj.status, 'idle');
+  assert.equal(obj.prompt.points[0].label, 0);
+  assert.equal(a.applyRemote(remote({ version: 1, status: 'done' }), 'me', colour).change, '');
+  assert.equal(obj.status, 'idle');
+  assert.deepEqual(a.save().objects.map((o) => o.id), ['obj-1'], 'only own objects are kept across reloads');
+  r = a.applyRemote(remote({ version: 2, deleted: true }), 'me', colour);
+  assert.equal(r.change, 'removed');
+  assert.equal(a.byId('r1'), null);
+  assert.equal(a.applyRemote({ objectId: 'x', version: 1, prompt: { points: [{ x: 'no' }] } }, 'me').change, '', 'malformed');
+});
+
+test('own objects from the room (another tab, a reload) become editable own objects', () => {
+  const a = fresh();
+  const r = a.applyRemote(remote({ authorId: 'me', authorName: 'Me', status: 'queued' }), 'me', colour);
+  assert.equal(r.obj.remote, false);
+  assert.equal(r.obj.author, null);
+  assert.equal(r.obj.status, 'queued');
+  assert.ok(r.obj.sent);
+  a.select('r1');
+  a.addPoint({ x: 0.9, y: 0.9, label: 1 });
+  assert.equal(r.obj.version, 2);
+  // Our own echo of version 2 changes nothing but the status.
+  assert.equal(a.applyRemote(remote({ authorId: 'me', version: 2, prompt: r.obj.prompt, status: 'queued' }), 'me', colour).change, 'updated');
+  assert.equal(r.obj.prompt.points.length, 2);
+});
+
+test('another member taking over an own object makes it theirs, even at the same version', () => {
+  const a = fresh();
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  a.select(obj.id);
+  const r = a.applyRemote(remote({ objectId: obj.id, version: 1, authorId: 'bo', authorName: 'Bo' }), 'me', colour);
+  assert.equal(r.change, 'taken');
+  assert.equal(obj.remote, true);
+  assert.equal(obj.color, '#00bb00');
+  assert.equal(obj.prompt.points[0].x, 0.2, "the server kept Bo's prompt");
+  assert.equal(a.history.length, 0, 'forgotten by undo');
+  assert.equal(a.selected, obj, 'stays selected: the page shows the lock');
+});
+
+test('adopt takes another member\'s object over; the next prompt says so', () => {
+  const a = fresh();
+  const { obj } = a.applyRemote(remote({ version: 4 }), 'me', colour);
+  a.select(obj.id);
+  a.adopt(obj);
+  assert.equal(obj.remote, false);
+  assert.equal(obj.takeOver, true);
+  a.addPoint({ x: 0.6, y: 0.6, label: 1 });
+  assert.deepEqual(roomPromptBody(obj, obj.takeOver), {
+    version: 5, points: [{ x: 0.2, y: 0.3, label: 1 }, { x: 0.6, y: 0.6, label: 1 }], box: null, label: 'car', takeOver: true,
+  });
+  assert.deepEqual(parsePrompt('{"points":[],"box":{"xMin":0,"yMin":0,"xMax":1,"yMax":1}}'), { points: [], box: { xMin: 0, yMin: 0, xMax: 1, yMax: 1 } });
+  assert.equal(parsePrompt('nope'), null);
 });
