@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,6 +76,59 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	if mode != "wal" {
 		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+}
+
+// TestSQLiteReopenRooms checks that a room, its members, its objects with their job state
+// and its done marks survive a restart: the server resumes from the file alone.
+func TestSQLiteReopenRooms(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lasso.db")
+	s := openSQLite(t, path)
+	r := storetest.NewRoom("keep")
+	if err := s.Rooms().CreateRoom(ctx, r, storetest.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	if _, err := s.Rooms().Join(ctx, r.ID, store.Member{UserID: "u-ben", Name: "Ben", JoinedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	p := storetest.NewPrompt(r.ID, storetest.File2, "o", 2)
+	if _, err := s.Rooms().PutPrompt(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rooms().SetJob(ctx, r.ID, storetest.File2, "o", 2, 77, store.StatusRunning, "", nil, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rooms().SetImageDone(ctx, r.ID, storetest.File1, "u-ben", true, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSQLite(t, path)
+	defer s.Close()
+	got, err := s.Rooms().Room(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("Room after reopening: %v", err)
+	}
+	if got.Name != r.Name || len(got.Images) != 3 || len(got.Labels) != 2 || got.Images[0].DoneBy != "u-ben" {
+		t.Errorf("room after reopening = %+v", got)
+	}
+	if m, err := s.Rooms().Member(ctx, r.ID, "u-ben"); err != nil || !m.Active() || !m.JoinedAt.Equal(now) {
+		t.Errorf("member after reopening = %+v, %v", m, err)
+	}
+	pending, err := s.Rooms().PendingJobs(ctx)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("PendingJobs after reopening = %+v, %v; want the running job", pending, err)
+	}
+	if o := pending[0]; o.ObjectID != "o" || o.Version != 2 || o.JobID != 77 || o.Status != store.StatusRunning ||
+		o.SessionID != "sess-ana" || string(o.Prompt) != string(p.Prompt) {
+		t.Errorf("pending object after reopening = %+v", o)
+	}
+	if _, err := s.Rooms().PutPrompt(ctx, storetest.NewPrompt(r.ID, storetest.File2, "o", 2)); !errors.Is(err, store.ErrStale) {
+		t.Errorf("replayed prompt after reopening: %v, want ErrStale", err)
 	}
 }
 
