@@ -30,8 +30,8 @@ var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens (creating if needed) the database file at path and brings its schema up to
 // date. The file is put in WAL mode so readers do not block the writer; a busy timeout makes
-// concurrent writers wait instead of failing; foreign keys are enforced for the tables later
-// issues add.
+// concurrent writers wait instead of failing; foreign keys are enforced (rooms own their images,
+// labels, members and objects).
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		// The driver reads everything after '?' as connection parameters.

@@ -292,11 +292,17 @@ func (q sqliteRooms) Join(ctx context.Context, roomID string, m Member) (*Member
 			return ErrClosed
 		}
 		m.RoomID, m.Role, m.RemovedAt = roomID, RoleMember, nil
+		// DO NOTHING: where transactions do not serialise (PostgreSQL), a concurrent first
+		// join of the same user must not fail on the primary key.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, name, role, joined_at, removed_at)
-			VALUES (?, ?, ?, ?, ?, NULL)`, m.RoomID, m.UserID, m.Name, m.Role, toMicros(m.JoinedAt)); err != nil {
+			VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (room_id, user_id) DO NOTHING`,
+			m.RoomID, m.UserID, m.Name, m.Role, toMicros(m.JoinedAt)); err != nil {
 			return err
 		}
 		joined, err = getMember(ctx, tx, roomID, m.UserID)
+		if err == nil && !joined.Active() {
+			return ErrForbidden
+		}
 		return err
 	})
 	if err != nil {
@@ -559,19 +565,22 @@ func (q sqliteRooms) SetObjectMeta(ctx context.Context, key ObjectKey, label *st
 		case label == nil && accepted == nil && !deleted:
 			return nil
 		}
-		o := *stored
+		// Only the fields asked for are written (NULL keeps a column), so two members
+		// changing label and acceptance at once both land without a row lock.
+		var labelArg, acceptedArg, deletedArg any
 		if label != nil {
-			o.Label = *label
+			labelArg = *label
 		}
 		if accepted != nil {
-			o.Accepted = *accepted
+			acceptedArg = *accepted
 		}
 		if deleted {
-			o.DeletedAt = &at
+			deletedArg = toMicros(at)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE room_objects SET label = ?, accepted = ?, deleted_at = ?, updated_at = ?
+		if _, err := tx.ExecContext(ctx, `UPDATE room_objects SET label = COALESCE(?, label),
+			accepted = COALESCE(?, accepted), deleted_at = COALESCE(deleted_at, ?), updated_at = ?
 			WHERE room_id = ? AND file_id = ? AND object_id = ?`,
-			o.Label, o.Accepted, toMicrosPtr(o.DeletedAt), toMicros(at), key.RoomID, key.FileID, key.ObjectID); err != nil {
+			labelArg, acceptedArg, deletedArg, toMicros(at), key.RoomID, key.FileID, key.ObjectID); err != nil {
 			return err
 		}
 		// Read back rather than patch o, so the caller sees times at stored precision.

@@ -266,6 +266,22 @@ func testRoomJoin(t *testing.T, st store.Store) {
 		{RoomID: r.ID, UserID: "u-owner", Name: "Ada Owner", Role: store.RoleOwner, JoinedAt: us(base)},
 		wantBen,
 	})
+	// Several tabs following the link at once: one membership, and every tab gets it.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := st.Rooms().Join(ctx, r.ID, store.Member{UserID: "u-cy", Name: "Cy", JoinedAt: base.Add(time.Minute)})
+			if err != nil || m.UserID != "u-cy" || !m.Active() {
+				t.Errorf("concurrent Join = %+v, %v", m, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ms, err := st.Rooms().Members(ctx, r.ID); err != nil || len(ms) != 3 {
+		t.Errorf("after concurrent joins Members = %+v, %v; want 3", ms, err)
+	}
 	if _, err := st.Rooms().Join(ctx, "nope", ben); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Join(unknown room): %v, want ErrNotFound", err)
 	}
