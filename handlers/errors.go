@@ -45,6 +45,9 @@ func classify(err error) (status int, message string) {
 	var he *echo.HTTPError
 	var ae *cdf.APIError
 	var ne net.Error
+	if status, msg, ok := classifyRooms(err); ok {
+		return status, msg
+	}
 	switch {
 	case errors.As(err, &p):
 		return p.status, p.message

@@ -49,6 +49,9 @@ type Config struct {
 	Clients func(ctx context.Context, u User) (*cdf.Client, error)
 	Jobs    jobRunner
 	Hub     subscriber
+	// Rooms runs team rooms; RoomHub is the hub their sockets subscribe to.
+	Rooms   roomService
+	RoomHub roomHub
 	Static  fs.FS // served under /static/
 	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
 	MaxPixels int64
@@ -107,6 +110,13 @@ func New(cfg Config) http.Handler {
 	app.GET("/files/:id/content", s.content)
 	app.POST("/api/images/:id/segment", s.segment)
 	app.GET("/ws", s.socket)
+	if cfg.Rooms != nil {
+		app.GET("/api/rooms/:id/state", s.roomState)
+		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/prompt", s.roomPrompt)
+		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId", s.roomEdit)
+		app.POST("/api/rooms/:id/images/:fileId/done", s.roomDone)
+		app.POST("/api/rooms/:id/next", s.roomNext)
+	}
 	return e
 }
 

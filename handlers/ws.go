@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/lassoteam/lasso/hub"
+	"github.com/lassoteam/lasso/rooms"
 )
 
 const (
@@ -49,10 +51,13 @@ var upgrader = websocket.Upgrader{
 // dropped by the hub and reconnect; their snapshot brings them up to date.
 func (s *server) socket(c echo.Context) error {
 	room := c.QueryParam("room")
+	if roomID, ok := strings.CutPrefix(room, "room:"); ok && s.Rooms != nil {
+		return s.roomSocket(c, roomID)
+	}
 	id, ok := strings.CutPrefix(room, "image:")
 	fileID, err := strconv.ParseInt(id, 10, 64)
 	if !ok || err != nil || fileID <= 0 {
-		return newProblem(http.StatusBadRequest, "room must be image:<file id>.")
+		return newProblem(http.StatusBadRequest, "room must be image:<file id> or room:<room id>.")
 	}
 	if !checkOrigin(c.Request()) {
 		return newProblem(http.StatusForbidden, "WebSocket connections are accepted only from this site's own pages.")
@@ -77,7 +82,71 @@ func (s *server) socket(c echo.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.writePump(conn, snapshot, sub)
+		s.writePump(conn, []any{snapshot}, sub)
+	}()
+	readPump(conn)
+	sub.Close()
+	<-done
+	return nil
+}
+
+// roomSocket streams a team room: a snapshot (or, with since=N, what the client missed), then
+// live events. Members only; a member removed from the room is disconnected by the hub.
+func (s *server) roomSocket(c echo.Context, roomID string) error {
+	if !checkOrigin(c.Request()) {
+		return newProblem(http.StatusForbidden, "WebSocket connections are accepted only from this site's own pages.")
+	}
+	var fileID *int64
+	if v := c.QueryParam("image"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return newProblem(http.StatusBadRequest, "image must be a file id.")
+		}
+		fileID = &id
+	}
+	u := roomUser(c)
+	ctx := c.Request().Context()
+	if _, _, err := s.Rooms.Access(ctx, roomID, u); err != nil {
+		return err
+	}
+	key := rooms.Key(roomID)
+	opts := hub.SubscribeOptions{User: u.ID}
+	var sub *hub.Subscription
+	var first []any
+	if since, err := strconv.ParseUint(c.QueryParam("since"), 10, 64); err == nil && c.QueryParam("since") != "" {
+		var missed []hub.Message
+		var ok bool
+		sub, missed, ok = s.RoomHub.Resume(key, since, opts)
+		if ok {
+			for _, m := range missed {
+				first = append(first, m)
+			}
+		} else {
+			sub.Close()
+			sub = nil
+		}
+	}
+	if sub == nil {
+		sub = s.RoomHub.SubscribeWith(key, opts)
+		snap, err := s.Rooms.State(ctx, roomID, u, fileID)
+		if err != nil {
+			sub.Close()
+			return err
+		}
+		snap.Seq = s.RoomHub.LastSeq(key)
+		first = append(first, socketMessage{Type: "snapshot", Room: key, Seq: snap.Seq, Data: snap})
+	}
+	defer sub.Close()
+	conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // the upgrader has answered the client already
+	}
+	leave := s.Rooms.Connect(roomID, u, fileID)
+	defer leave()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.writePump(conn, first, sub)
 	}()
 	readPump(conn)
 	sub.Close()
@@ -97,8 +166,9 @@ func readPump(conn *websocket.Conn) {
 	}
 }
 
-// writePump is the connection's only writer: the snapshot, then hub messages and pings.
-func (s *server) writePump(conn *websocket.Conn, snapshot socketMessage, sub *hub.Subscription) {
+// writePump is the connection's only writer: the first messages (a snapshot, or what a
+// resuming client missed), then hub messages and pings.
+func (s *server) writePump(conn *websocket.Conn, first []any, sub *hub.Subscription) {
 	ticker := time.NewTicker(pingPeriod)
 	defer func() {
 		ticker.Stop()
@@ -108,15 +178,20 @@ func (s *server) writePump(conn *websocket.Conn, snapshot socketMessage, sub *hu
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 		return conn.WriteJSON(v)
 	}
-	if err := write(snapshot); err != nil {
-		return
+	for _, m := range first {
+		if err := write(m); err != nil {
+			return
+		}
 	}
 	for {
 		select {
 		case m, ok := <-sub.C():
 			if !ok {
-				_ = conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "too slow; reconnect"), time.Now().Add(writeWait))
+				code, reason := websocket.CloseTryAgainLater, "too slow; reconnect"
+				if errors.Is(sub.Err(), hub.ErrRemoved) {
+					code, reason = websocket.ClosePolicyViolation, "removed from the room"
+				}
+				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
 				return
 			}
 			if err := write(m); err != nil {

@@ -1,0 +1,326 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lassoteam/lasso/hub"
+	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/store"
+)
+
+// Present is one member's presence as clients see it.
+type Present struct {
+	UserID string `json:"userId"`
+	Name   string `json:"name"`
+	Color  string `json:"color"`
+	FileID *int64 `json:"fileId"`
+	// Present is false in the event that says the member left.
+	Present bool `json:"present"`
+}
+
+// Connect records that u opened the room (fileID is the image they are on, nil on the room's
+// grid) and tells the room. The returned func records that this connection ended.
+func (s *Service) Connect(roomID string, u User, fileID *int64) (leave func()) {
+	c := &conn{}
+	s.mu.Lock()
+	users := s.conns[roomID]
+	if users == nil {
+		users = map[string]map[*conn]*int64{}
+		s.conns[roomID] = users
+	}
+	if users[u.ID] == nil {
+		users[u.ID] = map[*conn]*int64{}
+	}
+	users[u.ID][c] = fileID
+	p := s.presenceLocked(roomID, u)
+	s.mu.Unlock()
+	s.publish(roomID, "member.presence", p)
+
+	return func() {
+		s.mu.Lock()
+		delete(s.conns[roomID][u.ID], c)
+		p := s.presenceLocked(roomID, u)
+		s.mu.Unlock()
+		s.publish(roomID, "member.presence", p)
+	}
+}
+
+// presenceLocked derives a member's presence from their open connections: present while any is
+// open, on the image of the newest connection that has one.
+func (s *Service) presenceLocked(roomID string, u User) Present {
+	p := Present{UserID: u.ID, Name: u.Name, Color: Color(u.ID)}
+	for _, f := range s.conns[roomID][u.ID] {
+		p.Present = true
+		if f != nil {
+			p.FileID = f
+		}
+	}
+	return p
+}
+
+// lockHolder reports whether another member holds the soft lock on the object: they prompted
+// it last, within LockWindow, and are still present in the room.
+func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.locks[ref]
+	if !ok || l.user.ID == u.ID || s.now().Sub(l.at) > LockWindow {
+		return "", false
+	}
+	if len(s.conns[ref.room][l.user.ID]) == 0 {
+		return "", false // they left: the lock frees itself
+	}
+	return l.user.Name, true
+}
+
+// Next hands u the next untouched image that nobody else is on or was just given, after
+// current (in the room's order, wrapping around). ok is false when none is left.
+func (s *Service) Next(ctx context.Context, roomID string, u User, current int64) (int64, bool, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return 0, false, err
+	}
+	objects, err := s.store.RoomObjects(ctx, roomID)
+	if err != nil {
+		return 0, false, fmt.Errorf("rooms: %w", err)
+	}
+	touched := map[int64]bool{}
+	for _, o := range objects {
+		touched[o.FileID] = true
+	}
+	start := 0
+	for i, im := range r.Images {
+		if im.FileID == current {
+			start = i + 1
+		}
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	busy := map[int64]bool{}
+	for userID, conns := range s.conns[roomID] {
+		if userID == u.ID {
+			continue
+		}
+		for _, f := range conns {
+			if f != nil {
+				busy[*f] = true
+			}
+		}
+	}
+	res := s.reserved[roomID]
+	if res == nil {
+		res = map[int64]reservedFor{}
+		s.reserved[roomID] = res
+	}
+	for i := range r.Images {
+		im := r.Images[(start+i)%len(r.Images)]
+		if im.FileID == current || im.DoneBy != "" || touched[im.FileID] || busy[im.FileID] {
+			continue
+		}
+		if rv, ok := res[im.FileID]; ok && rv.user != u.ID && now.Before(rv.until) {
+			continue
+		}
+		res[im.FileID] = reservedFor{user: u.ID, until: now.Add(reservation)}
+		return im.FileID, true, nil
+	}
+	return 0, false, nil
+}
+
+// ImageState is an image's place in the room's progress.
+type ImageState struct {
+	FileID  int64    `json:"fileId"`
+	Status  string   `json:"status"` // done, in_progress or untouched
+	DoneBy  string   `json:"doneBy,omitempty"`
+	Objects int      `json:"objects"`
+	Present []string `json:"present"`
+}
+
+// Progress counts the room's work.
+type Progress struct {
+	Done       int            `json:"done"`
+	InProgress int            `json:"inProgress"`
+	Untouched  int            `json:"untouched"`
+	PerLabel   map[string]int `json:"perLabel"`
+	PerMember  map[string]int `json:"perMember"`
+}
+
+// Snapshot is what a client gets when it (re)connects.
+type Snapshot struct {
+	Room     *store.Room    `json:"room"`
+	Members  []store.Member `json:"members"`
+	Presence []Present      `json:"presence"`
+	Images   []ImageState   `json:"images"`
+	Objects  []store.Object `json:"objects,omitempty"`
+	Progress Progress       `json:"progress"`
+	Seq      uint64         `json:"seq"`
+}
+
+// State builds the room's snapshot; with fileID it also holds that image's objects.
+func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int64) (*Snapshot, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.store.Members(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	objects, err := s.store.RoomObjects(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	snap := &Snapshot{Room: r, Members: members}
+	names := map[string]string{}
+	for _, m := range members {
+		names[m.UserID] = m.Name
+	}
+	s.mu.Lock()
+	for userID, conns := range s.conns[roomID] {
+		if len(conns) > 0 {
+			snap.Presence = append(snap.Presence, s.presenceLocked(roomID, User{ID: userID, Name: names[userID]}))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(snap.Presence, func(a, b Present) int { return strings.Compare(a.UserID, b.UserID) })
+	snap.Images, snap.Progress = progressOf(r, objects, snap.Presence)
+	if fileID != nil {
+		for _, o := range objects {
+			if o.FileID == *fileID {
+				snap.Objects = append(snap.Objects, o)
+			}
+		}
+	}
+	return snap, nil
+}
+
+func progressOf(r *store.Room, objects []store.Object, present []Present) ([]ImageState, Progress) {
+	p := Progress{PerLabel: map[string]int{}, PerMember: map[string]int{}}
+	count := map[int64]int{}
+	for _, o := range objects {
+		count[o.FileID]++
+		label := o.Label
+		if label == "" {
+			label = "(no label)"
+		}
+		p.PerLabel[label]++
+		p.PerMember[o.AuthorName]++
+	}
+	images := make([]ImageState, 0, len(r.Images))
+	for _, im := range r.Images {
+		st := ImageState{FileID: im.FileID, Objects: count[im.FileID], DoneBy: im.DoneBy, Present: []string{}}
+		switch {
+		case im.DoneBy != "":
+			st.Status = "done"
+			p.Done++
+		case count[im.FileID] > 0:
+			st.Status = "in_progress"
+			p.InProgress++
+		default:
+			st.Status = "untouched"
+			p.Untouched++
+		}
+		for _, m := range present {
+			if m.FileID != nil && *m.FileID == im.FileID {
+				st.Present = append(st.Present, m.UserID)
+			}
+		}
+		images = append(images, st)
+	}
+	return images, p
+}
+
+// publishImageStatus tells the room an image's status and the new progress.
+func (s *Service) publishImageStatus(ctx context.Context, r *store.Room, fileID int64) {
+	objects, err := s.store.RoomObjects(ctx, r.ID)
+	if err != nil {
+		return
+	}
+	images, progress := progressOf(r, objects, nil)
+	for _, im := range images {
+		if im.FileID == fileID {
+			s.publish(r.ID, "image.status", im)
+		}
+	}
+	s.publish(r.ID, "progress", progress)
+}
+
+// JobPublisher sits between jobs and the hub: a room object's job events are stored with the
+// object (only for its current version) and go out as object.updated; other events pass
+// through unchanged.
+type JobPublisher struct {
+	Store store.Rooms
+	Hub   interface {
+		Publish(room, typ string, data any) (hub.Message, error)
+	}
+}
+
+// Publish implements jobs.Publisher.
+func (p JobPublisher) Publish(room, typ string, data any) (hub.Message, error) {
+	roomID, isRoom := strings.CutPrefix(room, "room:")
+	ev, isEvent := data.(jobs.Event)
+	if !isRoom || !isEvent {
+		return p.Hub.Publish(room, typ, data)
+	}
+	fileID, objectID, ok := splitTaskObject(ev.ObjectID)
+	if !ok {
+		return hub.Message{}, fmt.Errorf("rooms: job event for %q", ev.ObjectID)
+	}
+	var segments, box json.RawMessage
+	if ev.Segments != nil {
+		segments, _ = json.Marshal(ev.Segments)
+	}
+	if ev.BoundingBox != nil {
+		box, _ = json.Marshal(ev.BoundingBox)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := p.Store.SetJob(ctx, roomID, fileID, objectID, ev.Version, ev.JobID, string(ev.Status), ev.Error, segments, box, time.Now())
+	if errors.Is(err, store.ErrStale) {
+		return hub.Message{}, nil // a newer prompt exists: this result must not land
+	}
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("rooms: store job status: %w", err)
+	}
+	obj, err := p.Store.Object(ctx, store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID})
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("rooms: read object: %w", err)
+	}
+	return p.Hub.Publish(room, "object.updated", obj)
+}
+
+// Resume follows, after a restart, every job that was queued or running when the server
+// stopped. apiFor returns the client of the login session that started the job; when that
+// session is gone the object is marked failed.
+func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error)) error {
+	pending, err := s.store.PendingJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("rooms: pending jobs: %w", err)
+	}
+	for _, o := range pending {
+		api, err := apiFor(ctx, o.SessionID)
+		if err != nil {
+			msg := "The job was interrupted by a restart and its author's sign-in has ended; prompt again."
+			if s.store.SetJob(ctx, o.RoomID, o.FileID, o.ObjectID, o.Version, o.JobID, "failed", msg, nil, nil, s.now()) == nil {
+				if obj, err := s.store.Object(ctx, store.ObjectKey{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID}); err == nil {
+					s.publish(o.RoomID, "object.updated", obj)
+				}
+			}
+			continue
+		}
+		err = s.jobs.Submit(api, jobs.Task{
+			Room: Key(o.RoomID), ObjectID: taskObject(o.FileID, o.ObjectID), Version: o.Version,
+			User: o.AuthorName, FileID: o.FileID, JobID: o.JobID,
+		})
+		if err != nil && !errors.Is(err, jobs.ErrStale) {
+			return fmt.Errorf("rooms: resume job %d: %w", o.JobID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+// Package rooms runs team annotation sessions: who may be in a room, who is present and on which
+// image, the objects members prompt (persisted, their jobs followed and resumed after a
+// restart), soft locks, progress, and handing out the next image. It joins the store, the hub
+// and jobs; handlers stay a thin HTTP layer over it.
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/hub"
+	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/store"
+)
+
+// Errors callers branch on; store errors (store.ErrNotFound, store.ErrForbidden,
+// store.ErrClosed) pass through wrapped.
+var (
+	// ErrNotMember means the user is not an active member of the room.
+	ErrNotMember = errors.New("rooms: not a member of this room")
+	// ErrNotOwner means only the room's owner may do that.
+	ErrNotOwner = errors.New("rooms: only the room's owner may do that")
+	// ErrNoImage means the file is not one of the room's images.
+	ErrNoImage = errors.New("rooms: the image is not in this room")
+)
+
+// LockedError says that another member holds the soft lock on an object.
+type LockedError struct{ Holder string }
+
+func (e *LockedError) Error() string { return e.Holder + " is segmenting this" }
+
+// LockWindow is how long after their last prompt a present member keeps an object's soft lock.
+const LockWindow = 30 * time.Second
+
+// reservation is how long "next image" keeps an image for the member it was handed to.
+const reservation = 60 * time.Second
+
+// Key is the hub room of a room; jobs of room objects are followed under it too.
+func Key(roomID string) string { return "room:" + roomID }
+
+// User is a member as the service sees them.
+type User struct {
+	ID, Name string
+}
+
+// Color is the member's stable colour, for avatars and their objects' outlines.
+func Color(userID string) string {
+	palette := []string{"#e5484d", "#30a46c", "#0090ff", "#f76b15", "#8e4ec6", "#12a594", "#d6409f", "#ffc53d", "#3e63dd", "#46a758"}
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return palette[h.Sum32()%uint32(len(palette))]
+}
+
+// Publisher is what the service needs of the hub.
+type Publisher interface {
+	Publish(room, typ string, data any) (hub.Message, error)
+	Kick(room, user string)
+}
+
+// JobRunner is what the service needs of jobs.Manager.
+type JobRunner interface {
+	Submit(api jobs.SegmentAPI, t jobs.Task) error
+}
+
+// Service runs rooms. It is safe for concurrent use.
+type Service struct {
+	store store.Rooms
+	pub   Publisher
+	jobs  JobRunner
+	now   func() time.Time
+
+	mu       sync.Mutex
+	locks    map[objectRef]lock                     // last prompter of each object
+	reserved map[string]map[int64]reservedFor       // room id → file id → who got it from Next
+	conns    map[string]map[string]map[*conn]*int64 // room id → user id → connection → image
+}
+
+type objectRef struct {
+	room     string
+	fileID   int64
+	objectID string
+}
+
+type lock struct {
+	user User
+	at   time.Time
+}
+
+type reservedFor struct {
+	user  string
+	until time.Time
+}
+
+// conn is one open connection; it has a size so that distinct connections never share an address.
+type conn struct{ _ byte }
+
+// New returns a Service. SetJobs must be called before Prompt.
+func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{
+		store:    st,
+		pub:      pub,
+		now:      now,
+		locks:    map[objectRef]lock{},
+		reserved: map[string]map[int64]reservedFor{},
+		conns:    map[string]map[string]map[*conn]*int64{},
+	}
+}
+
+// SetJobs gives the service the job runner. (Jobs publish through the service, see
+// JobPublisher, so the two are built one after the other.)
+func (s *Service) SetJobs(j JobRunner) { s.jobs = j }
+
+// NewRoom is what a user asks for when creating a room.
+type NewRoom struct {
+	Name   string
+	Images []store.RoomImage
+	Labels []store.Label
+}
+
+// Create makes a room with its creator as owner.
+func (s *Service) Create(ctx context.Context, creator User, nr NewRoom) (*store.Room, error) {
+	now := s.now()
+	id := store.NewRoomID()
+	r := &store.Room{ID: id, Name: nr.Name, CreatorID: creator.ID, CreatorName: creator.Name, Images: nr.Images, Labels: nr.Labels, CreatedAt: now}
+	owner := store.Member{RoomID: id, UserID: creator.ID, Name: creator.Name, Role: store.RoleOwner, JoinedAt: now}
+	if err := s.store.CreateRoom(ctx, r, owner); err != nil {
+		return nil, fmt.Errorf("rooms: create: %w", err)
+	}
+	return r, nil
+}
+
+// Access returns the room and the user's membership, or ErrNotMember.
+func (s *Service) Access(ctx context.Context, roomID string, u User) (*store.Room, *store.Member, error) {
+	r, err := s.store.Room(ctx, roomID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rooms: %w", err)
+	}
+	m, err := s.store.Member(ctx, roomID, u.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.RemovedAt != nil) {
+		return r, nil, ErrNotMember
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("rooms: %w", err)
+	}
+	return r, m, nil
+}
+
+// Join adds the user to the room (idempotent); a removed member may not come back.
+func (s *Service) Join(ctx context.Context, roomID string, u User) error {
+	if _, err := s.store.Room(ctx, roomID); err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+	if _, err := s.store.Join(ctx, roomID, store.Member{RoomID: roomID, UserID: u.ID, Name: u.Name, Role: store.RoleMember, JoinedAt: s.now()}); err != nil {
+		return fmt.Errorf("rooms: join: %w", err)
+	}
+	return nil
+}
+
+// Remove takes a member out of the room and disconnects them at once. Only the owner may.
+func (s *Service) Remove(ctx context.Context, roomID string, owner User, userID string) error {
+	if err := s.requireOwner(ctx, roomID, owner); err != nil {
+		return err
+	}
+	if userID == owner.ID {
+		return fmt.Errorf("rooms: the owner cannot remove themselves: %w", ErrNotOwner)
+	}
+	if err := s.store.RemoveMember(ctx, roomID, userID, s.now()); err != nil {
+		return fmt.Errorf("rooms: remove member: %w", err)
+	}
+	s.publish(roomID, "member.removed", map[string]string{"userId": userID})
+	s.pub.Kick(Key(roomID), userID)
+	return nil
+}
+
+// CloseRoom makes the room read-only. Only the owner may.
+func (s *Service) CloseRoom(ctx context.Context, roomID string, owner User) error {
+	if err := s.requireOwner(ctx, roomID, owner); err != nil {
+		return err
+	}
+	if err := s.store.CloseRoom(ctx, roomID, s.now()); err != nil {
+		return fmt.Errorf("rooms: close: %w", err)
+	}
+	s.publish(roomID, "room.closed", map[string]string{"roomId": roomID})
+	return nil
+}
+
+func (s *Service) requireOwner(ctx context.Context, roomID string, u User) error {
+	_, m, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return err
+	}
+	if m.Role != store.RoleOwner {
+		return ErrNotOwner
+	}
+	return nil
+}
+
+// Prompt is one change of an object's prompt in a room.
+type Prompt struct {
+	FileID   int64
+	ObjectID string
+	Version  int
+	Label    string
+	Request  cdf.SegmentRequest // validated by handlers
+	TakeOver bool               // ignore another member's soft lock
+	// SessionID is the login session whose token starts and polls the job; it is kept with the
+	// object so that the job can be resumed after a restart.
+	SessionID string
+}
+
+// Prompt stores the prompt and starts its job with api, the user's own client. A replay of a
+// version already stored returns (object, false, nil) and starts nothing: commands are
+// idempotent by object id and version.
+func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string, u User, p Prompt) (*store.Object, bool, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return nil, false, err
+	}
+	if !hasImage(r, p.FileID) {
+		return nil, false, ErrNoImage
+	}
+	ref := objectRef{roomID, p.FileID, p.ObjectID}
+	if holder, locked := s.lockHolder(ref, u); locked && !p.TakeOver {
+		return nil, false, &LockedError{Holder: holder}
+	}
+	promptJSON, err := json.Marshal(struct {
+		Points      []cdf.SegmentPoint `json:"points"`
+		BoundingBox *cdf.BoundingBox   `json:"box,omitempty"`
+	}{p.Request.Points, p.Request.BoundingBox})
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.now()
+	obj, err := s.store.PutPrompt(ctx, &store.Object{
+		RoomID: roomID, FileID: p.FileID, ObjectID: p.ObjectID,
+		AuthorID: u.ID, AuthorName: u.Name, SessionID: p.SessionID, Label: p.Label,
+		Prompt: promptJSON, Version: p.Version, CreatedAt: now, UpdatedAt: now,
+	})
+	if errors.Is(err, store.ErrStale) {
+		return obj, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("rooms: store prompt: %w", err)
+	}
+	s.mu.Lock()
+	s.locks[ref] = lock{user: u, at: now}
+	s.mu.Unlock()
+	s.publish(roomID, "object.updated", obj)
+	s.publishImageStatus(ctx, r, p.FileID)
+	err = s.jobs.Submit(api, jobs.Task{
+		Room: Key(roomID), ObjectID: taskObject(p.FileID, p.ObjectID), Version: p.Version,
+		User: u.Name, FileID: p.FileID, Request: p.Request,
+	})
+	if err != nil && !errors.Is(err, jobs.ErrStale) {
+		return obj, true, fmt.Errorf("rooms: start the job: %w", err)
+	}
+	return obj, true, nil
+}
+
+// taskObject names a room object for jobs, which know objects by one string per room.
+func taskObject(fileID int64, objectID string) string {
+	return strconv.FormatInt(fileID, 10) + "/" + objectID
+}
+
+func splitTaskObject(s string) (int64, string, bool) {
+	f, o, ok := strings.Cut(s, "/")
+	id, err := strconv.ParseInt(f, 10, 64)
+	return id, o, ok && err == nil
+}
+
+// Edit changes an object's label, accepts it, or deletes it.
+func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64, objectID string, label *string, accepted *bool, deleted bool) (*store.Object, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return nil, err
+	}
+	if !hasImage(r, fileID) {
+		return nil, ErrNoImage
+	}
+	obj, err := s.store.SetObjectMeta(ctx, store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}, label, accepted, deleted, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("rooms: edit object: %w", err)
+	}
+	s.publish(roomID, "object.updated", obj)
+	s.publishImageStatus(ctx, r, fileID)
+	return obj, nil
+}
+
+// MarkDone marks an image done (or not) for the room.
+func (s *Service) MarkDone(ctx context.Context, roomID string, u User, fileID int64, done bool) error {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return err
+	}
+	if !hasImage(r, fileID) {
+		return ErrNoImage
+	}
+	if err := s.store.SetImageDone(ctx, roomID, fileID, u.ID, done, s.now()); err != nil {
+		return fmt.Errorf("rooms: mark done: %w", err)
+	}
+	r, err = s.store.Room(ctx, roomID)
+	if err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+	s.publishImageStatus(ctx, r, fileID)
+	return nil
+}
+
+func hasImage(r *store.Room, fileID int64) bool {
+	return slices.ContainsFunc(r.Images, func(im store.RoomImage) bool { return im.FileID == fileID })
+}
+
+func (s *Service) publish(roomID, typ string, data any) {
+	// A failed publish only loses a live update; the next snapshot has the truth.
+	_, _ = s.pub.Publish(Key(roomID), typ, data)
+}
