@@ -31,6 +31,7 @@ import (
 	"github.com/lassoteam/lasso/handlers"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/static"
 	"github.com/lassoteam/lasso/static/samples"
@@ -110,8 +111,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	events := hub.New(hub.Options{})
-	manager := jobs.New(events, jobs.Options{Deadline: cfg.jobTimeout})
+	teams := rooms.New(st.Rooms(), events, nil)
+	// Room objects' job events are stored with the object before they reach the room.
+	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{Deadline: cfg.jobTimeout})
 	defer manager.Close()
+	teams.SetJobs(manager)
+	// Jobs that were running when the server stopped are followed with their author's session.
+	err = teams.Resume(ctx, func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
+		c, err := clients(ctx, handlers.User{SessionID: sessionID})
+		if err != nil {
+			return nil, err
+		}
+		return c.Vision, nil
+	})
+	if err != nil {
+		log.Warn("resume room jobs", "err", err)
+	}
 
 	app := handlers.New(handlers.Config{
 		Log:           log,
@@ -123,6 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Clients:       clients,
 		Jobs:          manager,
 		Hub:           events,
+		Rooms:         teams,
+		RoomHub:       events,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,
