@@ -30,6 +30,7 @@ import (
 	"github.com/lassoteam/lasso/handlers"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/store"
 )
@@ -145,8 +146,7 @@ func setup(t *testing.T, opt options) *app {
 	hc := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standInToken}))
 	client := cdf.New(cdfServer.URL, "test-project", hc)
 	events := hub.New(hub.Options{})
-	manager := jobs.New(events, jobs.Options{})
-	t.Cleanup(manager.Close)
+	t.Cleanup(events.Close)
 
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "lasso.db"))
 	if err != nil {
@@ -162,6 +162,11 @@ func setup(t *testing.T, opt options) *app {
 		t.Fatal(err)
 	}
 
+	teams := rooms.New(st.Rooms(), events, nil)
+	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{})
+	t.Cleanup(manager.Close)
+	teams.SetJobs(manager)
+
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Config{
 		Log:         slog.New(slog.NewTextHandler(logs, nil)),
@@ -172,6 +177,8 @@ func setup(t *testing.T, opt options) *app {
 		Clients:     func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil },
 		Jobs:        manager,
 		Hub:         events,
+		Rooms:       teams,
+		RoomHub:     events,
 		MaxPixels:   opt.maxPixels,
 	})
 	srv := httptest.NewServer(h)

@@ -17,6 +17,7 @@ import (
 // roomService is what handlers need of rooms.Service.
 type roomService interface {
 	Create(ctx context.Context, creator rooms.User, nr rooms.NewRoom) (*store.Room, error)
+	RoomsOf(ctx context.Context, u rooms.User) ([]rooms.Summary, error)
 	Access(ctx context.Context, roomID string, u rooms.User) (*store.Room, *store.Member, error)
 	Join(ctx context.Context, roomID string, u rooms.User) error
 	Remove(ctx context.Context, roomID string, owner rooms.User, userID string) error

@@ -111,6 +111,13 @@ func New(cfg Config) http.Handler {
 	app.POST("/api/images/:id/segment", s.segment)
 	app.GET("/ws", s.socket)
 	if cfg.Rooms != nil {
+		app.GET("/rooms", s.roomsPage)
+		app.POST("/rooms", s.createRoom)
+		app.GET("/rooms/:id", s.roomPage)
+		app.GET("/rooms/:id/join", s.joinRoom)
+		app.POST("/rooms/:id/close", s.closeRoom)
+		app.POST("/rooms/:id/members/:userId/remove", s.removeMember)
+		app.GET("/rooms/:id/images/:fileId", s.roomImage)
 		app.GET("/api/rooms/:id/state", s.roomState)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/prompt", s.roomPrompt)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId", s.roomEdit)

@@ -154,6 +154,21 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 	return nil
 }
 
+// closeFor tells the client why its subscription ended: removed from the room (do not come
+// back), or too slow (reconnect and resume).
+func closeFor(conn *websocket.Conn, reason error) {
+	code, text := websocket.CloseTryAgainLater, "too slow; reconnect"
+	switch {
+	case errors.Is(reason, hub.ErrRemoved):
+		code, text = websocket.ClosePolicyViolation, "removed from the room"
+	case errors.Is(reason, hub.ErrClosed):
+		code, text = websocket.CloseGoingAway, "server shutting down"
+	case errors.Is(reason, hub.ErrUnsubscribed):
+		return // the client went away
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
+}
+
 // readPump consumes what the client sends (pongs, close) until the connection ends.
 func readPump(conn *websocket.Conn) {
 	conn.SetReadLimit(maxInbound)
@@ -187,17 +202,14 @@ func (s *server) writePump(conn *websocket.Conn, first []any, sub *hub.Subscript
 		select {
 		case m, ok := <-sub.C():
 			if !ok {
-				code, reason := websocket.CloseTryAgainLater, "too slow; reconnect"
-				if errors.Is(sub.Err(), hub.ErrRemoved) {
-					code, reason = websocket.ClosePolicyViolation, "removed from the room"
-				}
-				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+				closeFor(conn, sub.Err())
 				return
 			}
 			if err := write(m); err != nil {
 				return
 			}
 		case <-sub.Done():
+			closeFor(conn, sub.Err())
 			return
 		case <-ticker.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))

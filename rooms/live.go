@@ -142,13 +142,30 @@ type ImageState struct {
 	Present []string `json:"present"`
 }
 
-// Progress counts the room's work.
+// Progress counts the room's work; its JSON is the "progress" event the room page renders.
 type Progress struct {
-	Done       int            `json:"done"`
-	InProgress int            `json:"inProgress"`
-	Untouched  int            `json:"untouched"`
-	PerLabel   map[string]int `json:"perLabel"`
-	PerMember  map[string]int `json:"perMember"`
+	Done       int           `json:"done"`
+	InProgress int           `json:"inProgress"`
+	Untouched  int           `json:"untouched"`
+	Total      int           `json:"total"`
+	Labels     []LabelCount  `json:"labels"`
+	Members    []MemberCount `json:"members"`
+}
+
+// LabelCount is the number of objects with one label ("" counts the unlabelled ones).
+type LabelCount struct {
+	Name    string `json:"name"`
+	Color   string `json:"color"`
+	Objects int    `json:"objects"`
+}
+
+// MemberCount is one member's share of the work.
+type MemberCount struct {
+	UserID  string `json:"userId"`
+	Name    string `json:"name"`
+	Color   string `json:"color"`
+	Objects int    `json:"objects"`
+	Done    int    `json:"done"`
 }
 
 // Snapshot is what a client gets when it (re)connects.
@@ -189,7 +206,7 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 	}
 	s.mu.Unlock()
 	slices.SortFunc(snap.Presence, func(a, b Present) int { return strings.Compare(a.UserID, b.UserID) })
-	snap.Images, snap.Progress = progressOf(r, objects, snap.Presence)
+	snap.Images, snap.Progress = progressOf(r, members, objects, snap.Presence)
 	if fileID != nil {
 		for _, o := range objects {
 			if o.FileID == *fileID {
@@ -200,18 +217,17 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 	return snap, nil
 }
 
-func progressOf(r *store.Room, objects []store.Object, present []Present) ([]ImageState, Progress) {
-	p := Progress{PerLabel: map[string]int{}, PerMember: map[string]int{}}
+func progressOf(r *store.Room, members []store.Member, objects []store.Object, present []Present) ([]ImageState, Progress) {
+	p := Progress{Total: len(r.Images), Labels: []LabelCount{}, Members: []MemberCount{}}
 	count := map[int64]int{}
+	perLabel := map[string]int{}
+	perAuthor := map[string]int{}
 	for _, o := range objects {
 		count[o.FileID]++
-		label := o.Label
-		if label == "" {
-			label = "(no label)"
-		}
-		p.PerLabel[label]++
-		p.PerMember[o.AuthorName]++
+		perLabel[o.Label]++
+		perAuthor[o.AuthorID]++
 	}
+	doneBy := map[string]int{}
 	images := make([]ImageState, 0, len(r.Images))
 	for _, im := range r.Images {
 		st := ImageState{FileID: im.FileID, Objects: count[im.FileID], DoneBy: im.DoneBy, Present: []string{}}
@@ -219,6 +235,7 @@ func progressOf(r *store.Room, objects []store.Object, present []Present) ([]Ima
 		case im.DoneBy != "":
 			st.Status = "done"
 			p.Done++
+			doneBy[im.DoneBy]++
 		case count[im.FileID] > 0:
 			st.Status = "in_progress"
 			p.InProgress++
@@ -233,6 +250,24 @@ func progressOf(r *store.Room, objects []store.Object, present []Present) ([]Ima
 		}
 		images = append(images, st)
 	}
+	for _, l := range r.Labels {
+		p.Labels = append(p.Labels, LabelCount{Name: l.Name, Color: l.Color, Objects: perLabel[l.Name]})
+		delete(perLabel, l.Name)
+	}
+	others := make([]string, 0, len(perLabel))
+	for name := range perLabel {
+		others = append(others, name)
+	}
+	slices.Sort(others)
+	for _, name := range others {
+		p.Labels = append(p.Labels, LabelCount{Name: name, Objects: perLabel[name]})
+	}
+	for _, m := range members {
+		if m.RemovedAt != nil && perAuthor[m.UserID] == 0 && doneBy[m.UserID] == 0 {
+			continue
+		}
+		p.Members = append(p.Members, MemberCount{UserID: m.UserID, Name: m.Name, Color: Color(m.UserID), Objects: perAuthor[m.UserID], Done: doneBy[m.UserID]})
+	}
 	return images, p
 }
 
@@ -242,7 +277,11 @@ func (s *Service) publishImageStatus(ctx context.Context, r *store.Room, fileID 
 	if err != nil {
 		return
 	}
-	images, progress := progressOf(r, objects, nil)
+	members, err := s.store.Members(ctx, r.ID)
+	if err != nil {
+		return
+	}
+	images, progress := progressOf(r, members, objects, nil)
 	for _, im := range images {
 		if im.FileID == fileID {
 			s.publish(r.ID, "image.status", im)
@@ -323,4 +362,28 @@ func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, s
 		}
 	}
 	return nil
+}
+
+// Summary is a room with its progress, for the list of a user's rooms.
+type Summary struct {
+	Room     store.Room
+	Progress Progress
+}
+
+// RoomsOf lists the rooms u is an active member of, newest first, with their progress.
+func (s *Service) RoomsOf(ctx context.Context, u User) ([]Summary, error) {
+	list, err := s.store.RoomsOf(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	out := make([]Summary, 0, len(list))
+	for i := range list {
+		objects, err := s.store.RoomObjects(ctx, list[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("rooms: %w", err)
+		}
+		_, p := progressOf(&list[i], nil, objects, nil)
+		out = append(out, Summary{Room: list[i], Progress: p})
+	}
+	return out, nil
 }

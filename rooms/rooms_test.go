@@ -221,7 +221,9 @@ func TestPromptIsIdempotentAndResultReachesTheRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Progress.InProgress != 1 || snap.Progress.Untouched != len(e.files)-1 || snap.Progress.PerLabel["cat"] != 1 || snap.Progress.PerMember["Ana"] != 1 {
+	pr := snap.Progress
+	if pr.InProgress != 1 || pr.Untouched != len(e.files)-1 || len(pr.Labels) != 1 || pr.Labels[0].Objects != 1 ||
+		len(pr.Members) != 2 || pr.Members[0].Name != "Ana" || pr.Members[0].Objects != 1 {
 		t.Errorf("progress %+v", snap.Progress)
 	}
 	if len(snap.Objects) != 1 {
