@@ -17,11 +17,26 @@
 //                      animation frame that drew its result
 //   data-view          "scale,tx,ty,W,H": image pixel (ix, iy) of the W×H image is
 //                      drawn at CSS pixel (tx + ix*scale, ty + iy*scale) of the canvas
+//   in a room (data-room-id on the root), also:
+//   data-others        number of other members' objects drawn
+//   data-lock          "" or the name of the member holding the soft lock on the
+//                      selected object
+//   data-objects then counts the user's own objects only.
+//
+// Room mode (docs/ROOMS.md): the socket is /ws?room=room:{id}&image={fileId}&since={lastSeq};
+// prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
+// label/accept/delete to …/objects/{objectId}; other members' objects arrive as
+// object.updated events and are drawn read-only in their author's colour. Prompts made
+// while the socket is down wait in an Outbox and are sent once it is back.
 
 import * as g from './geometry.js';
-import { Annotations, requestBody, promptIsEmpty, currentPolygons } from './objects.js';
+import { Annotations, requestBody, roomPromptBody, promptIsEmpty, currentPolygons } from './objects.js';
 import { LiveSocket } from './socket.js';
 import { ObjectPanel } from './panel.js';
+import { RoomState, lockExpiry, initials, LOCK_MS } from './roomstate.js';
+import { Outbox } from './outbox.js';
+import { paintColors, renderAvatars, paint } from './avatars.js';
+import { nextImage } from './room.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -29,6 +44,8 @@ const FILL_ALPHA = 0.4;
 const LABELS_KEY = 'lasso.labels';
 const OBJECTS_KEY = 'lasso.objects.'; // + file id, in sessionStorage (this tab only)
 const RESEND_AFTER_MS = 2000; // restored prompts without a snapshot result are re-sent after this
+const REFLUSH_MS = 3000; // queued room commands that failed in transit are retried after this
+const STATUS_WORDS = { idle: 'prompting', queued: 'queued', running: 'running', done: 'done', failed: 'failed' };
 
 /** Message for a failed fetch, from the server's {"error":{"message"}} or by status. */
 async function errorMessage(res) {
@@ -109,6 +126,14 @@ export class Annotator {
     this.W = Number(d.width) || 0;
     this.H = Number(d.height) || 0;
     this.csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
+    // Room mode: the same page, with the room's labels, members and commands.
+    this.roomId = d.roomId || '';
+    this.inRoom = !!this.roomId;
+    this.me = d.userId || '';
+    this.imageDone = d.imageDone === 'true';
+    this.doneHref = d.doneHref || '';
+    this.closed = d.closed === 'true';
+    this.removed = false;
 
     this.stage = root.querySelector('[data-stage]');
     this.canvas = root.querySelector('[data-canvas]');
@@ -127,7 +152,8 @@ export class Annotator {
     this.help = root.querySelector('[data-help]');
 
     this.model = new Annotations({ now: () => performance.now() });
-    this.loadLabels();
+    if (this.inRoom) this.setupRoom();
+    else this.loadLabels();
     this.restored = this.loadObjects();
     this.img = null;
     this.view = { scale: 1, tx: 0, ty: 0 };
@@ -150,14 +176,18 @@ export class Annotator {
         this.update();
       },
       label: (obj, text, committed) => {
-        if (committed) this.model.setLabel(obj, text);
-        else obj.label = text;
+        if (committed) {
+          this.model.setLabel(obj, text);
+          if (this.inRoom) this.sendEdit(obj, { label: text });
+        } else obj.label = text;
         this.saveLabels();
         this.update();
       },
       accept: (obj) => this.accept(obj),
       remove: (obj) => this.remove(obj),
       retry: (obj, e) => this.retry(obj, e),
+      takeOver: (obj) => this.takeOver(obj),
+      lockOf: (obj) => (this.inRoom ? this.roomState.lockOf(obj) : ''),
       pickLabel: (n) => this.pickLabel(n),
       sticky: (text) => {
         this.model.sticky = text;
@@ -166,19 +196,48 @@ export class Annotator {
         this.update();
       },
       done: () => this.canvas.focus({ preventScroll: true }),
-    });
+    }, { fixedLabels: this.inRoom && this.model.fixedLabels });
 
     this.socket = new LiveSocket(this.room, {
       onmessage: (msg) => this.onMessage(msg),
       onstate: (state, info) => this.showConnection(state, info),
+      params: this.inRoom ? (sock) => ({ image: this.fileId, since: sock.lastSeq || '' }) : () => ({}),
     });
 
     this.bind();
     this.resize();
     this.update();
     this.loadImage();
+    if (this.inRoom) {
+      // Restored prompts are queued: the server answers a version it already has with 200
+      // and starts nothing, so sending them again is safe.
+      for (const obj of this.restored) {
+        if (!promptIsEmpty(obj.prompt)) this.outbox.putPrompt(obj.id, obj.version, roomPromptBody(obj));
+      }
+      this.restored = [];
+    }
     this.socket.start();
     if (this.restored.length) this.resendTimer = setTimeout(() => this.resendRestored(), RESEND_AFTER_MS);
+  }
+
+  /** Room mode: the room's state, the outbox, the room's labels on the 1–9 keys. */
+  setupRoom() {
+    this.roomState = new RoomState({ me: this.me, fileId: this.fileId });
+    this.outbox = new Outbox();
+    this.chains = new Map(); // object id → the promise of its last command: one object's commands stay in order
+    this.here = this.root.querySelector('[data-here]');
+    this.lockBanner = this.root.querySelector('[data-lock-banner]');
+    this.doneToggle = this.root.querySelector('[data-done-toggle]');
+    this.roomLabels = [...this.root.querySelectorAll('[data-room-label]')].map((b) => ({
+      name: b.dataset.roomLabel, key: Number(b.dataset.labelKey), color: b.dataset.color,
+    }));
+    if (this.roomLabels.length) {
+      this.model.fixedLabels = true;
+      this.model.recent = [];
+      for (const l of this.roomLabels) if (l.key >= 1 && l.key <= 9) this.model.recent[l.key - 1] = l.name;
+      this.model.sticky = this.roomLabels[0].name;
+    }
+    paintColors(this.root);
   }
 
   // ——— wiring ———
@@ -262,6 +321,19 @@ export class Annotator {
         break;
       case 'reload-image':
         this.loadImage();
+        break;
+      case 'next-image':
+        this.nextInRoom();
+        break;
+      case 'toggle-done':
+        this.toggleDone();
+        break;
+      case 'take-over':
+        this.takeOver(this.model.selected);
+        break;
+      case 'leave-lock':
+        this.model.newObject();
+        this.update();
         break;
       default:
         return;
@@ -432,6 +504,7 @@ export class Annotator {
     if (d.mode === 'pan') return;
     const t = e.timeStamp || performance.now();
     const s = this.screenOf(e);
+    if (!this.mayPrompt()) return;
     if (d.box) {
       const a = g.screenToNorm(this.view, d.x0, d.y0, this.W, this.H);
       const b = g.screenToNorm(this.view, s.x, s.y, this.W, this.H);
@@ -530,7 +603,8 @@ export class Annotator {
         break;
       case 'n':
       case 'N':
-        this.newObject();
+        if (this.inRoom && e.shiftKey) this.nextInRoom();
+        else this.newObject();
         break;
       case 'f':
       case 'F':
@@ -552,7 +626,8 @@ export class Annotator {
       case 'd':
       case 'D':
       case 'ArrowRight':
-        this.go(this.nextHref, 'This is the last image.');
+        if (this.inRoom) this.nextInRoom();
+        else this.go(this.nextHref, 'This is the last image.');
         break;
       case 'Delete':
       case 'Backspace':
@@ -631,6 +706,7 @@ export class Annotator {
   async send(obj) {
     this.deferred.delete(obj);
     if (promptIsEmpty(obj.prompt)) return; // an empty prompt only clears the result
+    if (this.inRoom) return this.sendRoom(obj);
     const version = obj.version;
     let res;
     try {
@@ -656,20 +732,43 @@ export class Annotator {
   }
 
   undo(t, hold = false) {
+    if (this.inRoom && !this.mayPrompt()) return;
     const r = this.model.undo();
     if (!r) return this.flash('Nothing to undo.');
     if (r.prompt) this.promptChanged(r.obj, t, hold);
-    else this.update();
+    else this.objectChanged(r.obj);
   }
 
   redo(t, hold = false) {
+    if (this.inRoom && !this.mayPrompt()) return;
     const r = this.model.redo();
     if (!r) return this.flash('Nothing to redo.');
     if (r.prompt) this.promptChanged(r.obj, t, hold);
-    else this.update();
+    else this.objectChanged(r.obj);
+  }
+
+  /** After an object-level undo/redo: in a room, tell the server what the object is now. */
+  objectChanged(obj) {
+    if (this.inRoom) {
+      if (!this.model.byId(obj.id)) {
+        // An undone creation deletes the object for everyone; the room can't bring it back.
+        this.deleteInRoom(obj);
+        this.model.forget(obj);
+      } else {
+        this.sendEdit(obj, { accepted: obj.accepted });
+      }
+    }
+    this.update();
   }
 
   clearPrompt(t) {
+    const sel = this.model.selected;
+    if (sel && sel.remote) {
+      // Esc on another member's object just lets go of it.
+      this.model.newObject();
+      this.update();
+      return;
+    }
     const obj = this.model.clearPrompt();
     if (obj) this.promptChanged(obj, t);
   }
@@ -681,17 +780,26 @@ export class Annotator {
   }
 
   accept(obj) {
+    if (this.inRoom && !this.mayEdit(obj || this.model.selected)) return;
     const a = this.model.accept(obj);
     if (!a) return this.flash('Nothing to accept: prompt an object first.');
     this.saveLabels();
+    if (this.inRoom) this.sendEdit(a, { accepted: true, label: a.label });
     this.update();
   }
 
   remove(obj) {
+    if (this.inRoom && !this.mayEdit(obj || this.model.selected)) return;
     const r = this.model.remove(obj);
     if (!r) return this.flash('Select an object to delete.');
     this.deferred.delete(r);
-    this.flash(`Deleted ${r.label || 'object'} — Ctrl+Z brings it back.`);
+    if (this.inRoom) {
+      this.deleteInRoom(r);
+      this.model.forget(r); // deleted for everyone: not undoable
+      this.flash(`Deleted ${r.label || 'object'} for everyone in the room.`);
+    } else {
+      this.flash(`Deleted ${r.label || 'object'} — Ctrl+Z brings it back.`);
+    }
     this.update();
   }
 
@@ -700,8 +808,14 @@ export class Annotator {
   }
 
   pickLabel(n) {
+    const sel = this.model.selected;
+    const keep = sel && sel.remote ? sel.label : null; // another member's object keeps its label
     const label = this.model.pickRecent(n);
-    if (label === null) return this.flash(`No label on ${n} yet: type one in an object's label field.`);
+    if (label === null) {
+      return this.flash(this.inRoom && this.model.fixedLabels ? `The room has no label on ${n}.` : `No label on ${n} yet: type one in an object's label field.`);
+    }
+    if (keep !== null) sel.label = keep;
+    else if (this.inRoom && sel) this.sendEdit(sel, { label });
     this.saveLabels();
     this.flash(`Label: ${label}`);
     this.update();
@@ -720,6 +834,7 @@ export class Annotator {
   }
 
   saveLabels() {
+    if (this.inRoom) return; // the room's labels are the room's, not this browser's recent ones
     try {
       localStorage.setItem(LABELS_KEY, JSON.stringify({ recent: this.model.recent, sticky: this.model.sticky }));
     } catch {
@@ -730,7 +845,7 @@ export class Annotator {
   /** Restores this tab's objects for this image (kept across a reload, e.g. after signing in again). */
   loadObjects() {
     try {
-      return this.model.load(JSON.parse(sessionStorage.getItem(OBJECTS_KEY + this.fileId) || 'null'));
+      return this.model.load(JSON.parse(sessionStorage.getItem(this.objectsKey()) || 'null'));
     } catch {
       return [];
     }
@@ -738,12 +853,17 @@ export class Annotator {
 
   saveObjects() {
     try {
-      const key = OBJECTS_KEY + this.fileId;
-      if (this.model.objects.length) sessionStorage.setItem(key, JSON.stringify(this.model.save()));
+      const key = this.objectsKey();
+      if (this.model.own.length) sessionStorage.setItem(key, JSON.stringify(this.model.save()));
       else sessionStorage.removeItem(key);
     } catch {
       // storage full or disabled: objects just won't survive a reload
     }
+  }
+
+  /** The sessionStorage key of this page's objects: per image, and per room in a room. */
+  objectsKey() {
+    return OBJECTS_KEY + (this.inRoom ? `room:${this.roomId}:` : '') + this.fileId;
   }
 
   /**
@@ -763,6 +883,7 @@ export class Annotator {
   // ——— live events ———
 
   onMessage(msg) {
+    if (this.inRoom) return this.onRoomMessage(msg);
     let changed = false;
     if (msg.type === 'snapshot') {
       for (const ev of msg.data?.objects || []) if (this.model.applyEvent(ev)) changed = true;
@@ -778,6 +899,7 @@ export class Annotator {
   showConnection(state, info) {
     const el = this.connection;
     el.dataset.state = state;
+    if (state === 'open' && this.inRoom) this.flushOutbox();
     if (state === 'open') {
       el.textContent = 'live';
       el.title = 'Connected: job status arrives live';
@@ -791,12 +913,303 @@ export class Annotator {
     }
   }
 
+  // ——— room mode ———
+
+  /** The URL of an object's room commands (suffix "/prompt" for prompts). */
+  objectURL(objectId, suffix = '') {
+    const r = encodeURIComponent(this.roomId);
+    return `/api/rooms/${r}/images/${encodeURIComponent(this.fileId)}/objects/${encodeURIComponent(objectId)}${suffix}`;
+  }
+
+  postJSON(url, body) {
+    return fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': this.csrf },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Runs fn after every earlier command for the same object: one object's commands land in order. */
+  chain(objectId, fn) {
+    const prev = this.chains.get(objectId) || Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.chains.set(objectId, next);
+    next.finally(() => {
+      if (this.chains.get(objectId) === next) this.chains.delete(objectId);
+    });
+    return next;
+  }
+
+  /**
+   * May the selected object be prompted? Own objects yes; another member's object
+   * only when its soft lock is free (then it is taken over quietly), else the lock
+   * banner asks first. Also no in a closed room or after being removed.
+   */
+  mayPrompt() {
+    if (!this.inRoom) return true;
+    if (this.removed) return false;
+    if (this.closed) {
+      this.flash('This room is closed: nothing can be changed.');
+      return false;
+    }
+    const sel = this.model.selected;
+    if (!sel || !sel.remote) return true;
+    const who = this.roomState.lockOf(sel);
+    if (who) {
+      this.flash(`${who} is segmenting this — Take over to edit it, or Esc to leave it.`);
+      this.update();
+      return false;
+    }
+    this.model.adopt(sel, false);
+    return true;
+  }
+
+  /** May obj be accepted or deleted? Only the user's own objects. */
+  mayEdit(obj) {
+    if (this.removed || this.closed) return false;
+    if (obj && obj.remote) {
+      this.flash(`This is ${obj.author?.name || 'another member'}'s object — Take over to change it.`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Takes over another member's object (the user chose to), or retries a refused prompt with takeOver. */
+  takeOver(obj) {
+    if (!obj || this.removed || this.closed) return;
+    if (obj.remote) {
+      const name = obj.author?.name || 'another member';
+      this.model.adopt(obj, !!this.roomState.lockOf(obj));
+      this.model.select(obj.id);
+      this.flash(`You took over ${obj.label || 'the object'} from ${name}: your next prompt replaces theirs.`);
+    } else if (obj.conflict) {
+      obj.conflict = '';
+      obj.takeOver = true;
+      if (this.model.retry(obj)) this.promptChanged(obj, performance.now());
+      return;
+    }
+    this.update();
+    this.canvas.focus({ preventScroll: true });
+  }
+
+  /** Sends a prompt in a room, or queues it while the socket is down. */
+  sendRoom(obj) {
+    const cmd = { kind: 'prompt', objectId: obj.id, version: obj.version, body: roomPromptBody(obj, obj.takeOver) };
+    if (this.socket.state !== 'open') {
+      this.outbox.putPrompt(cmd.objectId, cmd.version, cmd.body);
+      obj.offline = true;
+      this.update();
+      return;
+    }
+    return this.chain(obj.id, () => this.postPrompt(cmd));
+  }
+
+  async postPrompt(cmd) {
+    let res;
+    try {
+      res = await this.postJSON(this.objectURL(cmd.objectId, '/prompt'), cmd.body);
+    } catch {
+      // Lost in transit (the network, or the server restarting): sent again when it is back.
+      this.outbox.requeue(cmd);
+      const o = this.model.byId(cmd.objectId);
+      if (o && o.version === cmd.version) o.offline = true;
+      this.scheduleFlush();
+      this.update();
+      return;
+    }
+    const obj = this.model.byId(cmd.objectId);
+    if (!obj) return;
+    if (obj.version === cmd.version) obj.offline = false;
+    if (res.ok) {
+      obj.known = true;
+      if (obj.version === cmd.version) {
+        obj.takeOver = false;
+        obj.conflict = '';
+      }
+      this.model.markSent(obj, cmd.version);
+    } else {
+      const msg = await errorMessage(res);
+      if (res.status === 409 && obj.version === cmd.version) obj.conflict = msg; // the soft lock: offer Take over
+      this.model.markFailed(obj, cmd.version, msg, res.status === 429 || res.status >= 500);
+      if (res.status === 401) showSignInNotice(msg);
+    }
+    this.update();
+  }
+
+  /** Sends an object's label / accepted / deleted change, or queues it while the socket is down. */
+  sendEdit(obj, fields) {
+    if (!obj || obj.remote) return;
+    if (this.socket.state !== 'open' || this.outbox.hasPrompt(obj.id)) {
+      this.outbox.putEdit(obj.id, fields);
+      return;
+    }
+    return this.chain(obj.id, () => this.postEdit({ kind: 'edit', objectId: obj.id, body: fields }));
+  }
+
+  async postEdit(cmd) {
+    let res;
+    try {
+      res = await this.postJSON(this.objectURL(cmd.objectId), cmd.body);
+    } catch {
+      this.outbox.requeue(cmd);
+      this.scheduleFlush();
+      return;
+    }
+    if (res.ok || res.status === 404) return; // 404: the object never reached the room, or is gone
+    const msg = await errorMessage(res);
+    this.flash(msg);
+    if (res.status === 401) showSignInNotice(msg);
+  }
+
+  /** Deletes an own object for everyone; one that never reached the room just leaves the queue. */
+  deleteInRoom(obj) {
+    if (!obj.known && this.outbox.hasPrompt(obj.id)) {
+      this.outbox.drop(obj.id);
+      return;
+    }
+    this.outbox.drop(obj.id);
+    this.sendEdit(obj, { deleted: true });
+  }
+
+  /** Sends what waited for the connection, each command once, one object's commands in order. */
+  flushOutbox() {
+    clearTimeout(this.reflushTimer);
+    for (const cmd of this.outbox.take()) {
+      this.chain(cmd.objectId, () => (cmd.kind === 'prompt' ? this.postPrompt(cmd) : this.postEdit(cmd)));
+    }
+  }
+
+  scheduleFlush() {
+    clearTimeout(this.reflushTimer);
+    this.reflushTimer = setTimeout(() => {
+      if (this.socket.state === 'open') this.flushOutbox();
+    }, REFLUSH_MS);
+  }
+
+  onRoomMessage(msg) {
+    const changed = this.roomState.apply(msg);
+    const d = msg.data;
+    switch (msg.type) {
+      case 'snapshot': {
+        const seen = new Set();
+        for (const o of Array.isArray(d?.objects) ? d.objects : []) {
+          if (!this.isThisImage(o)) continue;
+          seen.add(o.objectId);
+          this.applyRoomObject(o, false);
+        }
+        // What the room no longer has was deleted while we were away: others' objects,
+        // and own ones the room knew (own ones it never got are still queued or in flight).
+        for (const obj of [...this.model.objects]) {
+          if (seen.has(obj.id)) continue;
+          if (obj.remote || (obj.known && !this.outbox.hasPrompt(obj.id) && !this.chains.has(obj.id))) this.model.drop(obj.id);
+        }
+        const im = (d?.images || []).find((i) => String(i.fileId) === String(this.fileId));
+        if (im) this.setDone(im.status === 'done');
+        break;
+      }
+      case 'object.updated':
+        if (this.isThisImage(d)) this.applyRoomObject(d, true);
+        break;
+      case 'image.status':
+        if (d && String(d.fileId) === String(this.fileId)) this.setDone(d.status === 'done');
+        break;
+    }
+    if (changed.has('removed')) return this.showRemoved();
+    this.update();
+  }
+
+  isThisImage(o) {
+    return o && typeof o === 'object' && (o.fileId === undefined || String(o.fileId) === String(this.fileId));
+  }
+
+  /** Applies one room object; live prompts from others count as their activity (soft lock). */
+  applyRoomObject(o, live) {
+    const r = this.model.applyRemote(o, this.me, (id) => this.roomState.colorOf(id));
+    if (!r.obj) return;
+    if (live && r.prompted && o.authorId && o.authorId !== this.me) this.roomState.noteActivity(o.authorId);
+    if (r.change === 'taken' || r.change === 'removed') this.outbox.drop(o.objectId);
+    if (r.change === 'taken') this.flash(`${o.authorName || 'Another member'} took over ${r.obj.label || 'an object'}.`);
+  }
+
+  setDone(done) {
+    this.imageDone = !!done;
+    if (this.doneToggle) this.doneToggle.setAttribute('aria-pressed', String(this.imageDone));
+  }
+
+  async toggleDone() {
+    if (this.removed || this.closed) return;
+    const want = !this.imageDone;
+    this.setDone(want);
+    let res;
+    try {
+      res = await this.postJSON(`/api/rooms/${encodeURIComponent(this.roomId)}/images/${encodeURIComponent(this.fileId)}/done`, { done: want });
+    } catch {
+      this.setDone(!want);
+      return this.flash('The server could not be reached — try again when the connection is back.');
+    }
+    if (!res.ok) {
+      this.setDone(!want);
+      return this.flash(await errorMessage(res));
+    }
+    this.flash(want ? 'Marked done: D or → opens the next untouched image.' : 'Reopened: the image is in progress again.');
+  }
+
+  /** D / → / Shift+N in a room: the next untouched image nobody else is on. */
+  async nextInRoom() {
+    if (this.removed || this.goingNext) return;
+    this.goingNext = true;
+    const r = await nextImage(this.roomId, Number(this.fileId));
+    this.goingNext = false;
+    if (r.href) return window.location.assign(r.href);
+    this.flash(r.message);
+    if (this.doneHref && /no untouched image/i.test(r.message)) setTimeout(() => window.location.assign(this.doneHref), 1500);
+  }
+
+  showRemoved() {
+    this.removed = true;
+    this.socket.stop();
+    this.root.querySelector('[data-removed]').hidden = false;
+    this.connection.dataset.state = 'closed';
+    this.connection.textContent = 'removed';
+    this.update();
+  }
+
+  /** Who is here, the soft-lock banner, and a wake-up for when a lock frees itself. */
+  renderRoom() {
+    if (this.here) renderAvatars(this.here, this.roomState.on().filter((p) => p.userId !== this.me));
+    const sel = this.model.selected;
+    const lock = sel && sel.remote ? this.roomState.lockOf(sel) : '';
+    const conflict = sel && !sel.remote && sel.conflict ? sel.conflict : '';
+    if (this.lockBanner) {
+      this.lockBanner.hidden = !lock && !conflict;
+      this.lockBanner.querySelector('[data-lock-text]').textContent = lock ? `${lock} is segmenting this` : conflict;
+      const av = this.lockBanner.querySelector('[data-lock-avatar]');
+      av.hidden = !lock;
+      if (lock) {
+        av.textContent = initials(sel.author?.name || lock);
+        paint(av, sel.color);
+      }
+    }
+    clearTimeout(this.lockTimer);
+    let wake = Infinity;
+    for (const obj of this.model.objects) {
+      if (!obj.remote || !this.roomState.lockOf(obj)) continue;
+      wake = Math.min(wake, lockExpiry(obj, this.roomState) ?? Infinity);
+    }
+    if (wake < Infinity) {
+      const ms = Math.min(LOCK_MS, Math.max(50, wake - Date.now() + 50));
+      this.lockTimer = setTimeout(() => this.update(), ms);
+    }
+  }
+
   // ——— state → screen ———
 
   /** After any model change: panel, hooks, redraw, ticking. */
   update() {
     const now = performance.now();
     this.panel.render(this.model, now);
+    if (this.inRoom) this.renderRoom();
     this.saveObjects();
     this.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
@@ -815,7 +1228,7 @@ export class Annotator {
   updateHooks(drawn) {
     const ds = this.canvas.dataset;
     const obj = this.model.current;
-    ds.objects = String(this.model.objects.length);
+    ds.objects = String(this.model.own.length);
     ds.status = obj ? obj.status : 'idle';
     ds.statusTrail = obj ? obj.trail.join(',') : '';
     ds.version = obj ? String(obj.version) : '0';
@@ -824,6 +1237,11 @@ export class Annotator {
     ds.latencyMs = obj && obj.latencyMs != null ? obj.latencyMs.toFixed(1) : '';
     const v = this.view;
     ds.view = `${v.scale.toFixed(6)},${v.tx.toFixed(2)},${v.ty.toFixed(2)},${this.W || 0},${this.H || 0}`;
+    if (this.inRoom) {
+      ds.others = String(drawn.others || 0);
+      const sel = this.model.selected;
+      ds.lock = sel && sel.remote ? this.roomState.lockOf(sel) : '';
+    }
   }
 
   flash(text) {
@@ -884,8 +1302,14 @@ export class Annotator {
     let hook = { polygons: 0, bbox: '' };
     const ordered = this.model.objects.filter((o) => o !== selected);
     if (selected) ordered.push(selected); // the selected object on top
+    let others = 0;
     for (const obj of ordered) {
       const drawn = this.drawObject(obj, obj === selected, obj === this.hoverObject);
+      if (obj.remote) {
+        if (obj !== selected) this.drawRemotePrompt(obj);
+        this.drawRemoteStatus(obj);
+        others++;
+      }
       if (obj.status === 'done' && obj.latencyMs == null && typeof obj.promptAt === 'number') {
         obj.latencyMs = performance.now() - obj.promptAt;
       }
@@ -893,7 +1317,7 @@ export class Annotator {
     }
     if (selected) this.drawPrompt(selected);
     this.drawRubberBand();
-    this.updateHooks(hook);
+    this.updateHooks({ ...hook, others });
     if (this.canvas.dataset.imageLoaded !== 'true') this.canvas.dataset.imageLoaded = 'true';
   }
 
@@ -913,7 +1337,8 @@ export class Annotator {
         });
         ctx.closePath();
       }
-      ctx.globalAlpha = hovered || selected ? FILL_ALPHA + 0.1 : FILL_ALPHA;
+      const alpha = obj.remote ? FILL_ALPHA / 2 : FILL_ALPHA; // others' work stays in the background
+      ctx.globalAlpha = hovered || selected ? alpha + 0.1 : alpha;
       ctx.fillStyle = obj.color;
       ctx.fill('evenodd'); // holes stay holes
       ctx.globalAlpha = 1;
@@ -930,9 +1355,48 @@ export class Annotator {
       ctx.strokeStyle = obj.color;
       ctx.strokeRect(a.x, a.y, b.x - a.x, b.y - a.y);
       ctx.setLineDash([]);
-      if (obj.label) this.drawTag(obj.label, obj.color, a.x, a.y);
+      const tag = obj.remote ? [obj.author?.name, obj.label].filter(Boolean).join(' · ') : obj.label;
+      if (tag) this.drawTag(tag, obj.color, a.x, a.y);
     }
     return { polygons: polys.length, bbox: g.formatBox(box) };
+  }
+
+  /** Another member's prompt: small points ringed in their colour, and their box. */
+  drawRemotePrompt(obj) {
+    const ctx = this.ctx;
+    const { view, W, H } = this;
+    const p = obj.prompt;
+    if (p.box && obj.status !== 'done') {
+      const a = g.normToScreen(view, p.box.xMin, p.box.yMin, W, H);
+      const b = g.normToScreen(view, p.box.xMax, p.box.yMax, W, H);
+      ctx.setLineDash([3, 3]);
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = obj.color;
+      ctx.strokeRect(a.x, a.y, b.x - a.x, b.y - a.y);
+      ctx.setLineDash([]);
+    }
+    for (const pt of p.points) {
+      const s = g.normToScreen(view, pt.x, pt.y, W, H);
+      ctx.beginPath();
+      ctx.arc(s.x, s.y, POINT_RADIUS - 1, 0, 2 * Math.PI);
+      ctx.fillStyle = pt.label === 1 ? '#22c55e' : '#ef4444';
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = obj.color;
+      ctx.stroke();
+    }
+  }
+
+  /** Another member's job status next to their prompt while it is not done: "Ana · running". */
+  drawRemoteStatus(obj) {
+    if (obj.status === 'done') return;
+    const p = obj.prompt;
+    const at = p.box ? { x: p.box.xMin, y: p.box.yMin } : p.points[0];
+    if (!at) return;
+    const s = g.normToScreen(this.view, at.x, at.y, this.W, this.H);
+    const lock = this.roomState.lockOf(obj);
+    const word = lock ? 'segmenting' : STATUS_WORDS[obj.status] || obj.status;
+    this.drawTag(`${obj.author?.name || 'Someone'} · ${word}`, obj.color, s.x + 8, s.y - 4);
   }
 
   drawTag(text, color, x, y) {

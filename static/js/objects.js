@@ -113,6 +113,7 @@ export class Annotations {
     this.recentUse = new Map(); // label → last use counter, to recycle the stalest slot
     this.useCounter = 0;
     this.created = 0;
+    this.fixedLabels = false; // true in a room with a label set: recent[key - 1] is the room's label
   }
 
   /** The selected object, or null. Prompting edits it; none selected starts a new one. */
@@ -262,7 +263,7 @@ export class Annotations {
   /** Puts a label on the 1–9 keys: new labels take a free slot, else the stalest one. */
   useLabel(label) {
     label = (label || '').trim();
-    if (!label) return;
+    if (!label || this.fixedLabels) return; // a room's labels sit on fixed keys
     this.recentUse.set(label, ++this.useCounter);
     if (this.recent.includes(label)) return;
     if (this.recent.length < MAX_RECENT) {
@@ -461,16 +462,17 @@ export class Annotations {
 
   /**
    * Takes over another member's object: it becomes the user's own (a colour of
-   * the user's, prompt history starting now). The next prompt carries takeOver.
+   * the user's, prompt history starting now). With takeOver (the user agreed to
+   * override a soft lock) the next prompt says so.
    */
-  adopt(obj) {
+  adopt(obj, takeOver = true) {
     if (!obj || !obj.remote) return obj;
     obj.remote = false;
     obj.author = null;
     obj.color = PALETTE[this.created++ % PALETTE.length];
     obj.past = [];
     obj.redo = [];
-    obj.takeOver = true;
+    obj.takeOver = takeOver;
     return obj;
   }
 
@@ -533,6 +535,7 @@ export class Annotations {
     } else if (o.version < obj.version) {
       return { obj, change: '', prompted: false }; // stale
     }
+    obj.known = true;
     if (obj.remote || change === 'added') {
       obj.label = typeof o.label === 'string' ? o.label : obj.label;
       obj.accepted = !!o.accepted;

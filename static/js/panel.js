@@ -4,9 +4,11 @@
 // user intent through callbacks; it never talks to the network.
 
 import { promptIsEmpty, currentPolygons } from './objects.js';
+import { initials as initialsOf } from './roomstate.js';
 
 /** Badge text and badge state for an object at time `now` (ms, same clock as obj.statusAt). */
 export function badgeFor(obj, now) {
+  if (obj.offline && obj.status === 'idle') return { state: 'sending', text: 'waiting for connection' };
   switch (obj.status) {
     case 'queued':
       return { state: 'queued', text: 'queued' };
@@ -33,6 +35,7 @@ export function infoFor(obj) {
   if (pos) parts.push(`${pos}+`);
   if (neg) parts.push(`${neg}−`);
   if (obj.prompt.box) parts.push('box');
+  if (obj.author) parts.unshift(obj.author.name);
   if (obj.status === 'done') {
     const seg = obj.segments[obj.segIndex];
     const n = currentPolygons(obj).length;
@@ -48,10 +51,14 @@ export class ObjectPanel {
   /**
    * @param {HTMLElement} root the annotator element (holds the panel and its <template>)
    * @param {object} on callbacks: select(obj), label(obj, text, committed), accept(obj),
-   *   remove(obj), retry(obj), pickLabel(n), sticky(text), done() (return focus to the canvas)
+   *   remove(obj), retry(obj), pickLabel(n), sticky(text), done() (return focus to the canvas),
+   *   and in a room takeOver(obj) and lockOf(obj) → name of the member holding its soft lock, or ""
+   * @param {{fixedLabels?: boolean}} opts fixedLabels: the label chips are the room's,
+   *   rendered by the server ([data-label-key]); only the sticky one is marked
    */
-  constructor(root, on) {
+  constructor(root, on, { fixedLabels = false } = {}) {
     this.on = on;
+    this.fixedLabels = fixedLabels;
     this.list = root.querySelector('[data-object-list]');
     this.template = root.querySelector('[data-object-template]');
     this.count = root.querySelector('[data-object-count]');
@@ -85,8 +92,8 @@ export class ObjectPanel {
       }
     });
     this.recentList.addEventListener('click', (e) => {
-      const b = e.target.closest('[data-label-index]');
-      if (b) this.on.pickLabel(Number(b.dataset.labelIndex) + 1);
+      const b = e.target.closest('[data-label-index], [data-label-key]');
+      if (b) this.on.pickLabel(b.dataset.labelKey ? Number(b.dataset.labelKey) : Number(b.dataset.labelIndex) + 1);
     });
     if (this.stickyInput) {
       this.stickyInput.addEventListener('change', () => this.on.sticky(this.stickyInput.value.trim()));
@@ -112,6 +119,7 @@ export class ObjectPanel {
     if (action === 'accept') this.on.accept(obj);
     else if (action === 'delete') this.on.remove(obj);
     else if (action === 'retry') this.on.retry(obj);
+    else if (action === 'take-over') this.on.takeOver?.(obj);
     else if (!e.target.closest('input')) this.on.select(obj);
   }
 
@@ -125,8 +133,12 @@ export class ObjectPanel {
       if (!li) {
         li = this.template.content.firstElementChild.cloneNode(true);
         li.dataset.objectId = obj.id;
-        li.querySelector('.swatch').style.backgroundColor = obj.color; // CSSOM: allowed by style-src 'self'
         this.items.set(obj.id, li);
+      }
+      const swatch = li.querySelector('.swatch');
+      if (swatch.dataset.color !== obj.color) {
+        swatch.dataset.color = obj.color;
+        swatch.style.backgroundColor = obj.color; // CSSOM: allowed by style-src 'self'
       }
       if (this.list.children[i] !== li) this.list.insertBefore(li, this.list.children[i] || null);
       this.renderItem(li, obj, obj.id === model.selectedId, now);
@@ -155,9 +167,27 @@ export class ObjectPanel {
     b.textContent = badge.text;
     b.dataset.status = badge.state;
     li.querySelector('[data-field=info]').textContent = infoFor(obj);
-    li.querySelector('[data-field=error]').textContent = obj.status === 'failed' ? obj.error : '';
-    li.querySelector('[data-action=retry]').hidden = obj.status !== 'failed';
+    const lock = obj.remote ? this.on.lockOf?.(obj) || '' : '';
+    li.classList.toggle('is-remote', !!obj.remote);
+    li.classList.toggle('is-locked', !!lock);
+    const author = li.querySelector('[data-field=author]');
+    if (author) {
+      author.hidden = !obj.author;
+      if (obj.author) {
+        author.textContent = initialsOf(obj.author.name);
+        author.title = obj.author.name;
+        author.style.setProperty('--c', obj.color);
+      }
+    }
+    input.readOnly = !!obj.remote;
+    const error = obj.status === 'failed' ? obj.error : '';
+    li.querySelector('[data-field=error]').textContent = lock ? `${lock} is segmenting this` : error;
+    li.querySelector('[data-action=retry]').hidden = obj.status !== 'failed' || !!obj.remote || !!obj.conflict;
+    const take = li.querySelector('[data-action=take-over]');
+    if (take) take.hidden = !obj.remote && !obj.conflict;
     li.querySelector('[data-action=accept]').disabled = obj.accepted;
+    li.querySelector('[data-action=accept]').hidden = !!obj.remote;
+    li.querySelector('[data-action=delete]').hidden = !!obj.remote;
   }
 
   /** Refreshes the ticking badges only (running elapsed time). */
@@ -170,6 +200,12 @@ export class ObjectPanel {
   }
 
   renderLabels(model) {
+    if (this.fixedLabels) {
+      for (const b of this.recentList.querySelectorAll('[data-label-key]')) {
+        b.classList.toggle('is-sticky', b.dataset.roomLabel === model.sticky);
+      }
+      return;
+    }
     if (this.stickyInput && document.activeElement !== this.stickyInput) this.stickyInput.value = model.sticky;
     const key = JSON.stringify([model.recent, model.sticky]);
     if (key === this.recentKey) return;

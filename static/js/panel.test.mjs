@@ -30,3 +30,13 @@ test('badgeFor follows the object through a job', () => {
   assert.deepEqual(badgeFor(obj, t), { state: 'failed', text: 'failed' });
   assert.equal(infoFor(obj), '1+ · 1−');
 });
+
+test('a prompt waiting for the connection says so; others\' objects name their author', () => {
+  const a = new Annotations({ newId: () => 'o1', now: () => 0 });
+  const obj = a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  obj.offline = true;
+  assert.deepEqual(badgeFor(obj, 0), { state: 'sending', text: 'waiting for connection' });
+  const { obj: theirs } = a.applyRemote({ objectId: 'r', version: 1, authorId: 'ana', authorName: 'Ana', prompt: { points: [{ x: 0.1, y: 0.1, label: 1 }], box: null }, status: 'queued' }, 'me');
+  assert.equal(infoFor(theirs), 'Ana · 1+');
+  assert.deepEqual(badgeFor(theirs, 0), { state: 'queued', text: 'queued' });
+});

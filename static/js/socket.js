@@ -16,10 +16,17 @@ export function backoffDelay(attempt, { base = 500, max = 15000, random = Math.r
   return Math.round(base / 2 + random() * (ceiling - base / 2));
 }
 
-/** The same-origin WebSocket URL for a room, ws: or wss: after the page's protocol. */
-export function socketURL(room, loc = globalThis.location) {
+/**
+ * The same-origin WebSocket URL for a room, ws: or wss: after the page's protocol.
+ * params are extra query parameters (e.g. image, since); empty values are left out.
+ */
+export function socketURL(room, loc = globalThis.location, params = {}) {
   const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${loc.host}/ws?room=${encodeURIComponent(room)}`;
+  let url = `${proto}//${loc.host}/ws?room=${encodeURIComponent(room)}`;
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') url += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
+  }
+  return url;
 }
 
 /** A reconnecting WebSocket client for one room. */
@@ -28,10 +35,14 @@ export class LiveSocket {
    * @param {string} room
    * @param {{onmessage?: (msg: object) => void,
    *          onstate?: (state: string, info: {attempt: number, retryInMs: number}) => void,
-   *          WebSocketImpl?: typeof WebSocket}} handlers
+   *          WebSocketImpl?: typeof WebSocket,
+   *          params?: (socket: LiveSocket) => object}} handlers
+   *   params gives extra query parameters for each (re)connect, e.g. a room page's
+   *   {image, since: socket.lastSeq} so the server can replay what was missed.
    */
-  constructor(room, { onmessage = () => {}, onstate = () => {}, WebSocketImpl = globalThis.WebSocket } = {}) {
+  constructor(room, { onmessage = () => {}, onstate = () => {}, WebSocketImpl = globalThis.WebSocket, params = () => ({}) } = {}) {
     this.room = room;
+    this.params = params;
     this.onmessage = onmessage;
     this.onstate = onstate;
     this.WebSocketImpl = WebSocketImpl;
@@ -84,7 +95,7 @@ export class LiveSocket {
     this.setState(state);
     let ws;
     try {
-      ws = new this.WebSocketImpl(socketURL(this.room));
+      ws = new this.WebSocketImpl(socketURL(this.room, globalThis.location, this.params(this)));
     } catch {
       this.scheduleReconnect();
       return;

@@ -51,3 +51,31 @@ test('LiveSocket delivers parsed messages and reconnects after a close', async (
   s.stop();
   assert.deepEqual(states, ['connecting', 'open', 'reconnecting', 'reconnecting', 'closed']);
 });
+
+test('socketURL adds extra parameters, leaving out empty ones', () => {
+  const loc = { protocol: 'http:', host: 'h' };
+  assert.equal(socketURL('room:r1', loc, { image: 7, since: 0 }), 'ws://h/ws?room=room%3Ar1&image=7&since=0');
+  assert.equal(socketURL('room:r1', loc, { image: null, since: '' }), 'ws://h/ws?room=room%3Ar1');
+});
+
+test('LiveSocket asks params on every connect: a reconnect passes the last seq', (t) => {
+  globalThis.location = { protocol: 'http:', host: 'h' };
+  t.after(() => delete globalThis.location);
+  const urls = [];
+  class FakeWS {
+    constructor(url) {
+      urls.push(url);
+      FakeWS.last = this;
+    }
+    close() {}
+  }
+  const s = new LiveSocket('room:r1', { WebSocketImpl: FakeWS, params: (sock) => ({ image: 7, since: sock.lastSeq || '' }) });
+  s.start();
+  FakeWS.last.onopen();
+  FakeWS.last.onmessage({ data: '{"type":"snapshot","seq":41}' });
+  FakeWS.last.onmessage({ data: '{"type":"progress","seq":42}' });
+  FakeWS.last.onclose();
+  s.connectNow();
+  s.stop();
+  assert.deepEqual(urls, ['ws://h/ws?room=room%3Ar1&image=7', 'ws://h/ws?room=room%3Ar1&image=7&since=42']);
+});

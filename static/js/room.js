@@ -1,0 +1,354 @@
+// RoomPage: the controller for [data-room-page] — one room's image grid,
+// members, progress and share link, kept live from /ws?room=room:{id}
+// (docs/ROOMS.md): snapshot, member.presence, image.status, progress and
+// member.removed. The server renders the first paint; this only updates it.
+//
+// Test hooks: each image card [data-file-id] carries data-status
+// (done|in_progress|untouched) and its presence avatars [data-presence-user];
+// each member row [data-member-id] carries data-present ("true"|"false").
+
+import { LiveSocket } from './socket.js';
+import { RoomState, imageStatus } from './roomstate.js';
+import { paintColors, renderAvatars, avatarEl } from './avatars.js';
+
+const STATUS_TEXT = { done: 'done', in_progress: 'in progress', untouched: 'untouched' };
+
+/** The CSRF token for state-changing fetches. */
+function csrf() {
+  return globalThis.document?.querySelector('meta[name="csrf-token"]')?.content || '';
+}
+
+/** The error message of a failed fetch, from {"error":{"message"}} or the status. */
+async function failure(res) {
+  try {
+    const msg = (await res.json())?.error?.message;
+    if (typeof msg === 'string' && msg) return msg;
+  } catch {
+    // not JSON
+  }
+  if (res.status === 401) return 'Your sign-in expired — reload the page to sign in again.';
+  if (res.status === 403) return 'You are not a member of this room any more.';
+  return `The server refused (HTTP ${res.status}) — try again in a moment.`;
+}
+
+/** Asks the server for the next untouched image nobody else is on; returns {href} or {message}. */
+export async function nextImage(roomId, current = null) {
+  let res;
+  try {
+    res = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/next`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf() },
+      body: JSON.stringify({ current }),
+    });
+  } catch {
+    return { message: 'The server could not be reached — check your connection, then try again.' };
+  }
+  if (res.status === 204) return { message: 'No untouched image is left: every image is done or someone is on it.' };
+  if (!res.ok) return { message: await failure(res) };
+  const body = await res.json().catch(() => null);
+  if (!body || typeof body.href !== 'string' || !body.href.startsWith('/')) return { message: 'The server sent no image.' };
+  return { href: body.href, fileId: body.fileId };
+}
+
+/** The controller for one room page. */
+export class RoomPage {
+  constructor(root) {
+    this.root = root;
+    const d = root.dataset;
+    this.roomId = d.roomId;
+    this.me = d.userId || '';
+    this.owner = d.owner === 'true';
+    this.closed = d.closed === 'true';
+    this.state = new RoomState({ me: this.me });
+    this.cards = new Map(); // file id → card <li>
+    for (const li of root.querySelectorAll('[data-room-grid] [data-file-id]')) this.cards.set(li.dataset.fileId, li);
+    this.memberList = root.querySelector('[data-member-list]');
+    this.message = root.querySelector('[data-room-message]');
+    this.connection = root.querySelector('[data-connection]');
+    this.fetchingState = false;
+
+    paintColors(root);
+    this.fillShareURL();
+    root.addEventListener('click', (e) => this.onClick(e));
+    root.addEventListener('submit', (e) => this.onSubmit(e));
+    document.addEventListener('keydown', (e) => this.onKeyDown(e));
+    // A broken thumbnail falls back to the placeholder, as on the image browser.
+    root.addEventListener('error', (e) => {
+      if (e.target instanceof HTMLImageElement) e.target.closest('.thumb')?.classList.add('is-broken');
+    }, true);
+
+    this.socket = new LiveSocket(`room:${this.roomId}`, {
+      onmessage: (msg) => this.onMessage(msg),
+      onstate: (state, info) => this.showConnection(state, info),
+      params: (s) => ({ since: s.lastSeq || '' }),
+    });
+    this.socket.start();
+  }
+
+  /** Makes the share link absolute when the server gave a path. */
+  fillShareURL() {
+    const input = this.root.querySelector('[data-share-url]');
+    if (input && input.value.startsWith('/')) input.value = location.origin + input.value;
+  }
+
+  onClick(e) {
+    const el = e.target.closest('[data-action]');
+    if (!el) return;
+    switch (el.dataset.action) {
+      case 'copy-share':
+        this.copyShare(el);
+        break;
+      case 'next-image':
+        this.next(el);
+        break;
+    }
+  }
+
+  onSubmit(e) {
+    const form = e.target;
+    if (form.matches('[data-close-form]') && !confirm('Close this room for everyone? It becomes read-only.')) e.preventDefault();
+    if (form.matches('[data-remove-form]')) {
+      const name = form.closest('[data-member-id]')?.querySelector('.member-name')?.firstChild?.textContent?.trim() || 'this member';
+      if (!confirm(`Remove ${name} from the room? They are disconnected at once and can't rejoin by link.`)) e.preventDefault();
+    }
+  }
+
+  onKeyDown(e) {
+    const t = e.target;
+    if (t instanceof Element && (t.matches('input, textarea, select') || t.isContentEditable)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if ((e.key === 'n' || e.key === 'N') && !this.closed && !this.state.removed) {
+      e.preventDefault();
+      this.next(this.root.querySelector('[data-action="next-image"]'));
+    }
+  }
+
+  async copyShare(button) {
+    const input = this.root.querySelector('[data-share-url]');
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      // Clipboard API refused (insecure origin, permissions): select it for Ctrl+C.
+      input.select();
+      this.say('Press Ctrl+C to copy the selected link.');
+      return;
+    }
+    button.textContent = 'Copied';
+    setTimeout(() => (button.textContent = 'Copy'), 1500);
+  }
+
+  async next(button) {
+    if (!button || button.disabled) return;
+    button.disabled = true;
+    const r = await nextImage(this.roomId);
+    button.disabled = false;
+    if (r.href) location.assign(r.href);
+    else this.say(r.message);
+  }
+
+  say(text) {
+    this.message.textContent = text;
+    this.message.hidden = !text;
+    clearTimeout(this.sayTimer);
+    if (text) this.sayTimer = setTimeout(() => (this.message.hidden = true), 6000);
+  }
+
+  showConnection(state, info) {
+    const el = this.connection;
+    if (!el) return;
+    el.dataset.state = state;
+    if (state === 'open') {
+      el.textContent = 'live';
+      el.title = 'Connected: presence and progress arrive live';
+    } else if (state === 'reconnecting') {
+      el.textContent = 'reconnecting…';
+      const secs = Math.ceil(info.retryInMs / 1000);
+      el.title = `Connection lost; retrying${secs ? ` in ${secs} s` : ''} (attempt ${info.attempt}).`;
+    } else {
+      el.textContent = state === 'connecting' ? 'connecting…' : 'offline';
+      el.title = 'Live updates';
+    }
+  }
+
+  onMessage(msg) {
+    const changed = this.state.apply(msg);
+    if (msg.type === 'snapshot' && !this.state.hasImages) this.fetchState();
+    this.render(changed);
+  }
+
+  /** Image statuses come with GET /state when the snapshot does not list them. */
+  async fetchState() {
+    if (this.fetchingState) return;
+    this.fetchingState = true;
+    try {
+      const res = await fetch(`/api/rooms/${encodeURIComponent(this.roomId)}/state`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (res.ok) {
+        this.state.applySnapshot(await res.json());
+        this.render(new Set(['members', 'presence', 'images', 'progress']));
+      }
+    } catch {
+      // the next snapshot will do
+    } finally {
+      this.fetchingState = false;
+    }
+  }
+
+  render(changed) {
+    if (changed.has('removed')) return this.showRemoved();
+    if (changed.has('presence') || changed.has('members')) {
+      this.renderPresence();
+      this.renderMembers();
+    }
+    if (changed.has('images')) this.renderImages();
+    if (changed.has('progress') || changed.has('images')) this.renderProgress();
+  }
+
+  showRemoved() {
+    this.socket.stop();
+    this.root.querySelector('[data-removed]').hidden = false;
+    this.root.classList.add('is-removed');
+    for (const el of this.root.querySelectorAll('button, [data-room-grid] a')) {
+      if (el.tagName === 'A') el.removeAttribute('href');
+      else el.disabled = true;
+    }
+    this.connection.dataset.state = 'closed';
+    this.connection.textContent = 'removed';
+  }
+
+  renderPresence() {
+    const on = this.state.byImage();
+    for (const [id, li] of this.cards) {
+      const box = li.querySelector('[data-presence]');
+      if (box) renderAvatars(box, on.get(id) || []);
+    }
+  }
+
+  renderImages() {
+    for (const im of this.state.images.values()) {
+      const li = this.cards.get(im.fileId);
+      if (!li) continue;
+      const status = imageStatus(im.status);
+      li.dataset.status = status;
+      const badge = li.querySelector('[data-image-badge]');
+      badge.dataset.status = status;
+      badge.textContent = STATUS_TEXT[status];
+      if (typeof im.objects === 'number') {
+        li.querySelector('[data-objects]').textContent = `${im.objects} object${im.objects === 1 ? '' : 's'}`;
+      }
+      const by = status === 'done' && im.doneBy ? this.state.nameOf(im.doneBy) || im.doneBy : '';
+      li.querySelector('[data-done-by]').textContent = by ? `by ${by}` : '';
+    }
+  }
+
+  renderProgress() {
+    const p = this.state.progress;
+    const c = p.total ? p : this.state.counts();
+    const set = (sel, v) => {
+      const el = this.root.querySelector(sel);
+      if (el) el.textContent = String(v);
+    };
+    set('[data-count="done"]', c.done);
+    set('[data-count="in_progress"]', c.inProgress);
+    set('[data-count="untouched"]', c.untouched);
+    set('[data-progress-percent]', `${c.total ? Math.floor((100 * c.done) / c.total) : 0}% done`);
+    const bar = this.root.querySelector('[data-progress-bar]');
+    if (bar) {
+      bar.max = Math.max(1, c.total);
+      bar.value = c.done;
+    }
+    const labels = this.root.querySelector('[data-label-counts]');
+    if (labels && p.labels) {
+      labels.replaceChildren(...p.labels.map((l) => {
+        const li = document.createElement('li');
+        const dot = document.createElement('span');
+        dot.className = 'label-dot';
+        dot.dataset.color = l.color || '';
+        li.append(dot, span('count-name', l.name || '(no label)'), span('count-value', String(l.objects)));
+        return li;
+      }));
+      paintColors(labels);
+    }
+    const members = this.root.querySelector('[data-member-counts]');
+    if (members && p.members) {
+      members.replaceChildren(...p.members.map((m) => {
+        const li = document.createElement('li');
+        const value = span('count-value', m.done ? `${m.objects} · ${m.done} done` : String(m.objects));
+        value.title = 'objects · images done';
+        const av = avatarEl(m, 'avatar-xs');
+        av.removeAttribute('data-presence-user'); // a count, not presence
+        li.append(av, span('count-name', m.name), value);
+        return li;
+      }));
+    }
+  }
+
+  renderMembers() {
+    if (!this.memberList) return;
+    const names = new Map([...this.cards].map(([id, li]) => [id, li.dataset.fileName || 'an image']));
+    const rows = new Map([...this.memberList.querySelectorAll('[data-member-id]')].map((li) => [li.dataset.memberId, li]));
+    for (const [id, li] of rows) {
+      if (!this.state.members.has(id)) li.remove(); // removed from the room
+    }
+    for (const m of this.state.members.values()) {
+      let li = rows.get(m.userId);
+      if (!li) {
+        li = this.memberRow(m);
+        this.memberList.append(li);
+      }
+      const p = this.state.presence.get(m.userId);
+      li.dataset.present = String(!!p);
+      const where = li.querySelector('[data-where]');
+      where.textContent = !p ? 'away' : !p.fileId ? 'in the room' : `on ${names.get(p.fileId) || 'an image'}`;
+    }
+    const count = this.root.querySelector('[data-member-count]');
+    if (count) count.textContent = String(this.state.members.size);
+  }
+
+  /** A member row for someone who joined after the page was rendered. */
+  memberRow(m) {
+    const li = document.createElement('li');
+    li.className = 'member';
+    li.dataset.memberId = m.userId;
+    const av = avatarEl(m, '');
+    av.removeAttribute('data-presence-user'); // presence avatars are the grid's
+    av.setAttribute('aria-hidden', 'true');
+    const text = span('member-text', '');
+    const name = span('member-name', m.name);
+    if (m.userId === this.me) name.append(span('member-you', '(you)'));
+    if (m.role === 'owner') name.append(span('member-role', 'owner'));
+    const where = span('member-where', '');
+    where.dataset.where = '';
+    text.append(name, where);
+    li.append(av, text);
+    if (this.owner && !this.closed && m.userId !== this.me && m.role !== 'owner') {
+      const form = document.createElement('form');
+      form.className = 'inline-form';
+      form.method = 'post';
+      form.action = `/rooms/${encodeURIComponent(this.roomId)}/members/${encodeURIComponent(m.userId)}/remove`;
+      form.dataset.removeForm = '';
+      const tok = document.createElement('input');
+      tok.type = 'hidden';
+      tok.name = '_csrf';
+      tok.value = csrf();
+      const b = document.createElement('button');
+      b.type = 'submit';
+      b.className = 'btn btn-small btn-ghost btn-danger';
+      b.dataset.action = 'remove-member';
+      b.title = `Remove ${m.name} from the room`;
+      b.textContent = 'Remove';
+      form.append(tok, b);
+      li.append(form);
+    }
+    return li;
+  }
+}
+
+function span(cls, text) {
+  const el = document.createElement('span');
+  el.className = cls;
+  el.textContent = text;
+  return el;
+}
+
+if (globalThis.document) for (const el of document.querySelectorAll('[data-room-page]')) new RoomPage(el);
