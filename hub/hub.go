@@ -352,8 +352,9 @@ func (r *room) endLocked(s *Subscription, reason error) {
 	}
 	delete(r.subs, s)
 	s.err = reason
-	close(s.c)
+	// done first: whoever sees C closed and then asks Err must get the reason, not nil.
 	close(s.done)
+	close(s.c)
 }
 
 // Subscription is one subscriber's view of a room.
