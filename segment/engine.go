@@ -112,6 +112,7 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 		wi, err := loadWorkImage(ctx, src, e.opts.MaxPixels, e.opts.WorkSize)
 		if err == nil {
 			wi.cost = computeStepCosts(wi, e.tune.geoAlpha)
+			wi.d2 = [4][]float32{} // everything that needs it is derived now
 		}
 		return wi, err
 	})

@@ -20,8 +20,8 @@ type workImage struct {
 	rgb        []float32 // w*h*3, interleaved, 0..255
 	beta       float64   // 1 / (2 · mean ‖Δz‖²) over 8-neighbour pairs; 0 on a flat image
 	meanD2     float64   // mean ‖Δz‖² over 8-neighbour pairs
-	// d2[k][i] is ‖z_i − z_j‖² for pixel i and its neighbour j in direction k (E, S, SE, SW);
-	// kept instead of the weights so the geodesic and the graph cut can both use it.
+	// d2[k][i] is ‖z_i − z_j‖² for pixel i and its neighbour j in direction k (E, S, SE, SW).
+	// The engine drops it once cost and nw are derived from it.
 	d2 [4][]float32
 	// cost[k][i] is the geodesic step cost from pixel i in direction k (see geodesic.go).
 	cost [4][]float32
@@ -36,7 +36,7 @@ type workImage struct {
 	// A finer copy (long side twice the working one) where outlines are refined; fw == 0
 	// when the original is not larger than the working copy.
 	fw, fh int
-	frgb   []float32
+	frgb   []uint8
 	fbeta  float64
 }
 
@@ -45,7 +45,8 @@ type workImage struct {
 var dirs = [4][2]int{{1, 0}, {0, 1}, {1, 1}, {-1, 1}}
 
 func (wi *workImage) bytes() int64 {
-	return int64(len(wi.rgb))*4 + int64(len(wi.d2[0]))*52 + int64(len(wi.binRGB))*4 + int64(len(wi.frgb))*4 + 256
+	n := int64(len(wi.bin))
+	return int64(len(wi.rgb))*4 + n*(16+16+4) + int64(len(wi.d2[0]))*16 + int64(len(wi.binRGB))*4 + int64(len(wi.frgb)) + 256
 }
 
 // maxFileBytes bounds how much of a source is read: far above any 40 MP JPEG or PNG a camera
@@ -112,14 +113,21 @@ func newWorkImage(img image.Image, long int) *workImage {
 	} else {
 		// The original is read once, into the fine copy; the working copy is averaged
 		// from that, which costs a fraction of a second pass over a large photo.
-		wi.fw, wi.fh, wi.frgb = downscale(img, 2*long)
-		wi.fbeta = meanBeta(wi.frgb, wi.fw, wi.fh)
+		var frgb []float32
+		wi.fw, wi.fh, frgb = downscale(img, 2*long)
+		wi.fbeta = meanBeta(frgb, wi.fw, wi.fh)
 		fw, fh := wi.fw, wi.fh
 		wi.w = max(1, int(math.Round(float64(sw)*float64(long)/float64(max(sw, sh)))))
 		wi.h = max(1, int(math.Round(float64(sh)*float64(long)/float64(max(sw, sh)))))
 		wi.rgb = make([]float32, wi.w*wi.h*3)
 		areaResample(wi.rgb, wi.w, wi.h, 3, fw, fh, float64(fw)/float64(wi.w), float64(fh)/float64(wi.h),
-			func(y int, row []float32) { copy(row, wi.frgb[y*fw*3:(y+1)*fw*3]) })
+			func(y int, row []float32) { copy(row, frgb[y*fw*3:(y+1)*fw*3]) })
+		// Bytes are plenty for the fine copy: it is cached with every image and only read
+		// along outlines.
+		wi.frgb = make([]uint8, len(frgb))
+		for i, v := range frgb {
+			wi.frgb[i] = uint8(v + 0.5)
+		}
 	}
 	wi.pairwise()
 	return wi
@@ -186,6 +194,13 @@ func meanBeta(rgb []float32, w, h int) float64 {
 		return 0
 	}
 	return float64(cnt) / (2 * sum)
+}
+
+func colourD2u8(rgb []uint8, i, j int) float32 {
+	dr := float32(rgb[3*i]) - float32(rgb[3*j])
+	dg := float32(rgb[3*i+1]) - float32(rgb[3*j+1])
+	db := float32(rgb[3*i+2]) - float32(rgb[3*j+2])
+	return dr*dr + dg*dg + db*db
 }
 
 func colourD2(rgb []float32, i, j int) float32 {

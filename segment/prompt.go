@@ -430,7 +430,7 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 					continue
 				}
 				if lab[p] != lab[ny*w+nx] {
-					sum += 1 - math.Exp(-wi.beta*float64(wi.d2[k][p]))
+					sum += 1 - float64(wi.nw[k][p]) // k < 2: no diagonal factor
 					cnt++
 				}
 			}

@@ -86,7 +86,7 @@ func (pr *problem) refine(lab []uint8) *mask {
 				continue
 			}
 			q := ny*fw + nx
-			wgt := gamma * math.Exp(-wi.fbeta*float64(colourD2(wi.frgb, int(p), q)))
+			wgt := gamma * math.Exp(-wi.fbeta*float64(colourD2u8(wi.frgb, int(p), q)))
 			if dx != 0 && dy != 0 {
 				wgt /= math.Sqrt2
 			}
