@@ -58,12 +58,31 @@ export class LiveSocket {
       // Back online or back in view: try now instead of waiting out the backoff.
       if (!this.stopped && this.state === 'reconnecting') this.connectNow();
     };
+    // Leaving the page closes the connection, so the room sees the member leave at once; a
+    // page kept in the back/forward cache would otherwise keep its socket open. Coming back
+    // to such a page reconnects.
+    this.hide = () => {
+      if (this.stopped) return;
+      this.paused = true;
+      clearTimeout(this.timer);
+      const ws = this.ws;
+      this.ws = null;
+      if (ws) ws.close(1000, 'page hidden');
+    };
+    this.show = (e) => {
+      if (this.paused && e?.persisted) {
+        this.paused = false;
+        this.connect('reconnecting');
+      }
+    };
   }
 
   /** Opens the connection; safe to call once. */
   start() {
     this.stopped = false;
     globalThis.addEventListener?.('online', this.wake);
+    globalThis.addEventListener?.('pagehide', this.hide);
+    globalThis.addEventListener?.('pageshow', this.show);
     globalThis.document?.addEventListener('visibilitychange', this.wake);
     this.connect('connecting');
   }
@@ -74,6 +93,8 @@ export class LiveSocket {
     clearTimeout(this.timer);
     clearTimeout(this.stableTimer);
     globalThis.removeEventListener?.('online', this.wake);
+    globalThis.removeEventListener?.('pagehide', this.hide);
+    globalThis.removeEventListener?.('pageshow', this.show);
     globalThis.document?.removeEventListener('visibilitychange', this.wake);
     if (this.ws) this.ws.close(1000, 'bye');
     this.setState('closed');
@@ -91,7 +112,7 @@ export class LiveSocket {
   }
 
   connect(state) {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.setState(state);
     let ws;
     try {
