@@ -55,6 +55,11 @@ type Options struct {
 	IdleTTL time.Duration
 	// Now tells the time; tests inject it to age rooms. Default time.Now.
 	Now func() time.Time
+	// SeqBase is where every room's sequence numbers start (the first message gets SeqBase+1).
+	// A server that starts it from the clock (e.g. time.Now().UnixMicro()) never reissues the
+	// numbers of a previous run, so a client resuming across a restart is too far behind and
+	// gets a snapshot instead of someone else's messages. Default 0.
+	SeqBase uint64
 }
 
 const (
@@ -127,9 +132,13 @@ func (h *Hub) lockRoom(name string, create bool) (*room, error) {
 		}
 		// A room that was freed and comes back continues its old sequence, so a client holding a
 		// seq from before can never mistake new messages for ones it already has.
+		seq, freed := h.freedSeq[name]
+		if !freed {
+			seq = h.opts.SeqBase
+		}
 		r = &room{
 			name:       name,
-			seq:        h.freedSeq[name],
+			seq:        seq,
 			subs:       make(map[*Subscription]struct{}),
 			lastActive: now,
 		}

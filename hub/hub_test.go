@@ -323,3 +323,31 @@ func TestKickEndsOnlyThatUsersSubscriptions(t *testing.T) {
 	}
 	h.Kick("nowhere", "ana") // an unknown room is not an error
 }
+
+// TestSeqBaseSeparatesRuns: with the clock as base, a client that resumes with a number from
+// a previous run is sent to a fresh snapshot, never handed this run's messages as if missed.
+func TestSeqBaseSeparatesRuns(t *testing.T) {
+	before := hub.New(hub.Options{SeqBase: 1000})
+	var last uint64
+	for range 3 {
+		m, err := before.Publish("r", "x", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m.Seq
+	}
+	before.Close()
+	if last != 1003 {
+		t.Fatalf("last seq %d, want 1003", last)
+	}
+	after := hub.New(hub.Options{SeqBase: 5000}) // restarted later
+	defer after.Close()
+	for range 3 {
+		if _, err := after.Publish("r", "x", 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := after.Since("r", last); ok {
+		t.Error("a number from the previous run was resumed instead of asking for a snapshot")
+	}
+}

@@ -110,7 +110,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	events := hub.New(hub.Options{})
+	// Sequence numbers start from the clock, so they never repeat across restarts.
+	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	teams := rooms.New(st.Rooms(), events, nil)
 	// Room objects' job events are stored with the object before they reach the room.
 	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{Deadline: cfg.jobTimeout})
