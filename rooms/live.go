@@ -159,7 +159,7 @@ type LabelCount struct {
 	Objects int    `json:"objects"`
 }
 
-// MemberCount is one member's share of the work.
+// MemberCount is one member's share of the work (members with none are left out).
 type MemberCount struct {
 	UserID  string `json:"userId"`
 	Name    string `json:"name"`
@@ -262,8 +262,10 @@ func progressOf(r *store.Room, members []store.Member, objects []store.Object, p
 	for _, name := range others {
 		p.Labels = append(p.Labels, LabelCount{Name: name, Objects: perLabel[name]})
 	}
+	// Only members who did something are listed: the progress event goes to every member, and
+	// a large room's idle members would make it grow with the room.
 	for _, m := range members {
-		if m.RemovedAt != nil && perAuthor[m.UserID] == 0 && doneBy[m.UserID] == 0 {
+		if perAuthor[m.UserID] == 0 && doneBy[m.UserID] == 0 {
 			continue
 		}
 		p.Members = append(p.Members, MemberCount{UserID: m.UserID, Name: m.Name, Color: Color(m.UserID), Objects: perAuthor[m.UserID], Done: doneBy[m.UserID]})
