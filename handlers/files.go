@@ -53,29 +53,33 @@ func isImage(f *cdf.File) bool {
 	return false
 }
 
-// imageFile fetches a file's metadata as the request's user and checks that it is an image
-// within the pixel limit.
-func (s *server) imageFile(c echo.Context, client *cdf.Client, id int64) (*cdf.File, error) {
+// openImage fetches a file's metadata with the request's user's client and checks that it is
+// an image within the pixel limit. It returns that client for the calls that follow.
+func (s *server) openImage(c echo.Context, id int64) (*cdf.Client, *cdf.File, error) {
+	client, err := s.client(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx := c.Request().Context()
 	f, err := client.Files.Retrieve(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !f.Uploaded {
-		return nil, newProblem(http.StatusConflict, "“%s” has no content yet: its upload has not finished.", f.Name)
+		return nil, nil, newProblem(http.StatusConflict, "“%s” has no content yet: its upload has not finished.", f.Name)
 	}
 	if !isImage(f) {
-		return nil, newProblem(http.StatusUnprocessableEntity, "“%s” is not a JPEG or PNG image; Lasso segments only those.", f.Name)
+		return nil, nil, newProblem(http.StatusUnprocessableEntity, "“%s” is not a JPEG or PNG image; Lasso segments only those.", f.Name)
 	}
 	w, h, err := s.imageSize(ctx, client, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(w)*int64(h) > s.MaxPixels {
-		return nil, newProblem(http.StatusUnprocessableEntity, "“%s” is %d×%d pixels (%.1f MP); the limit is %.1f MP.",
+		return nil, nil, newProblem(http.StatusUnprocessableEntity, "“%s” is %d×%d pixels (%.1f MP); the limit is %.1f MP.",
 			f.Name, w, h, float64(w)*float64(h)/1e6, float64(s.MaxPixels)/1e6)
 	}
-	return f, nil
+	return client, f, nil
 }
 
 type sizeKey struct {
@@ -103,6 +107,13 @@ func (s *server) imageSize(ctx context.Context, client *cdf.Client, f *cdf.File)
 	}
 	s.sizes.Store(key, imageDims{cfg.Width, cfg.Height})
 	return cfg.Width, cfg.Height, nil
+}
+
+// knownSize is the image size openImage learnt, or zeros.
+func (s *server) knownSize(f *cdf.File) imageDims {
+	d, _ := s.sizes.Load(sizeKey{f.ID, f.LastUpdatedTime})
+	dims, _ := d.(imageDims)
+	return dims
 }
 
 // browse shows the project's images as a grid of thumbnails, filtered by name and directory.
@@ -211,16 +222,11 @@ func (s *server) annotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.client(c)
+	client, f, err := s.openImage(c, id)
 	if err != nil {
 		return err
 	}
-	f, err := s.imageFile(c, client, id)
-	if err != nil {
-		return err
-	}
-	d, _ := s.sizes.Load(sizeKey{f.ID, f.LastUpdatedTime})
-	dims, _ := d.(imageDims)
+	dims := s.knownSize(f)
 	page := views.AnnotatePage{
 		Layout:   s.pageLayout(c, f.Name),
 		FileID:   f.ID,
@@ -291,11 +297,7 @@ func (s *server) content(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.client(c)
-	if err != nil {
-		return err
-	}
-	f, err := s.imageFile(c, client, id)
+	client, f, err := s.openImage(c, id)
 	if err != nil {
 		return err
 	}

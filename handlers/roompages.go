@@ -226,16 +226,11 @@ func (s *server) roomImage(c echo.Context) error {
 	if index < 0 {
 		return rooms.ErrNoImage
 	}
-	client, err := s.client(c)
+	_, f, err := s.openImage(c, fileID)
 	if err != nil {
 		return err
 	}
-	f, err := s.imageFile(c, client, fileID)
-	if err != nil {
-		return err
-	}
-	d, _ := s.sizes.Load(sizeKey{f.ID, f.LastUpdatedTime})
-	dims, _ := d.(imageDims)
+	dims := s.knownSize(f)
 	page := views.AnnotatePage{
 		Layout: s.pageLayout(c, f.Name), FileID: f.ID, Name: f.Name,
 		ImageURL: fmt.Sprintf("/files/%d/content", f.ID), Width: dims.w, Height: dims.h,

@@ -99,11 +99,8 @@ func (s *server) roomPrompt(c echo.Context) error {
 	if len(body.Label) > 128 {
 		return newProblem(http.StatusBadRequest, "The label is too long (at most 128 characters).")
 	}
-	client, err := s.client(c)
+	client, _, err := s.openImage(c, fileID)
 	if err != nil {
-		return err
-	}
-	if _, err := s.imageFile(c, client, fileID); err != nil {
 		return err
 	}
 	u := userOf(c)

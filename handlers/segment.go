@@ -143,11 +143,8 @@ func (s *server) segment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.client(c)
+	client, _, err := s.openImage(c, id)
 	if err != nil {
-		return err
-	}
-	if _, err := s.imageFile(c, client, id); err != nil {
 		return err
 	}
 	u := userOf(c)
