@@ -148,6 +148,9 @@ func (s *server) browse(c echo.Context) error {
 			}
 		}
 	}
+	if cdf.StatusCode(err) == http.StatusBadRequest && c.QueryParam("cursor") != "" {
+		return newProblem(http.StatusBadRequest, "This page link is no longer valid. Start again from the first page.")
+	}
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ func (a *app) signIn(t *testing.T, name string) *app {
 
 type options struct {
 	maxPixels int64
+	extra     int // more small images, in the folder "many"
 }
 
 // writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.
@@ -129,6 +130,9 @@ func setup(t *testing.T, opt options) *app {
 	writeJPEG(t, filepath.Join(dir, "big", "large.jpg"), 400, 300)
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for i := range opt.extra {
+		writeJPEG(t, filepath.Join(dir, "many", fmt.Sprintf("img%03d.jpg", i)), 8, 8)
 	}
 	standIn, err := cdflocal.New(cdflocal.Config{
 		ImagesDir: dir,
@@ -652,4 +656,22 @@ func TestUsersAreIsolated(t *testing.T) {
 	if strings.Contains(string(m.Data), "anas") {
 		t.Errorf("Ben's snapshot holds Ana's object: %s", m.Data)
 	}
+}
+
+func TestBrowserPages(t *testing.T) {
+	a := setup(t, options{extra: 60})
+	doc := a.page(t, "/?dir=/many", http.StatusOK)
+	first := doc.Find(`a[href^="/images/"]`).Length()
+	next, ok := doc.Find(`a[href*="cursor="]`).Attr("href")
+	if first != 48 || !ok {
+		t.Fatalf("first page: %d images, next link %v; want 48 and a next page", first, ok)
+	}
+	doc = a.page(t, next, http.StatusOK)
+	if n := doc.Find(`a[href^="/images/"]`).Length(); n != 12 {
+		t.Errorf("second page: %d images, want 12", n)
+	}
+	if doc.Find(`a[href*="cursor="]`).Length() != 0 {
+		t.Error("the last page links to a next one")
+	}
+	a.page(t, "/?cursor=forged", http.StatusBadRequest)
 }
