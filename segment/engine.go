@@ -13,6 +13,7 @@ const (
 	defaultBudget     = time.Second
 	defaultCacheBytes = 256 << 20
 	defaultWorkSize   = 320
+	historyBytes      = 32 << 20
 )
 
 // Engine segments images. It is safe for concurrent use.
@@ -20,6 +21,7 @@ type Engine struct {
 	opts  Options
 	tune  tuning
 	cache *imageCache
+	hist  *historyCache
 }
 
 // New returns an Engine with the given options.
@@ -42,7 +44,7 @@ func New(opts Options) *Engine {
 	if opts.WorkSize <= 0 {
 		opts.WorkSize = defaultWorkSize
 	}
-	return &Engine{opts: opts, tune: defaultTuning(), cache: newImageCache(opts.CacheBytes)}
+	return &Engine{opts: opts, tune: defaultTuning(), cache: newImageCache(opts.CacheBytes), hist: newHistoryCache(historyBytes)}
 }
 
 // Validate checks a prompt: 1..MaxPoints points or a box (or both), coordinates in 0..1,
@@ -119,11 +121,20 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 	if err != nil {
 		return nil, err
 	}
-	pr := newProblem(ctx, wi, p, e.tune, start.Add(e.opts.Budget))
+	deadline := start.Add(e.opts.Budget)
+	var prev []uint8
+	if p.Box == nil && len(p.Points) > 1 {
+		prev = e.history(ctx, wi, src.Key, p.Points[:len(p.Points)-1], deadline)
+	}
+	pr := newProblem(ctx, wi, p, e.tune, deadline)
 	if pr == nil {
 		return nil, nil
 	}
+	pr.prev = prev
 	cands := pr.solve()
+	if p.Box == nil && len(cands) > 0 {
+		e.hist.put(historyKey(src.Key, e.opts.WorkSize, p.Points), cands[0].lab)
+	}
 	out := make([]scoredMask, 0, len(cands))
 	for i, c := range cands {
 		// Only the best candidate gets the fine outline: it is the one shown first, and
@@ -142,4 +153,34 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 // toPixel maps a normalised coordinate to the working pixel that contains it.
 func toPixel(v float64, n int) int {
 	return min(max(int(math.Floor(v*float64(n))), 0), n-1)
+}
+
+// history returns the working-resolution answer to the click prompt pts (nil when it asks for
+// nothing), from the history cache or recomputed, with the answers it depends on, exactly as
+// Segment computes it.
+func (e *Engine) history(ctx context.Context, wi *workImage, key string, pts []Point, deadline time.Time) []uint8 {
+	// The longest cached prefix, then forward from it.
+	j := len(pts)
+	var lab []uint8
+	for ; j > 0; j-- {
+		if l, ok := e.hist.get(historyKey(key, e.opts.WorkSize, pts[:j])); ok {
+			lab = l
+			break
+		}
+	}
+	for k := j + 1; k <= len(pts); k++ {
+		var prev []uint8
+		if k > 1 {
+			prev = lab
+		}
+		lab = []uint8{}
+		if pr := newProblem(ctx, wi, Prompt{Points: pts[:k]}, e.tune, deadline); pr != nil {
+			pr.prev = prev
+			if cs := pr.solve(); len(cs) > 0 {
+				lab = cs[0].lab
+			}
+		}
+		e.hist.put(historyKey(key, e.opts.WorkSize, pts[:k]), lab)
+	}
+	return lab
 }

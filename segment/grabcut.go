@@ -34,6 +34,9 @@ type tuning struct {
 	roiMargin    float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
 	bgBand       float64 // box mode: background samples from a band this many box sizes wide (0: all)
 	boxPrior     float64 // box mode: weight of a geodesic prior from the box centre against the box outline
+	prevWeight   float64 // click mode: weight holding the previous answer in place far from the new click (0: off)
+	prevRadius   float64 // click mode: least geodesic reach of the new click, as a share of the working long side
+	prevDepth    float64 // click mode: the reach is at least this many times the click's distance to the previous answer
 }
 
 func defaultTuning() tuning {
@@ -52,6 +55,9 @@ func defaultTuning() tuning {
 		roiMargin:    0.5,
 		bgBand:       0,
 		boxPrior:     1.5,
+		prevWeight:   2,
+		prevRadius:   0.1,
+		prevDepth:    2,
 	}
 }
 
@@ -84,6 +90,12 @@ type problem struct {
 	nPoints    int     // points in the prompt
 	// the colour models of the last iteration, for refinement
 	fgM, bgM gmm
+	// click mode: the answer to the prompt without its last click (nil when none), the pixels
+	// of the last click's disc, and per pixel the cost of leaving the previous answer
+	prev      []uint8
+	lastSeeds []int32
+	lastClick int32
+	prevW     []float32
 }
 
 // candidate is one labelling of the working image with what is needed to score it.
@@ -338,13 +350,20 @@ func (pr *problem) run(lab []uint8) []candidate {
 // background. Relative: where the clicks say object, background costs more, and the other way
 // round; a big object far from its click is not penalised for being big.
 func (pr *problem) prior(p int) (fg, bg float64) {
+	if pr.prevW != nil {
+		if pr.prev[p] == 1 {
+			bg += float64(pr.prevW[p])
+		} else {
+			fg += float64(pr.prevW[p])
+		}
+	}
 	if pr.priorW <= 0 || pr.geoFG == nil {
-		return 0, 0
+		return fg, bg
 	}
 	a, b := float64(pr.geoFG[p]), float64(pr.geoBG[p])
 	r := 1.0
 	if !math.IsInf(a, 1) {
 		r = a / (a + b + 1e-6)
 	}
-	return pr.priorW * r, pr.priorW * (1 - r)
+	return fg + pr.priorW*r, bg + pr.priorW*(1-r)
 }

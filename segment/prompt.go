@@ -29,6 +29,18 @@ func newProblem(ctx context.Context, wi *workImage, p Prompt, t tuning, deadline
 			}
 		}
 	}
+	if n := len(p.Points); n > 0 {
+		last := p.Points[n-1]
+		cx, cy := toPixel(last.X, w), toPixel(last.Y, h)
+		pr.lastClick = int32(cy*w + cx)
+		for y := max(0, cy-r); y <= min(h-1, cy+r); y++ {
+			for x := max(0, cx-r); x <= min(w-1, cx+r); x++ {
+				if (x-cx)*(x-cx)+(y-cy)*(y-cy) <= r*r {
+					pr.lastSeeds = append(pr.lastSeeds, int32(y*w+x))
+				}
+			}
+		}
+	}
 	// The clicked pixel itself always keeps its own label, even under a later disc.
 	for _, pt := range p.Points {
 		v := int8(-1)
@@ -210,6 +222,39 @@ func (pr *problem) initClicks() []uint8 {
 			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x+1), max(y1, y+1)
 		}
 	}
+	if len(pr.prev) == w*h && pr.tune.prevWeight > 0 {
+		// Away from the new click, hold the previous answer: a correction is local, and a
+		// re-fit of the colour models must not undo what the earlier clicks settled.
+		d, _ := pr.geo(cost, pr.lastSeeds, nil, nil)
+		R := pr.tune.prevRadius * float64(max(w, h))
+		if k := pr.tune.prevDepth; k > 0 {
+			// The robot's and the user's click sits deep in the error it corrects: its distance
+			// to the previous answer's matching label tells the size of that error.
+			c := pr.lastClick
+			cx, cy := int(c)%w, int(c)/w
+			want := uint8(0)
+			if pr.hard[c] == 1 {
+				want = 1
+			}
+			best := w*w + h*h
+			for i, v := range pr.prev {
+				if v == want {
+					dx, dy := i%w-cx, i/w-cy
+					best = min(best, dx*dx+dy*dy)
+				}
+			}
+			R = max(R, k*math.Sqrt(float64(best)))
+		}
+		pr.prevW = make([]float32, w*h)
+		for i, v := range d {
+			t := float64(v) / R
+			pr.prevW[i] = float32(pr.tune.prevWeight * (1 - math.Exp(-t*t)))
+			if pr.prev[i] == 1 {
+				x, y := i%w, i/w
+				x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x+1), max(y1, y+1)
+			}
+		}
+	}
 	// The cut only runs near what the geodesic start found: the object rarely reaches
 	// beyond that box grown by half its size, and a smaller graph is a faster cut. What lies
 	// outside counts as background, as outside a box prompt.
@@ -248,7 +293,7 @@ func (pr *problem) solve() []candidate {
 	}
 	for i := range pool {
 		pr.keepConnected(pool[i].lab)
-		fillHoles(pool[i].lab, pr.w, pr.h)
+		fillHoles(pool[i].lab, pr.w, pr.h, pr.bgSeeds)
 	}
 	var out []candidate
 	for _, c := range pool {
@@ -305,12 +350,17 @@ func iou(a, b []uint8) float64 {
 // every part but the largest: the answer is one object, and the graph cut happily picks up
 // same-coloured specks elsewhere in the box.
 func (pr *problem) keepConnected(lab []uint8) {
-	keepParts(lab, pr.w, pr.h, pr.fgSeeds)
+	var support []uint8
+	if len(pr.prev) == len(lab) {
+		support = pr.prev
+	}
+	keepParts(lab, pr.w, pr.h, pr.fgSeeds, support)
 }
 
 // keepParts keeps the 8-connected foreground parts holding a seed, or the largest part when
-// no seed is in the foreground.
-func keepParts(lab []uint8, w, h int, seeds []int32) {
+// no seed is in the foreground. With a support labelling, a part lying mostly inside it is kept
+// too: a negative click that splits the previous answer must not drop the far side.
+func keepParts(lab []uint8, w, h int, seeds []int32, support []uint8) {
 	comp := make([]int32, w*h)
 	for i := range comp {
 		comp[i] = -1
@@ -360,6 +410,19 @@ func keepParts(lab []uint8, w, h int, seeds []int32) {
 	if !found {
 		keep[slices.Index(sizes, slices.Max(sizes))] = true
 	}
+	if support != nil {
+		in := make([]int, len(sizes))
+		for i, c := range comp {
+			if c >= 0 && support[i] != 0 {
+				in[c]++
+			}
+		}
+		for c := range sizes {
+			if 2*in[c] > sizes[c] {
+				keep[c] = true
+			}
+		}
+	}
 	for i, c := range comp {
 		if c >= 0 && !keep[c] {
 			lab[i] = 0
@@ -370,8 +433,10 @@ func keepParts(lab []uint8, w, h int, seeds []int32) {
 // fillHoles labels foreground every background pixel that cannot reach the image border
 // through background (4-connected, the dual of the 8-connected foreground): the API returns
 // outer outlines only, so holes would be filled in the polygons anyway, and scoring and
-// candidate comparison must see what the user will see.
-func fillHoles(lab []uint8, w, h int) {
+// candidate comparison must see what the user will see. A hole holding one of the negative
+// seeds is not filled but opened to the outside through the shortest 4-connected channel: the
+// user said it is background.
+func fillHoles(lab []uint8, w, h int, neg []int32) {
 	seen := make([]bool, len(lab))
 	var stack []int32
 	visit := func(p int) {
@@ -388,9 +453,85 @@ func fillHoles(lab []uint8, w, h int) {
 		visit(y * w)
 		visit(y*w + w - 1)
 	}
-	for len(stack) > 0 {
-		p := int(stack[len(stack)-1])
-		stack = stack[:len(stack)-1]
+	flood(w, h, visit, &stack)
+	var par []int32
+	for _, s := range neg {
+		if lab[s] != 0 || seen[s] {
+			continue
+		}
+		if par == nil {
+			par = make([]int32, len(lab))
+		}
+		openHole(lab, w, h, int(s), seen, par)
+		visit(int(s))
+		flood(w, h, visit, &stack)
+	}
+	for i := range lab {
+		if lab[i] == 0 && !seen[i] {
+			lab[i] = 1
+		}
+	}
+}
+
+// openHole clears the shortest 4-connected path of foreground pixels from the hole holding s
+// to background that reaches the border (seen) or to the border itself.
+func openHole(lab []uint8, w, h, s int, seen []bool, par []int32) {
+	for i := range par {
+		par[i] = -2
+	}
+	queue := []int32{int32(s)}
+	par[s] = -1
+	// The hole itself first, at no cost: a breadth-first search from all of it.
+	for k := 0; k < len(queue); k++ {
+		p := int(queue[k])
+		for _, q := range neighbours4(p, w, h) {
+			if q >= 0 && par[q] == -2 && lab[q] == 0 {
+				par[q] = -1
+				queue = append(queue, int32(q))
+			}
+		}
+	}
+	for k := 0; k < len(queue); k++ {
+		p := int(queue[k])
+		x, y := p%w, p/w
+		if (lab[p] == 0 && seen[p]) || (lab[p] == 1 && (x == 0 || y == 0 || x == w-1 || y == h-1)) {
+			for q := p; q >= 0; q = int(par[q]) {
+				lab[q] = 0
+			}
+			return
+		}
+		for _, q := range neighbours4(p, w, h) {
+			if q >= 0 && par[q] == -2 {
+				par[q] = int32(p)
+				queue = append(queue, int32(q))
+			}
+		}
+	}
+}
+
+func neighbours4(p, w, h int) [4]int {
+	x, y := p%w, p/w
+	n := [4]int{-1, -1, -1, -1}
+	if x > 0 {
+		n[0] = p - 1
+	}
+	if x < w-1 {
+		n[1] = p + 1
+	}
+	if y > 0 {
+		n[2] = p - w
+	}
+	if y < h-1 {
+		n[3] = p + w
+	}
+	return n
+}
+
+// flood runs visit over the 4-neighbours of everything on the stack until it is empty.
+func flood(w, h int, visit func(int), stack *[]int32) {
+	for len(*stack) > 0 {
+		p := int((*stack)[len(*stack)-1])
+		*stack = (*stack)[:len(*stack)-1]
 		x, y := p%w, p/w
 		if x > 0 {
 			visit(p - 1)
@@ -403,11 +544,6 @@ func fillHoles(lab []uint8, w, h int) {
 		}
 		if y < h-1 {
 			visit(p + w)
-		}
-	}
-	for i := range lab {
-		if lab[i] == 0 && !seen[i] {
-			lab[i] = 1
 		}
 	}
 }

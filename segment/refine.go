@@ -1,6 +1,9 @@
 package segment
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // refine re-cuts a working-resolution labelling on the finer copy of the image, in a narrow
 // band around its outline: the working copy is small for speed, and at its resolution an
@@ -66,6 +69,7 @@ func (pr *problem) refine(lab []uint8) *mask {
 		return m
 	}
 
+	support := slices.Clone(m.pix)
 	g := newFlowGraph(len(pix), 8*len(pix))
 	gamma := gcGamma * pr.tune.gammaMul
 	for i, p := range pix {
@@ -119,14 +123,17 @@ func (pr *problem) refine(lab []uint8) *mask {
 		}
 	}
 	// Seeds at fine resolution: the fine pixel at the centre of each working seed pixel.
-	seeds := make([]int32, 0, len(pr.fgSeeds))
-	for _, s := range pr.fgSeeds {
-		x, y := int(s)%wi.w, int(s)/wi.w
-		fx := min(int((float64(x)+0.5)*float64(fw)/float64(wi.w)), fw-1)
-		fy := min(int((float64(y)+0.5)*float64(fh)/float64(wi.h)), fh-1)
-		seeds = append(seeds, int32(fy*fw+fx))
+	fine := func(ws []int32) []int32 {
+		out := make([]int32, 0, len(ws))
+		for _, s := range ws {
+			x, y := int(s)%wi.w, int(s)/wi.w
+			fx := min(int((float64(x)+0.5)*float64(fw)/float64(wi.w)), fw-1)
+			fy := min(int((float64(y)+0.5)*float64(fh)/float64(wi.h)), fh-1)
+			out = append(out, int32(fy*fw+fx))
+		}
+		return out
 	}
-	keepParts(m.pix, fw, fh, seeds)
-	fillHoles(m.pix, fw, fh)
+	keepParts(m.pix, fw, fh, fine(pr.fgSeeds), support)
+	fillHoles(m.pix, fw, fh, fine(pr.bgSeeds))
 	return m
 }
