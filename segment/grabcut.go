@@ -55,9 +55,9 @@ func defaultTuning() tuning {
 		roiMargin:    0.5,
 		bgBand:       0,
 		boxPrior:     1.5,
-		prevWeight:   2,
+		prevWeight:   3,
 		prevRadius:   0.1,
-		prevDepth:    2,
+		prevDepth:    3,
 	}
 }
 
