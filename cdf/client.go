@@ -1,8 +1,8 @@
 // Package cdf is Lasso's hand-written client for the subset of the Cognite Data Fusion (CDF)
-// REST API that Lasso uses: files, vision segment jobs and token inspection.
+// REST API that Lasso uses: files, vision segment jobs, annotations and token inspection.
 //
 // The client is modelled on google/go-github: one Client with a service per resource
-// (c.Files, c.Vision, c.Token), ctx first on every call, and a single typed error, *APIError,
+// (c.Files, c.Vision, c.Annotations, c.Token), ctx first on every call, and a single typed error, *APIError,
 // for every answer CDF gives with a non-2xx status.
 //
 // The client never sees credentials: New is handed an *http.Client that already carries
@@ -11,8 +11,9 @@
 //
 // Calls are retried with full-jitter exponential backoff on 429, 502, 503 and 504 (and on any
 // status marked with the cdf-is-auto-retryable header) and on transport errors, but only when
-// the call is idempotent or read-like. Starting a segment job is retried on 429 alone, because
-// CDF rejects a throttled request before doing any work.
+// the call is idempotent or read-like. Starting a segment job and creating, suggesting or
+// deleting annotations are retried on 429 alone, because CDF rejects a throttled request
+// before doing any work; Ambiguous tells whether another failure may have taken effect.
 package cdf
 
 import (
@@ -58,6 +59,8 @@ type Client struct {
 	Files *FilesService
 	// Vision is the Vision API's segment endpoints (/context/vision/segment...).
 	Vision *VisionService
+	// Annotations is the Annotations API (/annotations/...).
+	Annotations *AnnotationsService
 	// Token is the token inspection endpoint (/api/v1/token/inspect).
 	Token *TokenService
 }
@@ -147,6 +150,7 @@ func New(baseURL, project string, hc *http.Client, opts ...Option) *Client {
 	}
 	c.Files = &FilesService{c: c}
 	c.Vision = &VisionService{c: c}
+	c.Annotations = &AnnotationsService{c: c}
 	c.Token = &TokenService{c: c}
 	return c
 }
@@ -227,14 +231,16 @@ func (c *Client) doRaw(ctx context.Context, k call, limit int64) ([]byte, http.H
 	if k.body != nil {
 		var err error
 		if payload, err = json.Marshal(k.body); err != nil {
-			return nil, nil, fmt.Errorf("cdf: %s: encode request: %w", k.op, err)
+			return nil, nil, &notSentError{fmt.Errorf("cdf: %s: encode request: %w", k.op, err)}
 		}
 	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := c.sleep(ctx, c.backoff(attempt-1, lastErr)); err != nil {
-				return nil, nil, fmt.Errorf("cdf: %s: %w (last error: %v)", k.op, err, lastErr)
+				// Both are wrapped: callers see the cancellation and, through Ambiguous or
+				// StatusCode, what the last attempt got.
+				return nil, nil, fmt.Errorf("cdf: %s: %w (last error: %w)", k.op, err, lastErr)
 			}
 		}
 		body, hdr, err := c.once(ctx, k, payload, limit)

@@ -14,8 +14,8 @@ import (
 // FilesService is CDF's Files API.
 type FilesService struct{ c *Client }
 
-// ListOptions pages a list call. Limit 0 means CDF's default (100); Cursor is the NextCursor
-// of the previous page, empty for the first.
+// ListOptions pages a list call. Limit 0 means the endpoint's default (files 100,
+// annotations 25); Cursor is the NextCursor of the previous page, empty for the first.
 type ListOptions struct {
 	Limit  int
 	Cursor string
