@@ -403,10 +403,12 @@ func parseLimit(limit *int, def, max int) (int, error) {
 	return *limit, nil
 }
 
-// cursor is the opaque paging token: base64 of the next offset and a hash of the other
-// parameters, so a cursor used with changed parameters is refused.
+// cursor is the opaque paging token: base64 of the next offset (files) or of the last id
+// returned (annotations, which change between pages) and a hash of the other parameters, so
+// a cursor used with changed parameters is refused.
 type cursor struct {
 	Offset int    `json:"o"`
+	After  int64  `json:"a,omitempty"`
 	Params uint64 `json:"p"`
 }
 

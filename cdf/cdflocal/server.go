@@ -7,13 +7,18 @@
 //	GET  /files/{id}, /files/icon?id=|externalId=|space=&instanceExternalId=
 //	POST /context/vision/segment           (cdf-version must contain "beta")
 //	GET  /context/vision/segment/{jobId}   (cdf-version must contain "beta")
+//	POST /annotations (201), /annotations/suggest (201), /annotations/list,
+//	     /annotations/byids, /annotations/update, /annotations/delete
+//	GET  /annotations/{id}
 //
 // plus GET /api/v1/token/inspect and the pre-signed download URLs handed out by
 // /files/downloadlink, which need no bearer token.
 //
 // Like CDF it answers errors with {"error":{"code":N,"message":"..."}} (plus "missing" and
 // "duplicated" where they apply) and status N, and sets x-request-id on every response.
-// Segment jobs run the segment engine in goroutines; Close stops them.
+// Segment jobs run the segment engine in goroutines; Close stops them. Annotations are
+// validated as CDF validates them and kept in memory, or in Config.DataDir so that they
+// survive a restart.
 package cdflocal
 
 import (
@@ -63,11 +68,26 @@ type Segmenter interface {
 	Segment(ctx context.Context, src segment.Source, p segment.Prompt) ([]segment.Segment, error)
 }
 
-// Fault is an error response injected by Config.Faults instead of serving a request.
+// Fault is a failure injected by Config.Faults instead of (or after) serving a request.
+//
+// The plain form {Status: 503} answers the error envelope without doing anything. Delay
+// makes the answer slow, so that a client with a timeout gives up; Drop closes the connection
+// without an answer. AfterWrite serves the request first, so a create, suggest, update or
+// delete takes effect, and only then fails: the ambiguous failure in which the write landed
+// but the client sees an error (Status), a dropped connection (Drop) or, with Delay alone,
+// a response that comes too late.
 type Fault struct {
-	Status        int    // HTTP status, e.g. 429, 500, 502, 503, 504
+	Status        int    // HTTP status, e.g. 429, 500, 502, 503, 504; 0 with neither Drop nor a status serves the request
 	Message       string // error.message; empty takes a message explaining the cause
 	AutoRetryable bool   // adds the header cdf-is-auto-retryable: true
+	// Delay waits this long (or until the client gives up or the server closes) before the
+	// fault, or before the real answer when there is no Status and no Drop.
+	Delay time.Duration
+	// Drop aborts the response: the client sees the connection close with no answer (as with
+	// a timeout at a proxy). Status is then ignored.
+	Drop bool
+	// AfterWrite serves the request before failing, so its effect is stored.
+	AfterWrite bool
 }
 
 // Capability is one ACL of the emulated identity, e.g. {ACL: "filesAcl", Actions: ["READ"]}.
@@ -139,6 +159,9 @@ type Config struct {
 	DataSetExternalID string
 	// MaxImagePixels bounds images the icon endpoint decodes (default 100 MP).
 	MaxImagePixels int64
+	// DataDir is the folder where annotations are kept (in the file AnnotationsFile, written
+	// atomically on every change), so that they survive a restart. Empty keeps them in memory.
+	DataDir string
 }
 
 // Server is the stand-in. It is an http.Handler; Close stops its job goroutines.
@@ -146,6 +169,7 @@ type Server struct {
 	cfg      Config
 	identity Identity
 	files    *fileIndex
+	ann      *annotationStore
 	key      []byte
 
 	ctx    context.Context
@@ -209,6 +233,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.files = idx
+	if s.ann, err = openAnnotationStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -363,18 +390,86 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) error {
+	var f *Fault
 	if s.cfg.Faults != nil {
-		if f := s.cfg.Faults(r); f != nil {
-			if f.AutoRetryable {
-				w.Header().Set("cdf-is-auto-retryable", "true")
-			}
-			msg := f.Message
-			if msg == "" {
-				msg = faultMessage(f.Status)
-			}
-			return errf(f.Status, "%s", msg)
-		}
+		f = s.cfg.Faults(r)
 	}
+	if f == nil {
+		return s.route(w, r)
+	}
+	if !f.AfterWrite {
+		if err := s.faultWait(r, f); err != nil {
+			return err
+		}
+		if f.Drop || f.Status != 0 {
+			return s.fault(w, f)
+		}
+		return s.route(w, r)
+	}
+	// Serve into a buffer: the effect is stored, the answer held back.
+	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	if err := s.route(buf, r); err != nil {
+		writeError(buf, err)
+	}
+	if err := s.faultWait(r, f); err != nil {
+		return err
+	}
+	if f.Drop || f.Status != 0 {
+		return s.fault(w, f)
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(buf.body.Bytes())
+	return nil
+}
+
+// faultWait waits out f.Delay; it fails when the client gives up or the server closes first.
+func (s *Server) faultWait(r *http.Request, f *Fault) error {
+	if f.Delay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(f.Delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-r.Context().Done():
+		return errf(http.StatusGatewayTimeout, "The client gave up (fault injected by cdflocal)")
+	case <-s.ctx.Done():
+		return errf(http.StatusServiceUnavailable, "The stand-in is shutting down")
+	}
+}
+
+// fault answers f: the error envelope with f.Status, or no answer at all for f.Drop.
+func (s *Server) fault(w http.ResponseWriter, f *Fault) error {
+	if f.Drop {
+		// net/http closes the connection without logging; the client sees EOF.
+		panic(http.ErrAbortHandler)
+	}
+	if f.AutoRetryable {
+		w.Header().Set("cdf-is-auto-retryable", "true")
+	}
+	msg := f.Message
+	if msg == "" {
+		msg = faultMessage(f.Status)
+	}
+	return errf(f.Status, "%s", msg)
+}
+
+// bufferedResponse holds a response that an AfterWrite fault replaces.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
 	if err := s.authenticate(r); err != nil {
 		return err
 	}
@@ -403,6 +498,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return s.routeFiles(w, r, strings.TrimPrefix(route, "/files"))
+	case route == "/annotations" || strings.HasPrefix(route, "/annotations/"):
+		return s.routeAnnotations(w, r, strings.TrimPrefix(route, "/annotations"))
 	case route == "/context/vision/segment" || strings.HasPrefix(route, "/context/vision/segment/"):
 		if err := s.require("filesAcl", "READ"); err != nil {
 			return err
@@ -564,4 +661,37 @@ func (s *Server) sign(id, exp int64) string {
 	m := hmac.New(sha256.New, s.key)
 	fmt.Fprintf(m, "%d:%d", id, exp)
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// FaultMix returns a Config.Faults function that fails each API request with probability
+// rate, with a copy of one of faults drawn at random (seeded for repeatability). With
+// faults such as {Status: 429}, {Status: 500, AfterWrite: true} and {Drop: true,
+// AfterWrite: true} it makes the throttling, errors and timeouts a client must survive.
+func FaultMix(rate float64, seed uint64, faults ...Fault) func(*http.Request) *Fault {
+	if len(faults) == 0 {
+		return func(*http.Request) *Fault { return nil }
+	}
+	var mu sync.Mutex
+	rng := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func(*http.Request) *Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Float64() >= rate {
+			return nil
+		}
+		f := faults[rng.IntN(len(faults))]
+		return &f
+	}
+}
+
+// FaultOn returns a Config.Faults function that asks faults only about requests with the
+// given method whose path ends with suffix (e.g. http.MethodPost, "/annotations" for
+// creates), and lets every other request through.
+func FaultOn(method, suffix string, faults func(*http.Request) *Fault) func(*http.Request) *Fault {
+	return func(r *http.Request) *Fault {
+		if r.Method != method || !strings.HasSuffix(r.URL.Path, suffix) {
+			return nil
+		}
+		return faults(r)
+	}
 }
