@@ -1,7 +1,11 @@
 // Command cdflocal runs Lasso's CDF stand-in (package cdf/cdflocal) on its own: the Files,
-// vision segment and token-inspect endpoints of Cognite Data Fusion over a folder of images.
+// vision segment, annotations and token-inspect endpoints of Cognite Data Fusion over a
+// folder of images.
 //
-//	go run ./cmd/cdflocal -images ./static/samples -addr 127.0.0.1:4000 -project lasso-local
+//	go run ./cmd/cdflocal -images ./static/samples -data ./cdflocal-data -addr 127.0.0.1:4000
+//
+// With -data the annotations are kept in that folder across restarts; without it they live in
+// memory.
 //
 // It prints its base URL, e.g. "cdflocal: serving project lasso-local at http://127.0.0.1:4000",
 // and stops gracefully on SIGINT or SIGTERM.
@@ -35,12 +39,13 @@ func main() {
 }
 
 // run parses args, serves the stand-in until ctx ends, then shuts it down. Environment
-// variables CDFLOCAL_IMAGES, CDFLOCAL_PROJECT and CDFLOCAL_TOKEN give flag defaults.
+// variables CDFLOCAL_IMAGES, CDFLOCAL_DATA, CDFLOCAL_PROJECT and CDFLOCAL_TOKEN give flag defaults.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cdflocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:4000", "listen address (host:port; port 0 picks a free one)")
 	images := fs.String("images", getenv("CDFLOCAL_IMAGES"), "folder whose files become the project's files (required)")
+	data := fs.String("data", getenv("CDFLOCAL_DATA"), "folder where annotations are kept across restarts (empty: in memory)")
 	project := fs.String("project", orDefault(getenv("CDFLOCAL_PROJECT"), cdflocal.DefaultProject), "project URL name")
 	token := fs.String("token", getenv("CDFLOCAL_TOKEN"), "the only accepted bearer token (empty: any bearer)")
 	queueDelay := fs.Duration("queue-delay", 200*time.Millisecond, "how long a segment job stays Queued")
@@ -68,6 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Engine:            segment.New(segment.Options{}),
 		PublicURL:         *publicURL,
 		MaxConcurrentJobs: *maxJobs,
+		DataDir:           *data,
 	}
 	if *faultRate > 0 {
 		cfg.Faults = cdflocal.FaultRate(*faultRate, uint64(time.Now().UnixNano()))

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,46 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 }
 
+func TestRunKeepsAnnotationsInDataFolder(t *testing.T) {
+	images, data := writeImages(t), t.TempDir()
+	call := func(base, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/projects/p/"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	var fileID int64
+	t.Run("first run creates", func(t *testing.T) {
+		base := start(t, "-images", images, "-data", data, "-project", "p")
+		_, body := call(base, "files/byids", `{"items":[{"externalId":"a.png"}]}`)
+		var files struct{ Items []struct{ ID int64 } }
+		if err := json.Unmarshal([]byte(body), &files); err != nil || len(files.Items) != 1 {
+			t.Fatalf("byids: %s", body)
+		}
+		fileID = files.Items[0].ID
+		st, body := call(base, "annotations", `{"items":[{"annotatedResourceType":"file","annotatedResourceId":`+strconv.FormatInt(fileID, 10)+
+			`,"annotationType":"images.Classification","creatingApp":"t","creatingAppVersion":"1.0.0","creatingUser":null,"status":"approved","data":{"label":"cat"}}]}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create: %d %s", st, body)
+		}
+	})
+	t.Run("second run lists", func(t *testing.T) {
+		base := start(t, "-images", images, "-data", data, "-project", "p")
+		st, body := call(base, "annotations/list", `{"filter":{"annotatedResourceType":"file","annotatedResourceIds":[{"id":`+strconv.FormatInt(fileID, 10)+`}]}}`)
+		if st != http.StatusOK || !strings.Contains(body, `"label":"cat"`) {
+			t.Errorf("list after a restart: %d %s", st, body)
+		}
+	})
+}
+
 func TestRunFlagErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"-images"}, {"-images", "/does/not/exist"}, {"-images", ".", "extra"}, {"-nope"}} {
 		var out, errw bytes.Buffer
@@ -156,7 +197,7 @@ func TestCogniteSDKCompat(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cognite", "sdk", "package.json")); err != nil {
 		t.Fatalf("@cognite/sdk is not installed in %s; run: npm ci --prefix cdf/cdflocal/testdata/sdkcompat", dir)
 	}
-	base := start(t, "-images", writeImages(t), "-project", "sdk-compat", "-token", "compat-token")
+	base := start(t, "-images", writeImages(t), "-data", t.TempDir(), "-project", "sdk-compat", "-token", "compat-token")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "compat.mjs")

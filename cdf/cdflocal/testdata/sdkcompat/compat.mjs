@@ -92,6 +92,65 @@ async function main() {
   const files = ti.data.capabilities.find((c) => c.filesAcl);
   check(files && files.filesAcl.actions.includes('READ'), 'token inspect grants filesAcl:READ', ti.data.capabilities);
 
+  // annotations: create, suggest, list (filter, paging), retrieve, update, delete.
+  const fileId = images[0].id;
+  const base = {
+    annotatedResourceType: 'file',
+    annotatedResourceId: fileId,
+    annotationType: 'images.ObjectDetection',
+    creatingApp: 'lasso-sdkcompat',
+    creatingAppVersion: '1.0.0',
+  };
+  const polygon = { vertices: [{ x: 0.1, y: 0.1 }, { x: 0.5, y: 0.1 }, { x: 0.3, y: 0.4 }] };
+  const created = await client.annotations.create([
+    { ...base, creatingUser: null, status: 'approved', data: { label: 'valve', confidence: 0.9, polygon } },
+  ]);
+  check(created.length === 1 && Number.isSafeInteger(created[0].id) && created[0].id > 0, 'annotations.create returns the annotation with an id', created);
+  check(created[0].status === 'approved' && created[0].creatingUser === null, 'annotations.create keeps status and a null creatingUser', created[0]);
+  check(created[0].createdTime instanceof Date && created[0].lastUpdatedTime instanceof Date, 'SDK parsed annotation times as dates', created[0]);
+  check(JSON.stringify(created[0].data.polygon) === JSON.stringify(polygon), 'annotations.create echoes the polygon', created[0].data);
+  const suggested = await client.annotations.suggest([
+    { ...base, creatingUser: 'sdk-user', data: { label: 'pump', boundingBox: { xMin: 0.1, xMax: 0.2, yMin: 0.3, yMax: 0.4 } } },
+  ]);
+  check(suggested.length === 1 && suggested[0].status === 'suggested', 'annotations.suggest stores suggested', suggested);
+  check(suggested[0].id > created[0].id, 'annotation ids increase', [created[0].id, suggested[0].id]);
+
+  const filter = { annotatedResourceType: 'file', annotatedResourceIds: [{ id: fileId }] };
+  const listed = await client.annotations.list({ filter, limit: 1 }).autoPagingToArray({ limit: Infinity });
+  check(listed.length === 2 && listed[0].id === created[0].id && listed[1].id === suggested[0].id, 'annotations.list pages through the file\'s annotations', listed.map((a) => a.id));
+  const byLabel = await client.annotations.list({ filter: { ...filter, data: { label: 'valve' } } });
+  check(byLabel.items.length === 1 && byLabel.items[0].id === created[0].id, 'annotations.list filters on data', byLabel.items);
+  const byStatus = await client.annotations.list({ filter: { ...filter, status: 'suggested', creatingUser: 'sdk-user' } });
+  check(byStatus.items.length === 1 && byStatus.items[0].id === suggested[0].id, 'annotations.list filters on status and creatingUser', byStatus.items);
+
+  const retrieved = await client.annotations.retrieve([{ id: suggested[0].id }, { id: created[0].id }]);
+  check(retrieved.length === 2 && retrieved[0].id === suggested[0].id && retrieved[1].id === created[0].id, 'annotations.retrieve keeps request order', retrieved.map((a) => a.id));
+  const updated = await client.annotations.update([{ id: suggested[0].id, update: { status: { set: 'rejected' } } }]);
+  check(updated.length === 1 && updated[0].status === 'rejected', 'annotations.update sets the status', updated);
+  const relabelled = await client.annotations.update([{ id: created[0].id, update: { data: { set: { label: 'gate valve', polygon } } } }]);
+  check(relabelled[0].data.label === 'gate valve', 'annotations.update sets data', relabelled[0].data);
+
+  let invalidErr;
+  try {
+    await client.annotations.create([
+      { ...base, creatingUser: null, status: 'approved', data: { label: 'bad', polygon: { vertices: polygon.vertices.slice(0, 2) } } },
+    ]);
+  } catch (e) {
+    invalidErr = e;
+  }
+  check(invalidErr && invalidErr.status === 400, 'annotations.create of a 2-vertex polygon fails with 400', invalidErr && invalidErr.status);
+
+  await client.annotations.delete([{ id: created[0].id }, { id: suggested[0].id }]);
+  let goneErr;
+  try {
+    await client.annotations.retrieve([{ id: created[0].id }]);
+  } catch (e) {
+    goneErr = e;
+  }
+  check(goneErr && goneErr.status === 400 && Array.isArray(goneErr.missing) && goneErr.missing.some((m) => m.id === created[0].id), 'a deleted annotation is missing', goneErr && goneErr.missing);
+  const empty = await client.annotations.list({ filter });
+  check(empty.items.length === 0, 'annotations.list is empty after delete', empty.items);
+
   console.log(`compat: ${checks} checks passed against ${baseUrl} (project ${project}, @cognite/sdk)`);
 }
 
