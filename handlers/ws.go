@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,6 +45,8 @@ func checkOrigin(r *http.Request) bool {
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  1024,
 	WriteBufferSize: 4096,
+	// Write buffers go back to a pool between messages: a room of idle members holds none.
+	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     checkOrigin,
 }
 
