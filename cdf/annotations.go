@@ -1,7 +1,6 @@
 package cdf
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -223,10 +222,10 @@ func decodeObjectDetection(annotationType string, data json.RawMessage) (*Object
 	if annotationType != AnnotationTypeObjectDetection {
 		return nil, fmt.Errorf("cdf: annotation type is %q, not %s", annotationType, AnnotationTypeObjectDetection)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	// Decoded leniently: reading annotations made by other tools must not fail on a key
+	// this type does not know.
 	var d ObjectDetection
-	if err := dec.Decode(&d); err != nil {
+	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("cdf: decode %s data: %w", AnnotationTypeObjectDetection, err)
 	}
 	return &d, nil
@@ -248,11 +247,14 @@ func (d *ObjectDetection) Validate() error {
 		geometries++
 		for _, v := range []float64{b.XMin, b.XMax, b.YMin, b.YMax} {
 			if !unit(v) {
-				return fmt.Errorf("cdf: object detection: boundingBox values must be in 0..1, got %+v", *b)
+				return fmt.Errorf("cdf: object detection: boundingBox values must be in 0..1, got %v %v %v %v", b.XMin, b.XMax, b.YMin, b.YMax)
 			}
 		}
 		if !(b.XMin < b.XMax && b.YMin < b.YMax) {
-			return fmt.Errorf("cdf: object detection: boundingBox needs xMin < xMax and yMin < yMax, got %+v", *b)
+			return fmt.Errorf("cdf: object detection: boundingBox needs xMin < xMax and yMin < yMax, got %v %v %v %v", b.XMin, b.XMax, b.YMin, b.YMax)
+		}
+		if err := checkConfidence("boundingBox confidence", b.Confidence); err != nil {
+			return err
 		}
 	}
 	if p := d.Polygon; p != nil {

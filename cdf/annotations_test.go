@@ -98,6 +98,14 @@ func TestObjectDetectionDecode(t *testing.T) {
 	if err != nil || d.Attributes["open"].Value != true || d.Validate() != nil {
 		t.Errorf("decode: %+v %v", d, err)
 	}
+	p := PolygonDetection("valve", 0.8, []Vertex{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 0, Y: 1}})
+	if err := p.Validate(); err != nil || *p.Confidence != 0.8 {
+		t.Errorf("PolygonDetection: %+v %v", p, err)
+	}
+	p.Polygon.Vertices = p.Polygon.Vertices[:2]
+	if p.Validate() == nil {
+		t.Error("a 2-vertex polygon validates")
+	}
 	d.Attributes["n"] = NumberAttribute(2)
 	d.Attributes["b"] = BoolAttribute(false)
 	if err := d.Validate(); err != nil {

@@ -372,10 +372,20 @@ func (u AnnotationUpdate) MarshalJSON() ([]byte, error) {
 type ObjectDetection struct {
 	Label       string               `json:"label"`
 	Confidence  *float64             `json:"confidence,omitempty"`
-	BoundingBox *BoundingBox         `json:"boundingBox,omitempty"`
+	BoundingBox *AnnotationBox       `json:"boundingBox,omitempty"`
 	Polygon     *Polygon             `json:"polygon,omitempty"`
 	Polyline    *Polyline            `json:"polyline,omitempty"`
 	Attributes  map[string]Attribute `json:"attributes,omitempty"`
+}
+
+// AnnotationBox is the bounding box of annotation data: normalised, with XMin < XMax and
+// YMin < YMax, and an optional confidence (which a segment prompt's BoundingBox lacks).
+type AnnotationBox struct {
+	XMin       float64  `json:"xMin"`
+	XMax       float64  `json:"xMax"`
+	YMin       float64  `json:"yMin"`
+	YMax       float64  `json:"yMax"`
+	Confidence *float64 `json:"confidence,omitempty"`
 }
 
 // Polyline is an open line of 2..1000 vertices.
@@ -403,3 +413,9 @@ func BoolAttribute(v bool) Attribute { return Attribute{Type: AttributeBoolean, 
 
 // NumberAttribute returns a numerical attribute.
 func NumberAttribute(v float64) Attribute { return Attribute{Type: AttributeNumerical, Value: v} }
+
+// PolygonDetection returns the data of an images.ObjectDetection outlined by a polygon of
+// normalised vertices, with confidence in 0..1 (for Lasso, the segment's score).
+func PolygonDetection(label string, confidence float64, vertices []Vertex) ObjectDetection {
+	return ObjectDetection{Label: label, Confidence: &confidence, Polygon: &Polygon{Vertices: vertices}}
+}

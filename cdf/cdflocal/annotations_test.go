@@ -57,7 +57,7 @@ func TestAnnotationsRoundTrip(t *testing.T) {
 
 	created, err := e.c.Annotations.Create(ctx, []cdf.AnnotationCreate{
 		detection(t, wide, triangle("valve"), alice),
-		detection(t, small, cdf.ObjectDetection{Label: "pump", BoundingBox: &cdf.BoundingBox{XMin: .1, YMin: .2, XMax: .3, YMax: .4}}, nil),
+		detection(t, small, cdf.ObjectDetection{Label: "pump", BoundingBox: &cdf.AnnotationBox{XMin: .1, YMin: .2, XMax: .3, YMax: .4, Confidence: ptr(.7)}}, nil),
 	})
 	must(t, err)
 	if len(created) != 2 || created[0].ID < 1 || created[1].ID <= created[0].ID {
@@ -245,6 +245,7 @@ func TestAnnotationValidation(t *testing.T) {
 		{"box value above 1", geometry("boundingBox", box(0, 1.2, 0, 1)), false, true},
 		{"box value below 0", geometry("boundingBox", box(-0.1, 1, 0, 1)), false, true},
 		{"box key missing", geometry("boundingBox", map[string]any{"xMin": 0, "xMax": 1, "yMin": 0}), false, false},
+		{"box confidence above 1", geometry("boundingBox", map[string]any{"xMin": 0, "xMax": 1, "yMin": 0, "yMax": 1, "confidence": 1.5}), false, true},
 		{"box unknown key", geometry("boundingBox", map[string]any{"xMin": 0, "xMax": 1, "yMin": 0, "yMax": 1, "zMin": 0}), false, false},
 		{"polygon of 2 vertices", data(func(d map[string]any) { d["polygon"] = map[string]any{"vertices": vertices(2)} }), false, true},
 		{"polygon of 1001 vertices", data(func(d map[string]any) { d["polygon"] = map[string]any{"vertices": vertices(1001)} }), false, true},
