@@ -228,6 +228,8 @@ func startStandIn(ctx context.Context, cfg config) (*standIn, error) {
 		QueueDelay: cfg.queueDelay,
 		RunDelay:   cfg.runDelay,
 		Engine:     segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget}),
+		// The stand-in's annotations live beside Lasso's own data, so local mode keeps them.
+		DataDir: filepath.Join(cfg.dataDir, "cdflocal"),
 	})
 	if err != nil {
 		cleanup()
