@@ -27,17 +27,18 @@ type Present struct {
 // Connect records that u opened the room (fileID is the image they are on, nil on the room's
 // grid) and tells the room. The returned func records that this connection ended.
 func (s *Service) Connect(roomID string, u User, fileID *int64) (leave func()) {
-	c := &conn{}
 	s.mu.Lock()
+	s.connSeq++
+	c := &conn{fileID: fileID, n: s.connSeq}
 	users := s.conns[roomID]
 	if users == nil {
-		users = map[string]map[*conn]*int64{}
+		users = map[string]map[*conn]struct{}{}
 		s.conns[roomID] = users
 	}
 	if users[u.ID] == nil {
-		users[u.ID] = map[*conn]*int64{}
+		users[u.ID] = map[*conn]struct{}{}
 	}
-	users[u.ID][c] = fileID
+	users[u.ID][c] = struct{}{}
 	p := s.presenceLocked(roomID, u)
 	s.mu.Unlock()
 	s.publish(roomID, "member.presence", p)
@@ -46,26 +47,43 @@ func (s *Service) Connect(roomID string, u User, fileID *int64) (leave func()) {
 		s.mu.Lock()
 		delete(s.conns[roomID][u.ID], c)
 		p := s.presenceLocked(roomID, u)
+		if len(s.conns[roomID][u.ID]) == 0 {
+			delete(s.conns[roomID], u.ID)
+		}
+		if len(s.conns[roomID]) == 0 {
+			delete(s.conns, roomID)
+		}
 		s.mu.Unlock()
 		s.publish(roomID, "member.presence", p)
 	}
 }
 
 // presenceLocked derives a member's presence from their open connections: present while any is
-// open, on the image of the newest connection that has one.
+// open, on the image of the newest connection that shows one.
 func (s *Service) presenceLocked(roomID string, u User) Present {
 	p := Present{UserID: u.ID, Name: u.Name, Color: Color(u.ID)}
-	for _, f := range s.conns[roomID][u.ID] {
+	var newest uint64
+	for c := range s.conns[roomID][u.ID] {
 		p.Present = true
-		if f != nil {
-			p.FileID = f
+		if c.fileID != nil && c.n > newest {
+			p.FileID, newest = c.fileID, c.n
 		}
 	}
 	return p
 }
 
+// onImageLocked reports whether the user has the image open in the room.
+func (s *Service) onImageLocked(roomID, userID string, fileID int64) bool {
+	for c := range s.conns[roomID][userID] {
+		if c.fileID != nil && *c.fileID == fileID {
+			return true
+		}
+	}
+	return false
+}
+
 // lockHolder reports whether another member holds the soft lock on the object: they prompted
-// it last, within LockWindow, and are still present in the room.
+// it last, within LockWindow, and still have its image open.
 func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,8 +91,8 @@ func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
 	if !ok || l.user.ID == u.ID || s.now().Sub(l.at) > LockWindow {
 		return "", false
 	}
-	if len(s.conns[ref.room][l.user.ID]) == 0 {
-		return "", false // they left: the lock frees itself
+	if !s.onImageLocked(ref.room, l.user.ID, ref.fileID) {
+		return "", false // they left the image: the lock frees itself
 	}
 	return l.user.Name, true
 }
@@ -108,9 +126,9 @@ func (s *Service) Next(ctx context.Context, roomID string, u User, current int64
 		if userID == u.ID {
 			continue
 		}
-		for _, f := range conns {
-			if f != nil {
-				busy[*f] = true
+		for c := range conns {
+			if c.fileID != nil {
+				busy[*c.fileID] = true
 			}
 		}
 	}

@@ -79,9 +79,10 @@ type Service struct {
 	now   func() time.Time
 
 	mu       sync.Mutex
-	locks    map[objectRef]lock                     // last prompter of each object
-	reserved map[string]map[int64]reservedFor       // room id → file id → who got it from Next
-	conns    map[string]map[string]map[*conn]*int64 // room id → user id → connection → image
+	locks    map[objectRef]lock                       // last prompter of each object
+	reserved map[string]map[int64]reservedFor         // room id → file id → who got it from Next
+	conns    map[string]map[string]map[*conn]struct{} // room id → user id → open connections
+	connSeq  uint64
 }
 
 type objectRef struct {
@@ -100,8 +101,11 @@ type reservedFor struct {
 	until time.Time
 }
 
-// conn is one open connection; it has a size so that distinct connections never share an address.
-type conn struct{ _ byte }
+// conn is one open connection of a member, and the image it shows (nil: the room's grid).
+type conn struct {
+	fileID *int64
+	n      uint64 // order of opening: the newest connection's image is where the member is
+}
 
 // New returns a Service. SetJobs must be called before Prompt.
 func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
@@ -114,7 +118,7 @@ func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
 		now:      now,
 		locks:    map[objectRef]lock{},
 		reserved: map[string]map[int64]reservedFor{},
-		conns:    map[string]map[string]map[*conn]*int64{},
+		conns:    map[string]map[string]map[*conn]struct{}{},
 	}
 }
 

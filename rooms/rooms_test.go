@@ -243,8 +243,10 @@ func TestSoftLock(t *testing.T) {
 	if _, _, err := e.svc.Prompt(ctx, e.api.Vision, r.ID, ben, prompt(e.files[0], "o1", 2)); !errors.As(err, &locked) || locked.Holder != "Ana" {
 		t.Fatalf("Ben prompting Ana's object: %v, want locked by Ana", err)
 	}
-	// Ana leaves: the lock frees itself.
+	// Ana moves to another image (still in the room): the lock frees itself.
 	leave()
+	elsewhere := e.svc.Connect(r.ID, ana, &e.files[1])
+	defer elsewhere()
 	if _, _, err := e.svc.Prompt(ctx, e.api.Vision, r.ID, ben, prompt(e.files[0], "o1", 2)); err != nil {
 		t.Fatalf("after Ana left: %v", err)
 	}
