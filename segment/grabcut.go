@@ -36,7 +36,8 @@ type tuning struct {
 	boxPrior     float64 // box mode: weight of a geodesic prior from the box centre against the box outline
 	prevWeight   float64 // click mode: weight holding the previous answer in place far from the new click (0: off)
 	prevRadius   float64 // click mode: least geodesic reach of the new click, as a share of the working long side
-	prevDepth    float64 // click mode: the reach is at least this many times the click's distance to the previous answer
+	prevDepthPos float64 // click mode: a positive click reaches at least this many times its distance to the previous answer
+	prevDepthNeg float64 // click mode: the same for a negative click
 }
 
 func defaultTuning() tuning {
@@ -57,7 +58,8 @@ func defaultTuning() tuning {
 		boxPrior:     1.5,
 		prevWeight:   3,
 		prevRadius:   0.1,
-		prevDepth:    3,
+		prevDepthPos: 5,
+		prevDepthNeg: 3,
 	}
 }
 

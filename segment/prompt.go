@@ -227,7 +227,11 @@ func (pr *problem) initClicks() []uint8 {
 		// re-fit of the colour models must not undo what the earlier clicks settled.
 		d, _ := pr.geo(cost, pr.lastSeeds, nil, nil)
 		R := pr.tune.prevRadius * float64(max(w, h))
-		if k := pr.tune.prevDepth; k > 0 {
+		k := pr.tune.prevDepthNeg
+		if pr.hard[pr.lastClick] == 1 {
+			k = pr.tune.prevDepthPos
+		}
+		if k > 0 {
 			// The robot's and the user's click sits deep in the error it corrects: its distance
 			// to the previous answer's matching label tells the size of that error.
 			c := pr.lastClick
@@ -654,3 +658,4 @@ func resampleLabels(lab []uint8, w, h, mw, mh int) *mask {
 	}
 	return m
 }
+
