@@ -658,4 +658,3 @@ func resampleLabels(lab []uint8, w, h, mw, mh int) *mask {
 	}
 	return m
 }
-
