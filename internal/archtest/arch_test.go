@@ -94,6 +94,7 @@ func TestImportRules(t *testing.T) {
 	onlyImports("rooms", module+"/cdf", module+"/hub", module+"/jobs", module+"/store")
 	onlyDeps("segment", "golang.org/x/image")
 	onlyDeps("hub")
+	onlyDeps("export")
 	onlyDeps("cdf")
 	onlyDeps("cdf/cdflocal", "cdf", "segment", "golang.org/x/image")
 	onlyDeps("jobs", "cdf", "hub")
