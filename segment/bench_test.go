@@ -41,7 +41,7 @@ func benchProblem(b *testing.B) (*workImage, Prompt) {
 
 func BenchmarkGMMFit(b *testing.B) {
 	wi, p := benchProblem(b)
-	pr := newProblem(context.Background(), wi, p, defaultTuning(), time.Now().Add(time.Hour))
+	pr := newProblem(context.Background(), wi, p, nil, defaultTuning(), time.Now().Add(time.Hour))
 	lab := pr.initBox()
 	idx := samples(lab, 1, nil)
 	comp := make([]uint8, len(idx))
@@ -59,7 +59,7 @@ func BenchmarkMaxflow(b *testing.B) {
 	wi, p := benchProblem(b)
 	t := defaultTuning()
 	t.iterations = 1
-	pr := newProblem(context.Background(), wi, p, t, time.Now().Add(time.Hour))
+	pr := newProblem(context.Background(), wi, p, nil, t, time.Now().Add(time.Hour))
 	init := pr.initBox()
 	pr.run(slices.Clone(init)) // builds the graph and fills capacities
 	g := pr.g

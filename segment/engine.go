@@ -124,15 +124,20 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 	deadline := start.Add(e.opts.Budget)
 	var prev []uint8
 	if p.Box == nil && len(p.Points) > 1 {
-		prev = e.history(ctx, wi, src.Key, p.Points[:len(p.Points)-1], deadline)
+		var computed bool
+		prev, computed = e.history(ctx, wi, src.Key, p.Points[:len(p.Points)-1])
+		if computed {
+			// Recomputing earlier answers must not cut this one short, or the answer would
+			// depend on what is cached.
+			deadline = time.Now().Add(e.opts.Budget)
+		}
 	}
-	pr := newProblem(ctx, wi, p, e.tune, deadline)
+	pr := newProblem(ctx, wi, p, prev, e.tune, deadline)
 	if pr == nil {
 		return nil, nil
 	}
-	pr.prev = prev
 	cands := pr.solve()
-	if p.Box == nil && len(cands) > 0 {
+	if p.Box == nil && len(cands) > 0 && !pr.expired() {
 		e.hist.put(historyKey(src.Key, e.opts.WorkSize, p.Points), cands[0].lab)
 	}
 	out := make([]scoredMask, 0, len(cands))
@@ -155,10 +160,11 @@ func toPixel(v float64, n int) int {
 	return min(max(int(math.Floor(v*float64(n))), 0), n-1)
 }
 
-// history returns the working-resolution answer to the click prompt pts (nil when it asks for
-// nothing), from the history cache or recomputed, with the answers it depends on, exactly as
-// Segment computes it.
-func (e *Engine) history(ctx context.Context, wi *workImage, key string, pts []Point, deadline time.Time) []uint8 {
+// history returns the working-resolution answer to the click prompt pts (empty when it asks
+// for nothing), from the history cache or recomputed exactly as Segment computes it, with the
+// answers it depends on, and whether anything was recomputed. Each recomputed answer gets a
+// time budget of its own; one cut short by it is not cached.
+func (e *Engine) history(ctx context.Context, wi *workImage, key string, pts []Point) ([]uint8, bool) {
 	// The longest cached prefix, then forward from it.
 	j := len(pts)
 	var lab []uint8
@@ -174,13 +180,19 @@ func (e *Engine) history(ctx context.Context, wi *workImage, key string, pts []P
 			prev = lab
 		}
 		lab = []uint8{}
-		if pr := newProblem(ctx, wi, Prompt{Points: pts[:k]}, e.tune, deadline); pr != nil {
-			pr.prev = prev
+		expired := false
+		if pr := newProblem(ctx, wi, Prompt{Points: pts[:k]}, prev, e.tune, time.Now().Add(e.opts.Budget)); pr != nil {
 			if cs := pr.solve(); len(cs) > 0 {
 				lab = cs[0].lab
 			}
+			expired = pr.expired()
 		}
-		e.hist.put(historyKey(key, e.opts.WorkSize, pts[:k]), lab)
+		if ctx.Err() != nil {
+			break
+		}
+		if !expired {
+			e.hist.put(historyKey(key, e.opts.WorkSize, pts[:k]), lab)
+		}
 	}
-	return lab
+	return lab, j < len(pts)
 }

@@ -97,6 +97,7 @@ type problem struct {
 	prev      []uint8
 	lastSeeds []int32
 	lastClick int32
+	lastDist  float64 // distance of the last click to the previous answer's matching label, −1 for none
 	prevW     []float32
 }
 

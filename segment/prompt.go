@@ -10,10 +10,33 @@ import (
 // newProblem turns a prompt into hard constraints, a region of interest and (for click-only
 // prompts) the geodesic forest on the working image. It returns nil when the prompt asks for
 // nothing: no box and no positive point.
-func newProblem(ctx context.Context, wi *workImage, p Prompt, t tuning, deadline time.Time) *problem {
+func newProblem(ctx context.Context, wi *workImage, p Prompt, prev []uint8, t tuning, deadline time.Time) *problem {
 	w, h := wi.w, wi.h
 	pr := &problem{wi: wi, tune: t, w: w, h: h, hard: make([]int8, w*h), ctx: ctx, deadline: deadline, nPoints: len(p.Points)}
+	if p.Box == nil && len(prev) == w*h {
+		pr.prev = prev
+	}
 	r := max(1, int(math.Round(t.seedRadius*float64(max(w, h)))))
+	pr.lastDist = -1
+	if n := len(p.Points); n > 0 && pr.prev != nil {
+		// The user's (and the robot's) click sits deep in the error it corrects: its distance
+		// to the previous answer's matching label tells the size of that error.
+		last := p.Points[n-1]
+		cx, cy := toPixel(last.X, w), toPixel(last.Y, h)
+		want := uint8(last.Label)
+		best := -1
+		for i, v := range pr.prev {
+			if v == want {
+				dx, dy := i%w-cx, i/w-cy
+				if d := dx*dx + dy*dy; best < 0 || d < best {
+					best = d
+				}
+			}
+		}
+		if best >= 0 {
+			pr.lastDist = math.Sqrt(float64(best))
+		}
+	}
 	// Later clicks override earlier ones where their discs overlap: the user corrects.
 	for _, pt := range p.Points {
 		cx, cy := toPixel(pt.X, w), toPixel(pt.Y, h)
@@ -231,23 +254,8 @@ func (pr *problem) initClicks() []uint8 {
 		if pr.hard[pr.lastClick] == 1 {
 			k = pr.tune.prevDepthPos
 		}
-		if k > 0 {
-			// The robot's and the user's click sits deep in the error it corrects: its distance
-			// to the previous answer's matching label tells the size of that error.
-			c := pr.lastClick
-			cx, cy := int(c)%w, int(c)/w
-			want := uint8(0)
-			if pr.hard[c] == 1 {
-				want = 1
-			}
-			best := w*w + h*h
-			for i, v := range pr.prev {
-				if v == want {
-					dx, dy := i%w-cx, i/w-cy
-					best = min(best, dx*dx+dy*dy)
-				}
-			}
-			R = max(R, k*math.Sqrt(float64(best)))
+		if k > 0 && pr.lastDist >= 0 {
+			R = max(R, k*pr.lastDist)
 		}
 		pr.prevW = make([]float32, w*h)
 		for i, v := range d {
