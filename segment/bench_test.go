@@ -101,4 +101,34 @@ func BenchmarkPromptWarm12MPBox(b *testing.B)   { benchPrompt(b, true, benchBox)
 func BenchmarkPromptCold12MPClick(b *testing.B) { benchPrompt(b, false, benchClick) }
 func BenchmarkPromptWarm12MPClick(b *testing.B) { benchPrompt(b, true, benchClick) }
 
+// benchClickSequence times the last prompt of a click sequence, the earlier prompts asked
+// first (warm: the previous answer is in the history cache) or not (cold history: the engine
+// recomputes the earlier answers on a decoded image).
+func benchClickSequence(b *testing.B, warmHistory bool) {
+	src := bytesSource("p", photo12MP())
+	pts := []Point{{X: 0.52, Y: 0.47, Label: 1}, {X: 0.1, Y: 0.1, Label: 0}, {X: 0.7, Y: 0.5, Label: 1}, {X: 0.3, Y: 0.3, Label: 0}}
+	last := Prompt{Points: pts}
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		e := New(Options{})
+		if warmHistory {
+			for k := 1; k < len(pts); k++ {
+				if _, err := e.Segment(context.Background(), src, Prompt{Points: pts[:k]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else if _, err := e.Segment(context.Background(), src, benchBox); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := e.Segment(context.Background(), src, last); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPromptWarm12MPClick4(b *testing.B)            { benchClickSequence(b, true) }
+func BenchmarkPromptWarm12MPClick4ColdHistory(b *testing.B) { benchClickSequence(b, false) }
+
 var _ = image.Point{}
