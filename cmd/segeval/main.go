@@ -37,6 +37,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	data, jsonOut, python, opencvFull string
+	memory                            string // -memory: measure one image's peak memory instead
 	clicks, opencvLongSide, workSize  int
 	only                              []string
 	opencv                            bool
@@ -58,8 +59,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.python, "python", "", "Python interpreter with cv2 (default: the first of python3, /usr/bin/python3 that imports cv2)")
 	fs.DurationVar(&c.budget, "budget", 0, "engine time budget per request (0: the engine's default)")
 	fs.IntVar(&c.workSize, "worksize", 0, "engine working long side in px (0: the engine's default)")
+	fs.StringVar(&c.memory, "memory", "", "instead of the protocol: answer a box and three clicks on this image in this fresh process and print its peak memory (e.g. a 12 MP JPEG)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.memory != "" && fs.NArg() == 0 {
+		return c, nil
 	}
 	if c.data == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -123,6 +128,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.memory != "" {
+		return measureMemory(ctx, cfg, stdout)
 	}
 	set, err := evalproto.LoadSet(cfg.data)
 	if err != nil {

@@ -128,3 +128,19 @@ func TestPrefixWriter(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestMemoryMode(t *testing.T) {
+	dir := writeSet(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-memory", filepath.Join(dir, "images", "t01.jpg")}, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"prompt 1:", "prompt 4:", "peak memory (VmHWM):"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := run(context.Background(), []string{"-memory", filepath.Join(dir, "missing.jpg")}, &out, &out); err == nil {
+		t.Error("a missing image is not an error")
+	}
+}
