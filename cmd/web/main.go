@@ -114,7 +114,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	teams := rooms.New(st.Rooms(), events, nil)
 	// Room objects' job events are stored with the object before they reach the room.
-	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{Deadline: cfg.jobTimeout})
+	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
+	if cfg.local() {
+		// The stand-in answers on loopback in microseconds and a local job takes a few hundred
+		// milliseconds: look more often early on, so a result is drawn soon after it exists.
+		jobOpts.FirstPoll, jobOpts.Backoff = 50*time.Millisecond, 1.25
+	}
+	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobOpts)
 	defer manager.Close()
 	teams.SetJobs(manager)
 	// Jobs that were running when the server stopped are followed with their author's session.
