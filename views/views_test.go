@@ -161,7 +161,7 @@ func TestAnnotate(t *testing.T) {
 		"fit": "(F)", "undo": "Ctrl+Z", "redo": "Ctrl+Shift+Z", "clear": "(Esc)", "new": "(N)",
 		"accept": "(Enter)", "delete": "Delete", "help": "(?)", "zoom-in": "+", "zoom-out": "−",
 	} {
-		title := root.Find(`.toolbar [data-action="` + action + `"]`).First().AttrOr("title", "")
+		title := root.Find(`.toolbar [data-action="`+action+`"]`).First().AttrOr("title", "")
 		if !strings.Contains(title, key) {
 			t.Errorf("toolbar %q title = %q, want it to mention %q", action, title, key)
 		}
