@@ -17,6 +17,7 @@ var ErrForbidden = errors.New("store: forbidden")
 // ErrStale is returned (possibly wrapped) when a write carries a version that is not newer
 // than (PutPrompt) or not equal to (SetJob) the stored one. It is an expected outcome, not a
 // failure: a replayed command or a superseded job result lands here and changes nothing.
+// Outbox.Done, Retry and Fail return it too, for a write that is no longer pending.
 var ErrStale = errors.New("store: stale version")
 
 // ErrClosed is returned (possibly wrapped) when a closed room is asked to change: closed

@@ -72,6 +72,9 @@ func (s *SQLite) PendingLogins() PendingLogins { return sqlitePending{s.db} }
 // Rooms returns the room store.
 func (s *SQLite) Rooms() Rooms { return sqliteRooms{s.db} }
 
+// Outbox returns the outbox of annotation writes.
+func (s *SQLite) Outbox() Outbox { return sqliteOutbox{s.db} }
+
 // migration is one numbered schema change.
 type migration struct {
 	version int

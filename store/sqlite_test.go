@@ -132,6 +132,57 @@ func TestSQLiteReopenRooms(t *testing.T) {
 	}
 }
 
+// TestSQLiteReopenOutbox checks that the outbox survives a restart: pending writes are due
+// again with their attempts and ambiguity, settled ones keep their outcome, and enqueueing
+// a write again still finds the old row.
+func TestSQLiteReopenOutbox(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lasso.db")
+	s := openSQLite(t, path)
+	r := storetest.NewRoom("keep")
+	if err := s.Rooms().CreateRoom(ctx, r, storetest.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	pending, err := s.Outbox().Enqueue(ctx, storetest.NewWrite(r.ID, storetest.File1, "o", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.Outbox().Enqueue(ctx, storetest.NewWrite(r.ID, storetest.File1, "o", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Outbox().Retry(ctx, pending.ID, now, "timeout", true, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Outbox().Done(ctx, done.ID, []int64{5, 6}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSQLite(t, path)
+	defer s.Close()
+	due, err := s.Outbox().Due(ctx, now, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("Due after reopening = %+v, %v; want the pending write", due, err)
+	}
+	if w := due[0]; w.ID != pending.ID || w.Attempts != 1 || !w.Ambiguous || w.LastError != "timeout" ||
+		w.SessionID != "sess-ana" || string(w.Payload) != string(pending.Payload) || !w.NextAt.Equal(now) {
+		t.Errorf("pending write after reopening = %+v", w)
+	}
+	ws, err := s.Outbox().ForObject(ctx, r.ID, storetest.File1, "o")
+	if err != nil || len(ws) != 2 || ws[0].ID != done.ID || ws[0].State != store.WriteDone ||
+		fmt.Sprint(ws[0].AnnotationIDs) != "[5 6]" {
+		t.Errorf("ForObject after reopening = %+v, %v", ws, err)
+	}
+	again, err := s.Outbox().Enqueue(ctx, storetest.NewWrite(r.ID, storetest.File1, "o", 1))
+	if err != nil || again.ID != pending.ID || again.Attempts != 1 {
+		t.Errorf("Enqueue again after reopening = %+v, %v; want the existing row", again, err)
+	}
+}
+
 // TestSQLiteConcurrentOpen starts several openers on a new file at once, as two processes
 // sharing a data folder might: each migration must be applied exactly once.
 func TestSQLiteConcurrentOpen(t *testing.T) {

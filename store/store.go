@@ -1,5 +1,6 @@
 // Package store keeps Lasso's server-side state behind small interfaces: login sessions,
-// in-flight sign-ins, and rooms with their members and objects; the outbox later.
+// in-flight sign-ins, rooms with their members and objects, and the outbox of annotation
+// writes owed to CDF.
 //
 // The interfaces are the shared vocabulary of the packages that use them (auth, handlers):
 // they speak plain values and typed errors, never SQL, so that the embedded SQLite
@@ -151,6 +152,8 @@ type Store interface {
 	PendingLogins() PendingLogins
 	// Rooms returns the room store.
 	Rooms() Rooms
+	// Outbox returns the outbox of annotation writes.
+	Outbox() Outbox
 	// Close releases the backend; the sub-stores must not be used afterwards.
 	Close() error
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("PendingTakeConcurrent", func(t *testing.T) { testPendingTakeConcurrent(t, fresh(t)) })
 	t.Run("PendingDeleteExpired", func(t *testing.T) { testPendingDeleteExpired(t, fresh(t)) })
 	runRooms(t, fresh)
+	runOutbox(t, fresh)
 }
 
 // base is a fixed instant with sub-microsecond noise, so implementations are held to

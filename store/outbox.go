@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Write states: a write is pending until it is done or has failed for good.
+const (
+	WritePending = "pending" // waiting for its (next) attempt; Due returns it once NextAt has come
+	WriteDone    = "done"    // the annotations exist in CDF; AnnotationIDs lists them
+	WriteFailed  = "failed"  // given up; LastError says why
+)
+
+// Write is one entry of the outbox: the annotations to create in CDF for one prompt version
+// of an object, and how far the attempts to create them have got. It is kept durably from
+// before the first attempt until it is done or failed, so that a restarted server owes the
+// same writes as before.
+type Write struct {
+	ID       int64  `json:"id"` // assigned by Enqueue
+	RoomID   string `json:"roomId"`
+	FileID   int64  `json:"fileId"`
+	ObjectID string `json:"objectId"`
+	Version  int    `json:"version"` // the object's prompt version the annotations are of
+	// SessionID is the login session whose token makes the write; it stays on the server.
+	SessionID string `json:"-"`
+	// Payload is the annotation create items, opaque to the store.
+	Payload json.RawMessage `json:"payload"`
+
+	State string `json:"state"` // WritePending, WriteDone or WriteFailed
+	// Attempts counts the attempts that failed and were rescheduled (Retry calls).
+	Attempts int `json:"attempts"`
+	// Ambiguous is set when the last attempt may have landed (e.g. a timeout after sending),
+	// so the next attempt must look before it creates again.
+	Ambiguous bool      `json:"ambiguous"`
+	NextAt    time.Time `json:"nextAt"` // a pending write is due at or after this instant
+	LastError string    `json:"lastError"`
+	// AnnotationIDs are the CDF annotations created; nil until the write is done.
+	AnnotationIDs []int64   `json:"annotationIds"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+}
+
+// Outbox stores the annotation writes owed to CDF.
+//
+// Done, Retry and Fail apply only to a pending write: on a write that is done or failed
+// already they change nothing and return ErrStale (another worker finished it first), on
+// an unknown id ErrNotFound.
+type Outbox interface {
+	// Enqueue stores w as a pending write and returns the stored record. It is idempotent
+	// per (RoomID, FileID, ObjectID, Version): when that write exists already, whatever its
+	// state, Enqueue returns the existing record unchanged and no error, so of concurrent
+	// identical calls exactly one creates the row. State, Attempts, Ambiguous, LastError,
+	// AnnotationIDs and ID of w are ignored; a zero NextAt means CreatedAt, and UpdatedAt is
+	// set to CreatedAt. ErrNotFound if the image is not in the room; ErrInvalid for a bad id,
+	// version, payload or a missing time.
+	Enqueue(ctx context.Context, w *Write) (*Write, error)
+	// Due returns up to limit pending writes whose NextAt is at or before now, oldest
+	// (first enqueued) first. ErrInvalid if limit < 1.
+	Due(ctx context.Context, now time.Time, limit int) ([]Write, error)
+	// Done marks the write done at at with the ids of the annotations it created, and clears
+	// Ambiguous (the write is known to have landed).
+	Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error
+	// Retry records a failed attempt: Attempts+1, the next attempt's time, the error, and
+	// whether the attempt may have landed (replacing the previous flag). The write stays
+	// pending.
+	Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error
+	// Fail gives the write up at at with the error; Ambiguous is kept.
+	Fail(ctx context.Context, id int64, errMsg string, at time.Time) error
+	// ForObject returns every write of the object, whatever its state, newest first.
+	ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error)
+}
+
+// checkWrite checks what Enqueue relies on.
+func checkWrite(w *Write) error {
+	switch {
+	case w.RoomID == "":
+		return fmt.Errorf("%w: no room id", ErrInvalid)
+	case !validObjectID(w.ObjectID):
+		return fmt.Errorf("%w: object id %q is not 1..%d of [A-Za-z0-9_-]", ErrInvalid, w.ObjectID, MaxObjectIDSize)
+	case w.Version < 1:
+		return fmt.Errorf("%w: prompt version %d, want ≥ 1", ErrInvalid, w.Version)
+	case len(w.Payload) == 0 || !json.Valid(w.Payload):
+		return fmt.Errorf("%w: payload is not JSON", ErrInvalid)
+	case w.CreatedAt.IsZero():
+		return fmt.Errorf("%w: no time", ErrInvalid)
+	}
+	return nil
+}

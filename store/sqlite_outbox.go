@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// sqliteOutbox implements Outbox. State only ever moves from pending to done or failed, so
+// the guarded single-statement updates of Done, Retry and Fail decide races on their own.
+type sqliteOutbox struct{ db *sql.DB }
+
+const writeColumns = `id, room_id, file_id, object_id, version, session_id, payload, state, attempts, ambiguous,
+	next_at, last_error, annotation_ids, created_at, updated_at`
+
+func scanWrite(row interface{ Scan(...any) error }) (Write, error) {
+	var (
+		w                      Write
+		payload                string
+		ids                    sql.NullString
+		next, created, updated sql.NullInt64
+	)
+	err := row.Scan(&w.ID, &w.RoomID, &w.FileID, &w.ObjectID, &w.Version, &w.SessionID, &payload, &w.State,
+		&w.Attempts, &w.Ambiguous, &next, &w.LastError, &ids, &created, &updated)
+	if err != nil {
+		return w, err
+	}
+	w.Payload = json.RawMessage(payload)
+	if ids.Valid {
+		if err := json.Unmarshal([]byte(ids.String), &w.AnnotationIDs); err != nil {
+			return w, fmt.Errorf("write %d: annotation ids: %w", w.ID, err)
+		}
+	}
+	w.NextAt, w.CreatedAt, w.UpdatedAt = fromMicros(next), fromMicros(created), fromMicros(updated)
+	return w, nil
+}
+
+func queryWrites(ctx context.Context, q querier, query string, args ...any) ([]Write, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ws := []Write{}
+	for rows.Next() {
+		w, err := scanWrite(rows)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, rows.Err()
+}
+
+func (q sqliteOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
+	if err := checkWrite(w); err != nil {
+		return nil, fmt.Errorf("store: enqueue write: %w", err)
+	}
+	next := w.NextAt
+	if next.IsZero() {
+		next = w.CreatedAt
+	}
+	var stored Write
+	err := inTx(ctx, q.db, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM room_images WHERE room_id = ? AND file_id = ?`,
+			w.RoomID, w.FileID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		// DO NOTHING on the unique key, then read back: the first enqueue wins in both
+		// dialects, and every caller gets the same row.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO room_writes
+			(room_id, file_id, object_id, version, session_id, payload, state, attempts, ambiguous,
+			 next_at, last_error, annotation_ids, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0, FALSE, ?, '', NULL, ?, ?)
+			ON CONFLICT (room_id, file_id, object_id, version) DO NOTHING`,
+			w.RoomID, w.FileID, w.ObjectID, w.Version, w.SessionID, string(w.Payload), WritePending,
+			toMicros(next), toMicros(w.CreatedAt), toMicros(w.CreatedAt)); err != nil {
+			return err
+		}
+		stored, err = scanWrite(tx.QueryRowContext(ctx, `SELECT `+writeColumns+` FROM room_writes
+			WHERE room_id = ? AND file_id = ? AND object_id = ? AND version = ?`,
+			w.RoomID, w.FileID, w.ObjectID, w.Version))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: enqueue write: %w", err)
+	}
+	return &stored, nil
+}
+
+func (q sqliteOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Write, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("store: due writes: %w: limit %d, want ≥ 1", ErrInvalid, limit)
+	}
+	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM room_writes
+		WHERE state = ? AND next_at <= ? ORDER BY created_at, id LIMIT ?`, WritePending, now.UnixMicro(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: due writes: %w", err)
+	}
+	return ws, nil
+}
+
+// settle runs an UPDATE guarded by "state = pending" on write id and tells a missing write
+// (ErrNotFound) from one that is no longer pending (ErrStale).
+func (q sqliteOutbox) settle(ctx context.Context, what string, id int64, at time.Time, set string, args ...any) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: %s: %w: no time", what, ErrInvalid)
+	}
+	args = append(args, toMicros(at), id, WritePending)
+	res, err := q.db.ExecContext(ctx, `UPDATE room_writes SET `+set+`, updated_at = ? WHERE id = ? AND state = ?`, args...)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	} else if n > 0 {
+		return nil
+	}
+	// Nothing changed. The row cannot become pending again, so this read is not racy.
+	var state string
+	err = q.db.QueryRowContext(ctx, `SELECT state FROM room_writes WHERE id = ?`, id).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return fmt.Errorf("store: %s: write %d is %s: %w", what, id, state, ErrStale)
+}
+
+func (q sqliteOutbox) Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error {
+	if annotationIDs == nil {
+		annotationIDs = []int64{}
+	}
+	ids, err := json.Marshal(annotationIDs)
+	if err != nil {
+		return fmt.Errorf("store: write done: %w", err)
+	}
+	return q.settle(ctx, "write done", id, at, `state = ?, annotation_ids = ?, ambiguous = FALSE`, WriteDone, string(ids))
+}
+
+func (q sqliteOutbox) Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error {
+	if nextAt.IsZero() {
+		return fmt.Errorf("store: retry write: %w: no next time", ErrInvalid)
+	}
+	return q.settle(ctx, "retry write", id, at, `attempts = attempts + 1, next_at = ?, last_error = ?, ambiguous = ?`,
+		toMicros(nextAt), errMsg, ambiguous)
+}
+
+func (q sqliteOutbox) Fail(ctx context.Context, id int64, errMsg string, at time.Time) error {
+	return q.settle(ctx, "fail write", id, at, `state = ?, last_error = ?`, WriteFailed, errMsg)
+}
+
+func (q sqliteOutbox) ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error) {
+	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM room_writes
+		WHERE room_id = ? AND file_id = ? AND object_id = ? ORDER BY created_at DESC, id DESC`, roomID, fileID, objectID)
+	if err != nil {
+		return nil, fmt.Errorf("store: writes of object: %w", err)
+	}
+	return ws, nil
+}

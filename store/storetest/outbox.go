@@ -1,0 +1,323 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lassoteam/lasso/store"
+)
+
+// runOutbox runs the outbox part of the contract.
+func runOutbox(t *testing.T, fresh func(t *testing.T) store.Store) {
+	t.Run("OutboxEnqueue", func(t *testing.T) { testOutboxEnqueue(t, fresh(t)) })
+	t.Run("OutboxEnqueueConcurrent", func(t *testing.T) { testOutboxEnqueueConcurrent(t, fresh(t)) })
+	t.Run("OutboxDue", func(t *testing.T) { testOutboxDue(t, fresh(t)) })
+	t.Run("OutboxRetry", func(t *testing.T) { testOutboxRetry(t, fresh(t)) })
+	t.Run("OutboxSettle", func(t *testing.T) { testOutboxSettle(t, fresh(t)) })
+}
+
+// NewWrite returns the pending write of object objectID at version, enqueued at
+// base+version minutes by "sess-ana", for tests of stores and their users.
+func NewWrite(roomID string, fileID int64, objectID string, version int) *store.Write {
+	return &store.Write{
+		RoomID: roomID, FileID: fileID, ObjectID: objectID, Version: version, SessionID: "sess-ana",
+		Payload:   json.RawMessage(fmt.Sprintf(`[{"annotationType":"images.ObjectDetection","v":%d}]`, version)),
+		CreatedAt: base.Add(time.Duration(version) * time.Minute),
+	}
+}
+
+// enqueue stores w and fails the test on an error.
+func enqueue(t *testing.T, st store.Store, w *store.Write) *store.Write {
+	t.Helper()
+	got, err := st.Outbox().Enqueue(context.Background(), w)
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	return got
+}
+
+// ids returns the ids of ws, in order.
+func ids(ws []store.Write) []int64 {
+	out := []int64{}
+	for _, w := range ws {
+		out = append(out, w.ID)
+	}
+	return out
+}
+
+func testOutboxEnqueue(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := createRoom(t, st, "r")
+	w := NewWrite(r.ID, File1, "o", 1)
+	w.State, w.Attempts, w.Ambiguous, w.LastError, w.ID = store.WriteDone, 7, true, "x", 99 // ignored
+	got := enqueue(t, st, w)
+	if got.ID == 0 {
+		t.Errorf("Enqueue assigned no id")
+	}
+	want := store.Write{
+		ID: got.ID, RoomID: r.ID, FileID: File1, ObjectID: "o", Version: 1, SessionID: "sess-ana",
+		Payload: NewWrite(r.ID, File1, "o", 1).Payload, State: store.WritePending,
+		NextAt: us(w.CreatedAt), CreatedAt: us(w.CreatedAt), UpdatedAt: us(w.CreatedAt),
+	}
+	same(t, "enqueued write", got, want)
+	if got.SessionID != "sess-ana" {
+		t.Errorf("SessionID = %q, want sess-ana", got.SessionID)
+	}
+
+	// The same (room, file, object, version) again, with another payload: the first stays.
+	again := NewWrite(r.ID, File1, "o", 1)
+	again.Payload = json.RawMessage(`[{"other":true}]`)
+	again.CreatedAt = base.Add(time.Hour)
+	dup, err := st.Outbox().Enqueue(ctx, again)
+	if err != nil {
+		t.Fatalf("second Enqueue: %v, want no error", err)
+	}
+	same(t, "second enqueue", dup, want)
+
+	// Another version, file or object is another write.
+	later := NewWrite(r.ID, File1, "o", 2)
+	later.NextAt = base.Add(time.Hour)
+	if w2 := enqueue(t, st, later); w2.ID == got.ID || !w2.NextAt.Equal(us(later.NextAt)) {
+		t.Errorf("version 2 = %+v; want a new row with its NextAt", w2)
+	}
+	enqueue(t, st, NewWrite(r.ID, File2, "o", 1))
+	enqueue(t, st, NewWrite(r.ID, File1, "p", 1))
+	ws, err := st.Outbox().ForObject(ctx, r.ID, File1, "o")
+	if err != nil || len(ws) != 2 || ws[0].Version != 2 || ws[1].Version != 1 {
+		t.Fatalf("ForObject = %+v, %v; want versions 2, 1", ws, err)
+	}
+	if ws, err := st.Outbox().ForObject(ctx, r.ID, File3, "o"); err != nil || ws == nil || len(ws) != 0 {
+		t.Errorf("ForObject of an object without writes = %#v, %v; want empty", ws, err)
+	}
+
+	if _, err := st.Outbox().Enqueue(ctx, NewWrite("nope", File1, "o", 1)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Enqueue in an unknown room: %v, want ErrNotFound", err)
+	}
+	if _, err := st.Outbox().Enqueue(ctx, NewWrite(r.ID, 123, "o", 1)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Enqueue on an image not in the room: %v, want ErrNotFound", err)
+	}
+	for name, change := range map[string]func(w *store.Write){
+		"no room":       func(w *store.Write) { w.RoomID = "" },
+		"bad object id": func(w *store.Write) { w.ObjectID = "a/b" },
+		"version 0":     func(w *store.Write) { w.Version = 0 },
+		"bad payload":   func(w *store.Write) { w.Payload = json.RawMessage(`[`) },
+		"no payload":    func(w *store.Write) { w.Payload = nil },
+		"no time":       func(w *store.Write) { w.CreatedAt = time.Time{} },
+	} {
+		w := NewWrite(r.ID, File3, "bad", 1)
+		change(w)
+		if _, err := st.Outbox().Enqueue(ctx, w); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Enqueue with %s: %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+// testOutboxEnqueueConcurrent: a handler retried over a flaky connection may enqueue the same
+// write several times at once; there must be one row, and every caller must get it.
+func testOutboxEnqueueConcurrent(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := createRoom(t, st, "r")
+	const rounds, racers = 10, 4
+	for round := range rounds {
+		id := fmt.Sprintf("race-%d", round)
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			got   = map[int64]int{}
+			errs  []error
+			start = make(chan struct{})
+		)
+		for range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				w, err := st.Outbox().Enqueue(ctx, NewWrite(r.ID, File2, id, 1))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				got[w.ID]++
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(errs) > 0 || len(got) != 1 {
+			t.Fatalf("round %d: ids %v, errors %v; want one id for all %d callers", round, got, errs, racers)
+		}
+		if ws, err := st.Outbox().ForObject(ctx, r.ID, File2, id); err != nil || len(ws) != 1 {
+			t.Fatalf("round %d: ForObject = %d rows, %v; want 1", round, len(ws), err)
+		}
+	}
+}
+
+func testOutboxDue(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	// Enqueued in version order (so oldest first is a, b, c, d); d is not due until later.
+	a := enqueue(t, st, NewWrite(r.ID, File1, "a", 1))
+	b := enqueue(t, st, NewWrite(r.ID, File2, "b", 2))
+	c := enqueue(t, st, NewWrite(r.ID, File1, "c", 3))
+	late := NewWrite(r.ID, File3, "d", 4)
+	late.NextAt = base.Add(time.Hour)
+	d := enqueue(t, st, late)
+
+	now := base.Add(10 * time.Minute)
+	due, err := ob.Due(ctx, now, 10)
+	if err != nil {
+		t.Fatalf("Due: %v", err)
+	}
+	same(t, "Due ids", ids(due), []int64{a.ID, b.ID, c.ID})
+	if due[0].SessionID != "sess-ana" || string(due[0].Payload) != string(a.Payload) {
+		t.Errorf("Due[0] = %+v; want the whole record", due[0])
+	}
+	due, err = ob.Due(ctx, now, 2)
+	if err != nil {
+		t.Fatalf("Due: %v", err)
+	}
+	same(t, "Due ids with limit 2", ids(due), []int64{a.ID, b.ID})
+	// NextAt equal to now is due.
+	if due, err := ob.Due(ctx, late.NextAt, 10); err != nil || len(due) != 4 || due[3].ID != d.ID {
+		t.Errorf("Due at d's NextAt = %v, %v; want all four, d last", ids(due), err)
+	}
+	if due, err := ob.Due(ctx, base, 10); err != nil || due == nil || len(due) != 0 {
+		t.Errorf("Due before anything = %#v, %v; want empty", due, err)
+	}
+	if _, err := ob.Due(ctx, now, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Due with limit 0: %v, want ErrInvalid", err)
+	}
+
+	// A retried write is due again only at its new time, still in enqueue order.
+	if err := ob.Retry(ctx, a.ID, now.Add(time.Minute), "boom", false, now); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if due, _ := ob.Due(ctx, now, 10); len(due) != 2 || due[0].ID != b.ID {
+		t.Errorf("Due after retrying a = %v; want b, c", ids(due))
+	}
+	if due, _ := ob.Due(ctx, now.Add(time.Minute), 10); len(due) != 3 || due[0].ID != a.ID {
+		t.Errorf("Due once a is due again = %v; want a, b, c", ids(due))
+	}
+}
+
+func testOutboxRetry(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	w := enqueue(t, st, NewWrite(r.ID, File1, "o", 1))
+	t1, t2 := base.Add(time.Hour), base.Add(2*time.Hour)
+	if err := ob.Retry(ctx, w.ID, t1.Add(30*time.Second), "timeout", true, t1); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	ws, err := ob.ForObject(ctx, r.ID, File1, "o")
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("ForObject = %+v, %v", ws, err)
+	}
+	want := *w
+	want.Attempts, want.Ambiguous, want.LastError = 1, true, "timeout"
+	want.NextAt, want.UpdatedAt = us(t1.Add(30*time.Second)), us(t1)
+	same(t, "after Retry", ws[0], want)
+	if due, err := ob.Due(ctx, t1.Add(30*time.Second), 10); err != nil || len(due) != 1 || !due[0].Ambiguous || due[0].Attempts != 1 {
+		t.Errorf("Due after an ambiguous Retry = %+v, %v; want the write, ambiguous, 1 attempt", due, err)
+	}
+
+	// Each Retry says whether its own attempt may have landed.
+	if err := ob.Retry(ctx, w.ID, t2.Add(time.Minute), "503", false, t2); err != nil {
+		t.Fatalf("second Retry: %v", err)
+	}
+	ws, _ = ob.ForObject(ctx, r.ID, File1, "o")
+	want.Attempts, want.Ambiguous, want.LastError = 2, false, "503"
+	want.NextAt, want.UpdatedAt = us(t2.Add(time.Minute)), us(t2)
+	same(t, "after the second Retry", ws[0], want)
+
+	if err := ob.Retry(ctx, 424242, t2, "x", false, t2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Retry of an unknown write: %v, want ErrNotFound", err)
+	}
+	if err := ob.Retry(ctx, w.ID, time.Time{}, "x", false, t2); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Retry without a next time: %v, want ErrInvalid", err)
+	}
+}
+
+func testOutboxSettle(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	done := enqueue(t, st, NewWrite(r.ID, File1, "o", 1))
+	failed := enqueue(t, st, NewWrite(r.ID, File1, "o", 2))
+	pending := enqueue(t, st, NewWrite(r.ID, File1, "o", 3))
+	now := base.Add(time.Hour)
+
+	if err := ob.Retry(ctx, done.ID, now, "timeout", true, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Retry(ctx, failed.ID, now, "timeout", true, now); err != nil {
+		t.Fatal(err)
+	}
+	t1 := now.Add(time.Minute)
+	if err := ob.Done(ctx, done.ID, []int64{11, 12}, t1); err != nil {
+		t.Fatalf("Done: %v", err)
+	}
+	if err := ob.Fail(ctx, failed.ID, "400 bad request", t1); err != nil {
+		t.Fatalf("Fail: %v", err)
+	}
+	due, err := ob.Due(ctx, now.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "Due after Done and Fail", ids(due), []int64{pending.ID})
+
+	ws, err := ob.ForObject(ctx, r.ID, File1, "o")
+	if err != nil || len(ws) != 3 {
+		t.Fatalf("ForObject = %+v, %v", ws, err)
+	}
+	gotFailed, gotDone := ws[1], ws[2]
+	wantDone := *done
+	wantDone.State, wantDone.Attempts, wantDone.Ambiguous, wantDone.LastError = store.WriteDone, 1, false, "timeout"
+	wantDone.AnnotationIDs, wantDone.NextAt, wantDone.UpdatedAt = []int64{11, 12}, us(now), us(t1)
+	same(t, "done write", gotDone, wantDone)
+	wantFailed := *failed
+	wantFailed.State, wantFailed.Attempts, wantFailed.Ambiguous, wantFailed.LastError = store.WriteFailed, 1, true, "400 bad request"
+	wantFailed.NextAt, wantFailed.UpdatedAt = us(now), us(t1)
+	same(t, "failed write", gotFailed, wantFailed)
+
+	// Settling a settled write again changes nothing.
+	for name, err := range map[string]error{
+		"Done of done":    ob.Done(ctx, done.ID, []int64{99}, t1.Add(time.Minute)),
+		"Fail of done":    ob.Fail(ctx, done.ID, "late", t1.Add(time.Minute)),
+		"Retry of failed": ob.Retry(ctx, failed.ID, t1, "late", false, t1.Add(time.Minute)),
+		"Done of failed":  ob.Done(ctx, failed.ID, nil, t1.Add(time.Minute)),
+	} {
+		if !errors.Is(err, store.ErrStale) {
+			t.Errorf("%s: %v, want ErrStale", name, err)
+		}
+	}
+	ws, _ = ob.ForObject(ctx, r.ID, File1, "o")
+	same(t, "done write after late calls", ws[2], wantDone)
+	same(t, "failed write after late calls", ws[1], wantFailed)
+
+	for name, err := range map[string]error{
+		"Done":  ob.Done(ctx, 424242, nil, t1),
+		"Fail":  ob.Fail(ctx, 424242, "x", t1),
+		"Retry": ob.Retry(ctx, 424242, t1, "x", false, t1),
+	} {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s of an unknown write: %v, want ErrNotFound", name, err)
+		}
+	}
+
+	// Done with no annotations is done, with an empty list.
+	if err := ob.Done(ctx, pending.ID, nil, t1); err != nil {
+		t.Fatalf("Done with no ids: %v", err)
+	}
+	ws, _ = ob.ForObject(ctx, r.ID, File1, "o")
+	if ws[0].State != store.WriteDone || ws[0].AnnotationIDs == nil || len(ws[0].AnnotationIDs) != 0 {
+		t.Errorf("write done with no ids = %+v; want done, []", ws[0])
+	}
+}
