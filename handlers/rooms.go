@@ -39,7 +39,7 @@ type roomHub interface {
 
 func roomUser(c echo.Context) rooms.User {
 	u := userOf(c)
-	return rooms.User{ID: u.ID, Name: u.Name}
+	return rooms.User{ID: u.ID, Name: u.Name, SessionID: u.SessionID}
 }
 
 // classifyRooms maps the rooms errors people can cause to what they are told.
@@ -52,6 +52,8 @@ func classifyRooms(err error) (int, string, bool) {
 		return http.StatusForbidden, "You are not a member of this room. Ask its owner for the share link.", true
 	case errors.Is(err, rooms.ErrNotOwner):
 		return http.StatusForbidden, "Only the room's owner may do that.", true
+	case errors.Is(err, rooms.ErrNothingToSave):
+		return http.StatusConflict, "Nothing to save yet: wait until the object's segment is done, then accept it.", true
 	case errors.Is(err, rooms.ErrNoImage):
 		return http.StatusNotFound, "That image is not part of this room.", true
 	case errors.Is(err, store.ErrForbidden):

@@ -47,9 +47,11 @@ const reservation = 60 * time.Second
 // Key is the hub room of a room; jobs of room objects are followed under it too.
 func Key(roomID string) string { return "room:" + roomID }
 
-// User is a member as the service sees them.
+// User is a member as the service sees them. SessionID is the login session acting for them
+// (whose token starts jobs and writes annotations).
 type User struct {
-	ID, Name string
+	ID, Name  string
+	SessionID string
 }
 
 // Color is the member's stable colour, for avatars and their objects' outlines.
@@ -73,10 +75,11 @@ type JobRunner interface {
 
 // Service runs rooms. It is safe for concurrent use.
 type Service struct {
-	store store.Rooms
-	pub   Publisher
-	jobs  JobRunner
-	now   func() time.Time
+	store  store.Rooms
+	pub    Publisher
+	jobs   JobRunner
+	writer *Writer
+	now    func() time.Time
 
 	mu       sync.Mutex
 	locks    map[objectRef]lock                       // last prompter of each object
@@ -121,6 +124,9 @@ func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
 		conns:    map[string]map[string]map[*conn]struct{}{},
 	}
 }
+
+// SetWriter makes accepted objects go to CDF as annotations through w.
+func (s *Service) SetWriter(w *Writer) { s.writer = w }
 
 // SetJobs gives the service the job runner. (Jobs publish through the service, see
 // JobPublisher, so the two are built one after the other.)
@@ -296,6 +302,11 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 	obj, err := s.store.SetObjectMeta(ctx, store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}, label, accepted, deleted, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("rooms: edit object: %w", err)
+	}
+	if accepted != nil && *accepted && !deleted && s.writer != nil {
+		if err := s.writer.Enqueue(ctx, obj, u.Name, u.SessionID); err != nil {
+			return obj, err
+		}
 	}
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)

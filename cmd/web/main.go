@@ -123,6 +123,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobOpts)
 	defer manager.Close()
 	teams.SetJobs(manager)
+	// Accepted objects go to CDF as annotations through the store's outbox, with the session of
+	// whoever accepted them; what was pending when the server stopped is delivered now.
+	writer := rooms.NewWriter(st.Outbox(), func(ctx context.Context, sessionID string) (rooms.AnnotationsAPI, error) {
+		c, err := clients(ctx, handlers.User{SessionID: sessionID})
+		if err != nil {
+			return nil, err
+		}
+		return c.Annotations, nil
+	})
+	teams.SetWriter(writer)
+	go writer.Run(ctx, time.Second)
 	// Jobs that were running when the server stopped are followed with their author's session.
 	err = teams.Resume(ctx, func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})

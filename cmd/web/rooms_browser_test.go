@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/lassoteam/lasso/cdf/cdflocal"
 )
 
 // member is one person's browser in a room test: a separate browser context, so a separate
@@ -54,7 +58,8 @@ func (m *member) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 // other's presence and results, a soft lock holds and frees, "next image" never hands two of
 // them the same image, and a reloaded page shows the same state as the others.
 func TestBrowserRoom(t *testing.T) {
-	base := startApp(t, "-queue-delay", "100ms", "-run-delay", "100ms")
+	data := t.TempDir()
+	base := startApp(t, "-queue-delay", "100ms", "-run-delay", "100ms", "-data", data)
 	browser := newBrowser(t)
 	ana := newMember(t, browser, base, "Ana")
 	ben := newMember(t, browser, base, "Ben")
@@ -123,6 +128,19 @@ func TestBrowserRoom(t *testing.T) {
 	s, err := waitSettled(ana.ctx, 1, 1)
 	if err != nil || s.Status != "done" || s.Polygons < 1 {
 		t.Fatalf("Ana's object: %+v, %v", s, err)
+	}
+	// Enter accepts it: it becomes an annotation in (the stand-in of) CDF.
+	ana.do(t, chromedp.KeyEvent("\r"))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))
+		if strings.Contains(string(b), `"creatingApp":"lasso"`) && strings.Contains(string(b), `"polygon"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no annotation written 15s after accepting; stand-in file: %.300s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	// Ben sees Ana's object, drawn with its polygons.
 	ben.eventually(t, "Ana's object drawn", `document.querySelector('canvas[data-canvas]').dataset.others === '1'`)
