@@ -125,8 +125,16 @@ func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
 	}
 }
 
-// SetWriter makes accepted objects go to CDF as annotations through w.
-func (s *Service) SetWriter(w *Writer) { s.writer = w }
+// SetWriter makes accepted objects go to CDF as annotations through w, and tells the room how
+// each write goes ("object.saved": saving, saved or failed).
+func (s *Service) SetWriter(w *Writer) {
+	s.writer = w
+	w.Notify = func(wr *store.Write, state, errMsg string) {
+		s.publish(wr.RoomID, "object.saved", map[string]any{
+			"fileId": wr.FileID, "objectId": wr.ObjectID, "version": wr.Version, "state": state, "error": errMsg,
+		})
+	}
+}
 
 // SetJobs gives the service the job runner. (Jobs publish through the service, see
 // JobPublisher, so the two are built one after the other.)

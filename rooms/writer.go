@@ -34,7 +34,15 @@ type Writer struct {
 	now    func() time.Time
 	// Backoff is the wait after the n-th failed attempt (default 250 ms × 2^n, at most 30 s).
 	Backoff func(attempt int) time.Duration
-	wake    chan struct{}
+	// Notify, when set, is told each change of a write's state: "saving", "saved" or "failed".
+	Notify func(w *store.Write, state, errMsg string)
+	wake   chan struct{}
+}
+
+func (w *Writer) notify(wr *store.Write, state, errMsg string) {
+	if w.Notify != nil {
+		w.Notify(wr, state, errMsg)
+	}
 }
 
 // NewWriter returns a Writer; apiFor gives the annotations client of the login session that
@@ -92,10 +100,18 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, user, sessionID s
 		return err
 	}
 	now := w.now()
-	_, err = w.outbox.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
-		SessionID: sessionID, Payload: payload, State: "pending", NextAt: now, CreatedAt: now, UpdatedAt: now})
+	wr, err := w.outbox.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
+		SessionID: sessionID, Payload: payload, State: store.WritePending, NextAt: now, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		return fmt.Errorf("rooms: enqueue annotation write: %w", err)
+	}
+	switch wr.State {
+	case store.WriteDone:
+		w.notify(wr, "saved", "")
+	case store.WriteFailed:
+		w.notify(wr, "failed", wr.LastError)
+	default:
+		w.notify(wr, "saving", "")
 	}
 	select {
 	case w.wake <- struct{}{}:
@@ -134,12 +150,12 @@ func (w *Writer) Flush(ctx context.Context) {
 func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 	var items []cdf.AnnotationCreate
 	if err := json.Unmarshal(wr.Payload, &items); err != nil || len(items) == 0 {
-		_ = w.outbox.Fail(ctx, wr.ID, "the stored annotation is unreadable", w.now())
+		w.fail(ctx, wr, "the stored annotation is unreadable")
 		return
 	}
 	api, err := w.apiFor(ctx, wr.SessionID)
 	if err != nil {
-		_ = w.outbox.Fail(ctx, wr.ID, "the sign-in that accepted this object has ended; accept it again", w.now())
+		w.fail(ctx, wr, "the sign-in that accepted this object has ended")
 		return
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -151,12 +167,12 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 			return
 		}
 		if len(ids) == len(items) {
-			_ = w.outbox.Done(ctx, wr.ID, ids, w.now())
+			w.done(ctx, wr, ids)
 			return
 		}
 		if len(ids) > 0 {
 			// A batch is all or nothing at CDF; partial presence means someone else wrote some.
-			_ = w.outbox.Fail(ctx, wr.ID, "some of the object's annotations exist already; check them in CDF", w.now())
+			w.fail(ctx, wr, "some of the object's annotations exist already; check them in CDF")
 			return
 		}
 	}
@@ -166,7 +182,7 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 		for _, a := range created {
 			ids = append(ids, a.ID)
 		}
-		_ = w.outbox.Done(ctx, wr.ID, ids, w.now())
+		w.done(ctx, wr, ids)
 		return
 	}
 	status := cdf.StatusCode(err)
@@ -177,12 +193,26 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 		// Throttled (refused before any work), or a token that a refresh will fix.
 		w.retry(ctx, wr, err, false)
 	default:
-		_ = w.outbox.Fail(ctx, wr.ID, err.Error(), w.now())
+		w.fail(ctx, wr, err.Error())
 	}
 }
 
 func (w *Writer) retry(ctx context.Context, wr *store.Write, err error, ambiguous bool) {
-	_ = w.outbox.Retry(ctx, wr.ID, w.now().Add(w.Backoff(wr.Attempts)), err.Error(), ambiguous || wr.Ambiguous, w.now())
+	if w.outbox.Retry(ctx, wr.ID, w.now().Add(w.Backoff(wr.Attempts)), err.Error(), ambiguous || wr.Ambiguous, w.now()) == nil {
+		w.notify(wr, "saving", "CDF did not take it yet; trying again")
+	}
+}
+
+func (w *Writer) done(ctx context.Context, wr *store.Write, ids []int64) {
+	if w.outbox.Done(ctx, wr.ID, ids, w.now()) == nil {
+		w.notify(wr, "saved", "")
+	}
+}
+
+func (w *Writer) fail(ctx context.Context, wr *store.Write, msg string) {
+	if w.outbox.Fail(ctx, wr.ID, msg, w.now()) == nil {
+		w.notify(wr, "failed", msg)
+	}
 }
 
 // landed looks in CDF for annotations equal to items (same file, app, user, label and

@@ -142,6 +142,7 @@ func TestBrowserRoom(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	ana.eventually(t, "the object shown as saved", `[...document.querySelectorAll('[data-object-list] [data-field=badge]')].some(b => b.textContent === 'saved')`)
 	// Ben sees Ana's object, drawn with its polygons.
 	ben.eventually(t, "Ana's object drawn", `document.querySelector('canvas[data-canvas]').dataset.others === '1'`)
 	// Cy's room grid shows the image in progress and the label counted.

@@ -1114,6 +1114,14 @@ export class Annotator {
       case 'image.status':
         if (d && String(d.fileId) === String(this.fileId)) this.setDone(d.status === 'done');
         break;
+      case 'object.saved': {
+        // How the accepted object's write to CDF goes: saving…, saved, or failed.
+        const obj = this.isThisImage(d) ? this.model.byId(d.objectId) : null;
+        if (obj && d.version === obj.version) {
+          obj.save = { state: d.state, version: d.version, error: d.error || '' };
+        }
+        break;
+      }
     }
     if (changed.has('removed')) return this.showRemoved();
     this.update();

@@ -18,13 +18,27 @@ export function badgeFor(obj, now) {
     }
     case 'done':
       if (currentPolygons(obj).length === 0) return { state: 'empty', text: 'nothing found' };
-      return obj.accepted ? { state: 'accepted', text: 'accepted' } : { state: 'done', text: 'done' };
+      if (!obj.accepted) return { state: 'done', text: 'done' };
+      switch (saveState(obj)) {
+        case 'saving':
+          return { state: 'saving', text: 'saving…' };
+        case 'saved':
+          return { state: 'accepted', text: 'saved' };
+        case 'failed':
+          return { state: 'failed', text: 'save failed' };
+      }
+      return { state: 'accepted', text: 'accepted' };
     case 'failed':
       return { state: 'failed', text: 'failed' };
   }
   if (promptIsEmpty(obj.prompt)) return { state: 'idle', text: obj.accepted ? 'accepted' : 'empty' };
   if (obj.sent) return { state: 'queued', text: 'queued' };
   return { state: 'sending', text: 'sending…' };
+}
+
+/** How the accepted object's write to CDF goes, for its current version: saving, saved, failed or "". */
+export function saveState(obj) {
+  return obj.save && obj.save.version === obj.version ? obj.save.state : '';
 }
 
 /** One-line summary of an object's prompt and result. */
@@ -180,7 +194,7 @@ export class ObjectPanel {
       }
     }
     input.readOnly = !!obj.remote;
-    const error = obj.status === 'failed' ? obj.error : '';
+    const error = obj.status === 'failed' ? obj.error : saveState(obj) === 'failed' ? `Not saved to CDF: ${obj.save.error}` : '';
     li.querySelector('[data-field=error]').textContent = lock ? `${lock} is segmenting this` : error;
     li.querySelector('[data-action=retry]').hidden = obj.status !== 'failed' || !!obj.remote || !!obj.conflict;
     const take = li.querySelector('[data-action=take-over]');

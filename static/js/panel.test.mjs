@@ -24,6 +24,15 @@ test('badgeFor follows the object through a job', () => {
   assert.equal(infoFor(obj), '1+ · 2 parts · score 0.87 · candidate 1/2 (Tab)');
   a.accept();
   assert.deepEqual(badgeFor(obj, t), { state: 'accepted', text: 'accepted' });
+  // In a room the write to CDF reports back; a report about another version is ignored.
+  obj.save = { state: 'saving', version: obj.version, error: '' };
+  assert.deepEqual(badgeFor(obj, t), { state: 'saving', text: 'saving…' });
+  obj.save = { state: 'saved', version: obj.version, error: '' };
+  assert.deepEqual(badgeFor(obj, t), { state: 'accepted', text: 'saved' });
+  obj.save = { state: 'failed', version: obj.version, error: 'CDF said no' };
+  assert.deepEqual(badgeFor(obj, t), { state: 'failed', text: 'save failed' });
+  obj.save = { state: 'saved', version: obj.version - 1, error: '' };
+  assert.deepEqual(badgeFor(obj, t), { state: 'accepted', text: 'accepted' });
   a.select('o1');
   a.addPoint({ x: 0.1, y: 0.1, label: 0 });
   a.markFailed(obj, obj.version, 'nope');
