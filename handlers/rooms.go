@@ -27,6 +27,7 @@ type roomService interface {
 	MarkDone(ctx context.Context, roomID string, u rooms.User, fileID int64, done bool) error
 	Next(ctx context.Context, roomID string, u rooms.User, current int64) (int64, bool, error)
 	State(ctx context.Context, roomID string, u rooms.User, fileID *int64) (*rooms.Snapshot, error)
+	Objects(ctx context.Context, roomID string, u rooms.User) ([]store.Object, error)
 	Connect(roomID string, u rooms.User, fileID *int64) (leave func())
 }
 

@@ -177,3 +177,67 @@ func TestRoomAuthorisation(t *testing.T) {
 		t.Errorf("removed member rejoining: status %d, want 403", got)
 	}
 }
+
+func TestRoomExport(t *testing.T) {
+	a := setup(t, options{})
+	roomID := a.createRoom(t, url.Values{"name": {"Export me"}, "labels": {"thing #ff0000"}})
+	file := a.files["square.jpg"]
+	conn, _, err := a.dial(t, fmt.Sprintf("room:%s&image=%d", roomID, file), a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	prompt := fmt.Sprintf("/api/rooms/%s/images/%d/objects/o1/prompt", roomID, file)
+	if got := a.status(t, http.MethodPost, prompt, `{"version":1,"points":[{"x":0.5,"y":0.5,"label":1}],"label":"thing"}`); got != http.StatusAccepted {
+		t.Fatalf("prompt: %d", got)
+	}
+	for { // wait for the segment
+		var m wsMessage
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "object.updated" && strings.Contains(string(m.Data), `"status":"done"`) {
+			break
+		}
+	}
+	if got := a.status(t, http.MethodPost, fmt.Sprintf("/api/rooms/%s/images/%d/objects/o1", roomID, file), `{"accepted":true}`); got != http.StatusOK {
+		t.Fatalf("accept: %d", got)
+	}
+	res, err := a.client.Get(a.url + "/rooms/" + roomID + "/export?format=coco")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var coco struct {
+		Images      []struct{ Width, Height int }
+		Categories  []struct{ Name string }
+		Annotations []struct {
+			BBox         []float64 `json:"bbox"`
+			Segmentation [][]float64
+		}
+	}
+	err = json.NewDecoder(res.Body).Decode(&coco)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("coco: status %d, %v", res.StatusCode, err)
+	}
+	if len(coco.Images) != 1 || coco.Images[0].Width != 120 || coco.Images[0].Height != 90 ||
+		len(coco.Annotations) != 1 || len(coco.Categories) != 1 || coco.Categories[0].Name != "thing" {
+		t.Errorf("coco export %+v", coco)
+	}
+	res, err = a.client.Get(a.url + "/rooms/" + roomID + "/export?format=yolo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/zip" {
+		t.Errorf("yolo: status %d, type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if got := a.status(t, http.MethodGet, "/rooms/"+roomID+"/export?format=pdf", ""); got != http.StatusBadRequest {
+		t.Errorf("unknown format: %d", got)
+	}
+	ben := a.signIn(t, "Ben")
+	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/export?format=coco", ""); got != http.StatusForbidden {
+		t.Errorf("non-member export: %d, want 403", got)
+	}
+}

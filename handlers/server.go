@@ -118,6 +118,7 @@ func New(cfg Config) http.Handler {
 		app.POST("/rooms/:id/close", s.closeRoom)
 		app.POST("/rooms/:id/members/:userId/remove", s.removeMember)
 		app.GET("/rooms/:id/images/:fileId", s.roomImage)
+		app.GET("/rooms/:id/export", s.exportRoom)
 		app.GET("/api/rooms/:id/state", s.roomState)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/prompt", s.roomPrompt)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId", s.roomEdit)

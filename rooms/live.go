@@ -407,3 +407,15 @@ func (s *Service) RoomsOf(ctx context.Context, u User) ([]Summary, error) {
 	}
 	return out, nil
 }
+
+// Objects returns every object of the room, for members only.
+func (s *Service) Objects(ctx context.Context, roomID string, u User) ([]store.Object, error) {
+	if _, _, err := s.Access(ctx, roomID, u); err != nil {
+		return nil, err
+	}
+	objects, err := s.store.RoomObjects(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	return objects, nil
+}
