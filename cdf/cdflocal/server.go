@@ -644,16 +644,11 @@ func FaultRate(rate float64, seed uint64, statuses ...int) func(*http.Request) *
 	if len(statuses) == 0 {
 		statuses = []int{429, 502, 503, 504}
 	}
-	var mu sync.Mutex
-	rng := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return func(*http.Request) *Fault {
-		mu.Lock()
-		defer mu.Unlock()
-		if rng.Float64() >= rate {
-			return nil
-		}
-		return &Fault{Status: statuses[rng.IntN(len(statuses))]}
+	faults := make([]Fault, len(statuses))
+	for i, st := range statuses {
+		faults[i] = Fault{Status: st}
 	}
+	return FaultMix(rate, seed, faults...)
 }
 
 // sign returns the signature of a download URL for file id expiring at exp (Unix ms).
