@@ -229,19 +229,25 @@ func (s *server) annotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	page := s.imagePage(c, f)
+	page.Room = imageRoom(f.ID)
+	page.BackHref = browseHref("", f.Directory, "")
+	page.PrevHref, page.NextHref = s.neighbours(c.Request().Context(), client, f)
+	return s.render(c, http.StatusOK, views.Annotate(page))
+}
+
+// imagePage fills what every annotation page shows of its image; callers add navigation and,
+// in a room, the room.
+func (s *server) imagePage(c echo.Context, f *cdf.File) views.AnnotatePage {
 	dims := s.knownSize(f)
-	page := views.AnnotatePage{
+	return views.AnnotatePage{
 		Layout:   s.pageLayout(c, f.Name),
 		FileID:   f.ID,
 		Name:     f.Name,
 		ImageURL: fmt.Sprintf("/files/%d/content", f.ID),
 		Width:    dims.w,
 		Height:   dims.h,
-		Room:     imageRoom(f.ID),
-		BackHref: browseHref("", f.Directory, ""),
 	}
-	page.PrevHref, page.NextHref = s.neighbours(c.Request().Context(), client, f)
-	return s.render(c, http.StatusOK, views.Annotate(page))
 }
 
 // neighbours finds the previous and next image in the file's directory, by name. It is a

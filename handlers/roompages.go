@@ -230,14 +230,11 @@ func (s *server) roomImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	dims := s.knownSize(f)
-	page := views.AnnotatePage{
-		Layout: s.pageLayout(c, f.Name), FileID: f.ID, Name: f.Name,
-		ImageURL: fmt.Sprintf("/files/%d/content", f.ID), Width: dims.w, Height: dims.h,
-		Room: rooms.Key(r.ID), BackHref: "/rooms/" + r.ID,
-		RoomID: r.ID, RoomName: r.Name, UserID: u.ID, Labels: labelViews(r.Labels), Members: memberViews(snap),
-		ImageDone: r.Images[index].DoneBy != "", DoneHref: "/rooms/" + r.ID, Closed: r.Closed(),
-	}
+	page := s.imagePage(c, f)
+	page.Room, page.BackHref, page.DoneHref = rooms.Key(r.ID), "/rooms/"+r.ID, "/rooms/"+r.ID
+	page.RoomID, page.RoomName, page.UserID = r.ID, r.Name, u.ID
+	page.Labels, page.Members = labelViews(r.Labels), memberViews(snap)
+	page.ImageDone, page.Closed = r.Images[index].DoneBy != "", r.Closed()
 	if index > 0 {
 		page.PrevHref = roomImageHref(r.ID, r.Images[index-1].FileID)
 	}
