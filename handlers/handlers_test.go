@@ -182,7 +182,6 @@ func setup(t *testing.T, opt options) *app {
 		Jobs:        manager,
 		Hub:         events,
 		Rooms:       teams,
-		RoomHub:     events,
 		MaxPixels:   opt.maxPixels,
 	})
 	srv := httptest.NewServer(h)

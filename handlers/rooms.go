@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/store"
@@ -29,13 +28,6 @@ type roomService interface {
 	State(ctx context.Context, roomID string, u rooms.User, fileID *int64) (*rooms.Snapshot, error)
 	Objects(ctx context.Context, roomID string, u rooms.User) ([]store.Object, error)
 	Connect(roomID string, u rooms.User, fileID *int64) (leave func())
-}
-
-// roomHub is what the room socket needs of hub.Hub.
-type roomHub interface {
-	SubscribeWith(room string, opts hub.SubscribeOptions) *hub.Subscription
-	Resume(room string, seq uint64, opts hub.SubscribeOptions) (*hub.Subscription, []hub.Message, bool)
-	LastSeq(room string) uint64
 }
 
 func roomUser(c echo.Context) rooms.User {

@@ -28,9 +28,13 @@ type jobRunner interface {
 	Snapshot(room string) []jobs.Event
 }
 
-// subscriber is what handlers need of hub.Hub.
+// subscriber is what handlers need of hub.Hub: subscribing, and for room sockets resuming
+// from a sequence number.
 type subscriber interface {
 	Subscribe(room string) *hub.Subscription
+	SubscribeWith(room string, opts hub.SubscribeOptions) *hub.Subscription
+	Resume(room string, seq uint64, opts hub.SubscribeOptions) (*hub.Subscription, []hub.Message, bool)
+	LastSeq(room string) uint64
 }
 
 // Config holds the dependencies of the HTTP server. All fields but Static are required.
@@ -49,10 +53,9 @@ type Config struct {
 	Clients func(ctx context.Context, u User) (*cdf.Client, error)
 	Jobs    jobRunner
 	Hub     subscriber
-	// Rooms runs team rooms; RoomHub is the hub their sockets subscribe to.
-	Rooms   roomService
-	RoomHub roomHub
-	Static  fs.FS // served under /static/
+	// Rooms runs team rooms.
+	Rooms  roomService
+	Static fs.FS // served under /static/
 	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
 	MaxPixels int64
 	// SecureCookies marks cookies Secure; set it when the app is served over TLS.

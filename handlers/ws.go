@@ -119,7 +119,7 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 	if since, err := strconv.ParseUint(c.QueryParam("since"), 10, 64); err == nil && c.QueryParam("since") != "" {
 		var missed []hub.Message
 		var ok bool
-		sub, missed, ok = s.RoomHub.Resume(key, since, opts)
+		sub, missed, ok = s.Hub.Resume(key, since, opts)
 		if ok {
 			for _, m := range missed {
 				first = append(first, m)
@@ -130,13 +130,13 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 		}
 	}
 	if sub == nil {
-		sub = s.RoomHub.SubscribeWith(key, opts)
+		sub = s.Hub.SubscribeWith(key, opts)
 		snap, err := s.Rooms.State(ctx, roomID, u, fileID)
 		if err != nil {
 			sub.Close()
 			return err
 		}
-		snap.Seq = s.RoomHub.LastSeq(key)
+		snap.Seq = s.Hub.LastSeq(key)
 		first = append(first, socketMessage{Type: "snapshot", Room: key, Seq: snap.Seq, Data: snap})
 	}
 	defer sub.Close()
