@@ -337,3 +337,12 @@ func TestRestartResumesJobs(t *testing.T) {
 		t.Fatalf("after the restart: %+v", o)
 	}
 }
+
+func TestColor(t *testing.T) {
+	// The same vectors as memberColor in static/js/roomstate.test.mjs: page and server agree.
+	for id, want := range map[string]string{"": "#30a46c", "ana": "#30a46c", "local:bo": "#12a594"} {
+		if got := rooms.Color(id); got != want {
+			t.Errorf("Color(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

@@ -102,30 +102,8 @@ func errorMessage(p ErrorPage) string {
 
 // memberPalette are the member colours, the same list as rooms.Color and
 // static/js/roomstate.js, so every part of Lasso paints a member alike.
-var memberPalette = []string{
-	"#e5484d", "#30a46c", "#0090ff", "#f76b15", "#8e4ec6",
-	"#12a594", "#d6409f", "#ffc53d", "#3e63dd", "#46a758",
-}
-
-// MemberColor is a room member's stable colour, "#rrggbb": the 32-bit FNV-1a hash of the
-// user id picks one of ten colours, as rooms.Color does; memberColor in
-// static/js/roomstate.js computes the same.
-func MemberColor(userID string) string {
-	h := uint32(2166136261)
-	for i := 0; i < len(userID); i++ {
-		h ^= uint32(userID[i])
-		h *= 16777619
-	}
-	return memberPalette[h%uint32(len(memberPalette))]
-}
-
-// colorOf is the member's colour, with the hashed fallback.
-func colorOf(m MemberView) string {
-	if m.Color != "" {
-		return m.Color
-	}
-	return MemberColor(m.UserID)
-}
+// colorOf is the member's colour (handlers fill it from rooms.Color).
+func colorOf(m MemberView) string { return m.Color }
 
 // membersOn lists the present members who have the image open.
 func membersOn(members []MemberView, fileID int64) []MemberView {

@@ -124,8 +124,7 @@ type MemberView struct {
 	UserID string `json:"userId"`
 	// Name is the member's display name.
 	Name string `json:"name"`
-	// Color is the member's stable colour, "#rrggbb" (see MemberColor); empty
-	// falls back to MemberColor(UserID).
+	// Color is the member's stable colour, "#rrggbb" (rooms.Color).
 	Color string `json:"color"`
 	// Role is "owner" or "member".
 	Role string `json:"role"`
@@ -266,7 +265,7 @@ type MemberCount struct {
 	UserID string `json:"userId"`
 	// Name is the member's display name.
 	Name string `json:"name"`
-	// Color is the member's colour, "#rrggbb", or empty for MemberColor(UserID).
+	// Color is the member's colour, "#rrggbb" (rooms.Color).
 	Color string `json:"color"`
 	// Objects is the number of objects the member made.
 	Objects int `json:"objects"`

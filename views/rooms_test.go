@@ -10,15 +10,6 @@ import (
 	"github.com/lassoteam/lasso/views"
 )
 
-func TestMemberColor(t *testing.T) {
-	// The same vectors as static/js/roomstate.test.mjs (and rooms.Color).
-	for id, want := range map[string]string{"": "#30a46c", "ana": "#30a46c", "local:bo": "#12a594"} {
-		if got := views.MemberColor(id); got != want {
-			t.Errorf("MemberColor(%q) = %q, want %q", id, got, want)
-		}
-	}
-}
-
 func TestRooms(t *testing.T) {
 	p := views.RoomsPage{
 		Layout: layout,
