@@ -102,9 +102,6 @@ func errorMessage(p ErrorPage) string {
 
 // memberPalette are the member colours, the same list as rooms.Color and
 // static/js/roomstate.js, so every part of Lasso paints a member alike.
-// colorOf is the member's colour (handlers fill it from rooms.Color).
-func colorOf(m MemberView) string { return m.Color }
-
 // membersOn lists the present members who have the image open.
 func membersOn(members []MemberView, fileID int64) []MemberView {
 	var on []MemberView
