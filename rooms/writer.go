@@ -34,6 +34,8 @@ type Writer struct {
 	now    func() time.Time
 	// Backoff is the wait after the n-th failed attempt (default 250 ms × 2^n, at most 30 s).
 	Backoff func(attempt int) time.Duration
+	// Timeout bounds each call to CDF (default 30 s).
+	Timeout time.Duration
 	// Notify, when set, is told each change of a write's state: "saving", "saved" or "failed".
 	Notify func(w *store.Write, state, errMsg string)
 	wake   chan struct{}
@@ -55,38 +57,13 @@ func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID s
 		Backoff: func(n int) time.Duration {
 			return min(250*time.Millisecond<<min(n, 10), 30*time.Second)
 		},
-		wake: make(chan struct{}, 1),
+		Timeout: 30 * time.Second,
+		wake:    make(chan struct{}, 1),
 	}
 }
 
 // ErrNothingToSave means an accepted object has no finished segment to write yet.
 var ErrNothingToSave = errors.New("rooms: the object has no finished segment to save yet")
-
-// annotationsFor builds one annotation per part of the object's best segment.
-func annotationsFor(o *store.Object, user string) ([]cdf.AnnotationCreate, error) {
-	var segments []cdf.Segment
-	if err := json.Unmarshal(o.Segments, &segments); err != nil || len(segments) == 0 || len(segments[0].Polygons) == 0 {
-		return nil, ErrNothingToSave
-	}
-	label := o.Label
-	if label == "" {
-		label = "object"
-	}
-	best := segments[0]
-	var items []cdf.AnnotationCreate
-	for _, p := range best.Polygons {
-		d := cdf.PolygonDetection(label, min(max(best.Score, 0), 1), p.Vertices)
-		if err := d.Validate(); err != nil {
-			return nil, fmt.Errorf("rooms: annotation of %s: %w", o.ObjectID, err)
-		}
-		item, err := cdf.NewObjectDetection(o.FileID, cdf.AnnotationSuggested, AppName, AppVersion, &user, d)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, item)
-	}
-	return items, nil
-}
 
 // Enqueue records the accepted object's annotations for delivery (idempotent per object
 // version) and wakes the writer.
@@ -158,7 +135,7 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 		w.fail(ctx, wr, "the sign-in that accepted this object has ended")
 		return
 	}
-	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	callCtx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 	if wr.Ambiguous {
 		ids, err := landed(callCtx, api, items)
