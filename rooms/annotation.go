@@ -33,4 +33,3 @@ func annotationsFor(o *store.Object, user string) ([]cdf.AnnotationCreate, error
 	}
 	return items, nil
 }
-
