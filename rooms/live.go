@@ -226,13 +226,81 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 	slices.SortFunc(snap.Presence, func(a, b Present) int { return strings.Compare(a.UserID, b.UserID) })
 	snap.Images, snap.Progress = progressOf(r, members, objects, snap.Presence)
 	if fileID != nil {
+		saves, err := s.saves(ctx, roomID, *fileID)
+		if err != nil {
+			return nil, err
+		}
 		for _, o := range objects {
 			if o.FileID == *fileID {
+				o.Save = saves(&o)
 				snap.Objects = append(snap.Objects, o)
 			}
 		}
 	}
 	return snap, nil
+}
+
+// saves reads the outbox writes of the image and returns, for an object, how the last write
+// of its current version stands, with that version's annotation ids (nil when it has none).
+func (s *Service) saves(ctx context.Context, roomID string, fileID int64) (func(o *store.Object) *store.Save, error) {
+	if s.writer == nil {
+		return func(*store.Object) *store.Save { return nil }, nil
+	}
+	writes, err := s.writer.outbox.ForImage(ctx, roomID, fileID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	return func(o *store.Object) *store.Save {
+		var save *store.Save
+		for _, w := range writes { // newest first
+			if w.ObjectID != o.ObjectID || w.Version != o.Version {
+				continue // earlier versions' writes only clear up after them
+			}
+			if save == nil {
+				save = &store.Save{Version: w.Version, Op: w.Op, State: w.State, Error: w.LastError}
+			}
+			if w.Op == store.OpCreate {
+				save.AnnotationIDs = w.AnnotationIDs
+				break
+			}
+		}
+		return save
+	}, nil
+}
+
+// AnnotationIDs returns the ids of the CDF annotations the room's objects on the image have
+// (their created, not deleted, annotations), for members only: pages that list the image's
+// annotations in CDF show these as the room's objects instead.
+func (s *Service) AnnotationIDs(ctx context.Context, roomID string, u User, fileID int64) (map[int64]bool, error) {
+	if _, _, err := s.Access(ctx, roomID, u); err != nil {
+		return nil, err
+	}
+	ids := map[int64]bool{}
+	if s.writer == nil {
+		return ids, nil
+	}
+	writes, err := s.writer.outbox.ForImage(ctx, roomID, fileID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	type version struct {
+		objectID string
+		version  int
+	}
+	deleted := map[version]bool{}
+	for _, w := range writes {
+		if w.Op == store.OpDelete && w.State == store.WriteDone {
+			deleted[version{w.ObjectID, w.Version}] = true
+		}
+	}
+	for _, w := range writes {
+		if w.Op == store.OpCreate && w.State == store.WriteDone && !deleted[version{w.ObjectID, w.Version}] {
+			for _, id := range w.AnnotationIDs {
+				ids[id] = true
+			}
+		}
+	}
+	return ids, nil
 }
 
 func progressOf(r *store.Room, members []store.Member, objects []store.Object, present []Present) ([]ImageState, Progress) {

@@ -31,6 +31,10 @@ var (
 	ErrNotOwner = errors.New("rooms: only the room's owner may do that")
 	// ErrNoImage means the file is not one of the room's images.
 	ErrNoImage = errors.New("rooms: the image is not in this room")
+	// ErrNotReviewer: reviews are for the owner and the members the owner made reviewers.
+	ErrNotReviewer = errors.New("rooms: only the room's reviewers may review")
+	// ErrNotAccepted: only accepted objects are reviewed.
+	ErrNotAccepted = errors.New("rooms: the object is not accepted")
 )
 
 // LockedError says that another member holds the soft lock on an object.
@@ -75,6 +79,9 @@ type JobRunner interface {
 
 // Service runs rooms. It is safe for concurrent use.
 type Service struct {
+	// Backend names what segments prompts, kept with each object as provenance.
+	Backend string
+
 	store  store.Rooms
 	pub    Publisher
 	jobs   JobRunner
@@ -131,7 +138,8 @@ func (s *Service) SetWriter(w *Writer) {
 	s.writer = w
 	w.Notify = func(wr *store.Write, state, errMsg string) {
 		s.publish(wr.RoomID, "object.saved", map[string]any{
-			"fileId": wr.FileID, "objectId": wr.ObjectID, "version": wr.Version, "state": state, "error": errMsg,
+			"fileId": wr.FileID, "objectId": wr.ObjectID, "version": wr.Version, "op": wr.Op, "state": state, "error": errMsg,
+			"annotationIds": wr.AnnotationIDs,
 		})
 	}
 }
@@ -263,7 +271,7 @@ func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string
 	now := s.now()
 	obj, err := s.store.PutPrompt(ctx, &store.Object{
 		RoomID: roomID, FileID: p.FileID, ObjectID: p.ObjectID,
-		AuthorID: u.ID, AuthorName: u.Name, SessionID: p.SessionID, Label: p.Label,
+		AuthorID: u.ID, AuthorName: u.Name, SessionID: p.SessionID, Label: p.Label, Backend: s.Backend,
 		Prompt: promptJSON, Version: p.Version, CreatedAt: now, UpdatedAt: now,
 	})
 	if errors.Is(err, store.ErrStale) {
@@ -311,14 +319,92 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 	if err != nil {
 		return nil, fmt.Errorf("rooms: edit object: %w", err)
 	}
-	if accepted != nil && *accepted && !deleted && s.writer != nil {
-		if err := s.writer.Enqueue(ctx, obj, u.Name, u.SessionID); err != nil {
+	if s.writer != nil {
+		switch {
+		case deleted:
+			err = s.writer.EnqueueDelete(ctx, obj, u)
+		case accepted != nil && *accepted:
+			err = s.writer.Enqueue(ctx, obj, u)
+		}
+		if err != nil {
 			return obj, err
 		}
 	}
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil
+}
+
+// Review records a reviewer's decision on the current version of an accepted object
+// (store.ReviewApproved, store.ReviewRejected, or "" to take it back), tells the room, and
+// sets the status of the object's annotations in CDF to match with the reviewer's rights.
+// A decision on a version that is no longer current is store.ErrStale.
+func (s *Service) Review(ctx context.Context, roomID string, u User, fileID int64, objectID string, version int, review string) (*store.Object, error) {
+	r, m, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return nil, err
+	}
+	if m.Role != store.RoleOwner && m.Role != store.RoleReviewer {
+		return nil, ErrNotReviewer
+	}
+	if !hasImage(r, fileID) {
+		return nil, ErrNoImage
+	}
+	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
+	cur, err := s.store.Object(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: review: %w", err)
+	}
+	if !cur.Accepted {
+		return nil, ErrNotAccepted
+	}
+	obj, err := s.store.SetReview(ctx, key, version, review, u.ID, u.Name, s.now())
+	if err != nil {
+		return obj, fmt.Errorf("rooms: review: %w", err)
+	}
+	if s.writer != nil {
+		status := cdf.AnnotationSuggested
+		switch review {
+		case store.ReviewApproved:
+			status = cdf.AnnotationApproved
+		case store.ReviewRejected:
+			status = cdf.AnnotationRejected
+		}
+		if err := s.writer.EnqueueReview(ctx, obj, u, status); err != nil {
+			return obj, err
+		}
+	}
+	s.publish(roomID, "object.updated", obj)
+	return obj, nil
+}
+
+// RetrySave sends the failed annotation writes of an object version once more. Any member
+// may: the write keeps the rights of whoever asked for it.
+func (s *Service) RetrySave(ctx context.Context, roomID string, u User, fileID int64, objectID string, version int) (int, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return 0, err
+	}
+	if !hasImage(r, fileID) {
+		return 0, ErrNoImage
+	}
+	if s.writer == nil {
+		return 0, nil
+	}
+	return s.writer.RetryFailed(ctx, roomID, fileID, objectID, version)
+}
+
+// SetRole makes a member a reviewer (store.RoleReviewer) or a plain member again. Only the
+// owner may.
+func (s *Service) SetRole(ctx context.Context, roomID string, owner User, userID, role string) error {
+	if err := s.requireOwner(ctx, roomID, owner); err != nil {
+		return err
+	}
+	if err := s.store.SetRole(ctx, roomID, userID, role); err != nil {
+		return fmt.Errorf("rooms: set role: %w", err)
+	}
+	s.publish(roomID, "member.role", map[string]string{"userId": userID, "role": role})
+	return nil
 }
 
 // MarkDone marks an image done (or not) for the room.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -21,13 +22,18 @@ const (
 // AnnotationsAPI is what the writer needs of a user's CDF client (cdf.AnnotationsService).
 type AnnotationsAPI interface {
 	Create(ctx context.Context, items []cdf.AnnotationCreate) ([]cdf.Annotation, error)
+	Suggest(ctx context.Context, items []cdf.AnnotationSuggest) ([]cdf.Annotation, error)
 	List(ctx context.Context, filter cdf.AnnotationFilter, opts cdf.ListOptions) (*cdf.AnnotationList, error)
+	Update(ctx context.Context, items []cdf.AnnotationUpdate) ([]cdf.Annotation, error)
+	Delete(ctx context.Context, ids []int64) error
 }
 
-// Writer delivers accepted objects to CDF as images.ObjectDetection annotations through the
-// store's durable outbox: an accepted object is never lost to a slow, throttling or absent CDF,
-// and because creating annotations is not idempotent, a write that may have landed is checked
-// for before it is sent again, so none is created twice. A restart resumes the outbox.
+// Writer delivers changes to CDF annotations through the store's durable outbox: accepted
+// objects become images.ObjectDetection annotations, reviews set their status, replaced or
+// deleted objects take their annotations with them. Nothing accepted is lost to a slow,
+// throttling or absent CDF, and because creating annotations is not idempotent, a create that
+// may have landed is looked for before it is sent again, so none is created twice. A restart
+// resumes the outbox.
 type Writer struct {
 	outbox store.Outbox
 	apiFor func(ctx context.Context, sessionID string) (AnnotationsAPI, error)
@@ -48,7 +54,7 @@ func (w *Writer) notify(wr *store.Write, state, errMsg string) {
 }
 
 // NewWriter returns a Writer; apiFor gives the annotations client of the login session that
-// accepted the object.
+// asked for a write.
 func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID string) (AnnotationsAPI, error)) *Writer {
 	return &Writer{
 		outbox: outbox,
@@ -65,10 +71,16 @@ func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID s
 // ErrNothingToSave means an accepted object has no finished segment to write yet.
 var ErrNothingToSave = errors.New("rooms: the object has no finished segment to save yet")
 
+// reviewPayload is the payload of an OpReview write.
+type reviewPayload struct {
+	Status cdf.AnnotationStatus `json:"status"`
+}
+
 // Enqueue records the accepted object's annotations for delivery (idempotent per object
-// version) and wakes the writer.
-func (w *Writer) Enqueue(ctx context.Context, o *store.Object, user, sessionID string) error {
-	items, err := annotationsFor(o, user)
+// version) and wakes the writer. Annotations of the object's earlier versions are deleted once
+// the new ones exist: an object has one set of annotations in CDF, that of its accepted shape.
+func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User) error {
+	items, err := annotationsFor(o, u.Name)
 	if err != nil {
 		return err
 	}
@@ -76,12 +88,89 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, user, sessionID s
 	if err != nil {
 		return err
 	}
+	earlier, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	if err != nil {
+		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+	}
+	if _, err := w.enqueue(ctx, o, store.OpCreate, 0, u, payload); err != nil {
+		return err
+	}
+	for _, e := range earlier {
+		if e.Op == store.OpCreate && e.Version < o.Version && e.State != store.WriteFailed {
+			if err := w.enqueueDelete(ctx, o, e.Version, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// EnqueueDelete deletes the annotations the object's accepted versions have in CDF (once they
+// exist), for an object that was deleted.
+func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) error {
+	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	if err != nil {
+		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+	}
+	for _, e := range writes {
+		if e.Op == store.OpCreate && e.State != store.WriteFailed {
+			if err := w.enqueueDelete(ctx, o, e.Version, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, version int, u User) error {
+	v := *o
+	v.Version = version
+	_, err := w.enqueue(ctx, &v, store.OpDelete, 0, u, json.RawMessage(`{}`))
+	return err
+}
+
+// EnqueueReview sets the status of the annotations of the object's current version to
+// status, with the reviewer's rights, once they exist. Every decision is its own write, in
+// order, so that a reviewer who changes their mind ends with the last decision in CDF.
+func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer User, status cdf.AnnotationStatus) error {
+	payload, err := json.Marshal(reviewPayload{Status: status})
+	if err != nil {
+		return err
+	}
+	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	if err != nil {
+		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+	}
+	seq := 0
+	for _, e := range writes {
+		if e.Op == store.OpReview && e.Version == o.Version {
+			seq = max(seq, e.Seq+1)
+		}
+	}
+	// A concurrent review may take the same sequence number; the loser takes the next one.
+	for range 8 {
+		wr, err := w.enqueue(ctx, o, store.OpReview, seq, reviewer, payload)
+		if err != nil || wr.SessionID == reviewer.SessionID && string(wr.Payload) == string(payload) && wr.UserID == reviewer.ID {
+			return err
+		}
+		seq++
+	}
+	return fmt.Errorf("rooms: too many concurrent reviews of %s", o.ObjectID)
+}
+
+func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq int, u User, payload json.RawMessage) (*store.Write, error) {
 	now := w.now()
 	wr, err := w.outbox.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
-		SessionID: sessionID, Payload: payload, State: store.WritePending, NextAt: now, CreatedAt: now, UpdatedAt: now})
+		Op: op, Seq: seq, UserID: u.ID, SessionID: u.SessionID, Payload: payload, NextAt: now, CreatedAt: now})
 	if err != nil {
-		return fmt.Errorf("rooms: enqueue annotation write: %w", err)
+		return nil, fmt.Errorf("rooms: enqueue annotation %s: %w", op, err)
 	}
+	w.notifyState(wr)
+	w.Wake()
+	return wr, nil
+}
+
+func (w *Writer) notifyState(wr *store.Write) {
 	switch wr.State {
 	case store.WriteDone:
 		w.notify(wr, "saved", "")
@@ -90,11 +179,43 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, user, sessionID s
 	default:
 		w.notify(wr, "saving", "")
 	}
+}
+
+// Wake makes Run look for due writes now.
+func (w *Writer) Wake() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// RetryFailed sends the object's failed writes of version once more, at once: a person pressed
+// retry. It returns how many writes were requeued.
+func (w *Writer) RetryFailed(ctx context.Context, roomID string, fileID int64, objectID string, version int) (int, error) {
+	writes, err := w.outbox.ForObject(ctx, roomID, fileID, objectID)
+	if err != nil {
+		return 0, fmt.Errorf("rooms: annotation writes of %s: %w", objectID, err)
+	}
+	n := 0
+	for i := range writes {
+		wr := &writes[i]
+		if wr.Version != version || wr.State != store.WriteFailed {
+			continue
+		}
+		err := w.outbox.Requeue(ctx, wr.ID, w.now())
+		if errors.Is(err, store.ErrStale) {
+			continue // someone else pressed retry first
+		}
+		if err != nil {
+			return n, fmt.Errorf("rooms: retry annotation write: %w", err)
+		}
+		n++
+		w.notify(wr, "saving", "")
+	}
+	if n > 0 {
+		w.Wake()
+	}
+	return n, nil
 }
 
 // Run delivers due writes until ctx ends, looking every interval and whenever woken.
@@ -123,20 +244,33 @@ func (w *Writer) Flush(ctx context.Context) {
 	}
 }
 
-// attempt sends one write, or, when an earlier attempt may have landed, first looks for it.
+// attempt makes one write, or, when an earlier attempt may have landed, first looks for it.
 func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
+	api, err := w.apiFor(ctx, wr.SessionID)
+	if err != nil {
+		w.fail(ctx, wr, "the sign-in that asked for this write has ended")
+		return
+	}
+	callCtx, cancel := context.WithTimeout(ctx, w.Timeout)
+	defer cancel()
+	switch wr.Op {
+	case store.OpCreate:
+		w.create(ctx, callCtx, api, wr)
+	case store.OpReview, store.OpDelete:
+		w.change(ctx, callCtx, api, wr)
+	default:
+		w.fail(ctx, wr, "unknown write "+wr.Op)
+	}
+}
+
+// create creates the annotations of wr, through /annotations/suggest when the user may only
+// suggest.
+func (w *Writer) create(ctx, callCtx context.Context, api AnnotationsAPI, wr *store.Write) {
 	var items []cdf.AnnotationCreate
 	if err := json.Unmarshal(wr.Payload, &items); err != nil || len(items) == 0 {
 		w.fail(ctx, wr, "the stored annotation is unreadable")
 		return
 	}
-	api, err := w.apiFor(ctx, wr.SessionID)
-	if err != nil {
-		w.fail(ctx, wr, "the sign-in that accepted this object has ended")
-		return
-	}
-	callCtx, cancel := context.WithTimeout(ctx, w.Timeout)
-	defer cancel()
 	if wr.Ambiguous {
 		ids, err := landed(callCtx, api, items)
 		if err != nil {
@@ -154,24 +288,125 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 		}
 	}
 	created, err := api.Create(callCtx, items)
-	if err == nil {
-		ids := make([]int64, 0, len(created))
-		for _, a := range created {
-			ids = append(ids, a.ID)
+	if cdf.StatusCode(err) == http.StatusForbidden {
+		// No annotationsAcl:WRITE: annotators who may only suggest still get their work in.
+		suggestions := make([]cdf.AnnotationSuggest, len(items))
+		for i, it := range items {
+			suggestions[i] = it.Suggestion()
 		}
-		w.done(ctx, wr, ids)
+		created, err = api.Suggest(callCtx, suggestions)
+	}
+	if err == nil {
+		w.done(ctx, wr, annotationIDs(created))
 		return
 	}
+	w.failed(ctx, wr, err)
+}
+
+// failed retries wr after a failed call when trying again may help, and gives up otherwise.
+func (w *Writer) failed(ctx context.Context, wr *store.Write, err error) {
 	status := cdf.StatusCode(err)
 	switch {
 	case cdf.Ambiguous(err):
 		w.retry(ctx, wr, err, true)
-	case status == http.StatusTooManyRequests || status == http.StatusUnauthorized:
-		// Throttled (refused before any work), or a token that a refresh will fix.
+	case status == http.StatusTooManyRequests || status == http.StatusUnauthorized || status >= 500:
+		// Throttled or failed before any work, or a token that a refresh will fix.
 		w.retry(ctx, wr, err, false)
+	case status == http.StatusForbidden:
+		w.fail(ctx, wr, "CDF refused: your account may not write annotations (annotationsAcl:WRITE or SUGGEST is needed)")
 	default:
 		w.fail(ctx, wr, err.Error())
 	}
+}
+
+// change reviews or deletes the annotations that the object version's create made, once it
+// has made them.
+func (w *Writer) change(ctx, callCtx context.Context, api AnnotationsAPI, wr *store.Write) {
+	writes, err := w.outbox.ForObject(ctx, wr.RoomID, wr.FileID, wr.ObjectID)
+	if err != nil {
+		w.retry(ctx, wr, err, false)
+		return
+	}
+	i := slices.IndexFunc(writes, func(c store.Write) bool { return c.Op == store.OpCreate && c.Version == wr.Version })
+	switch {
+	case i < 0 || writes[i].State == store.WriteFailed:
+		if wr.Op == store.OpDelete {
+			w.done(ctx, wr, nil) // nothing reached CDF, so nothing is left there
+		} else {
+			w.fail(ctx, wr, "the object is not in CDF: retry its save first")
+		}
+		return
+	case writes[i].State == store.WritePending:
+		w.wait(ctx, wr)
+		return
+	}
+	ids := writes[i].AnnotationIDs
+	if wr.Op == store.OpDelete {
+		err = deleteAll(callCtx, api, ids)
+	} else {
+		var p reviewPayload
+		if err := json.Unmarshal(wr.Payload, &p); err != nil {
+			w.fail(ctx, wr, "the stored review is unreadable")
+			return
+		}
+		updates := make([]cdf.AnnotationUpdate, len(ids))
+		for j, id := range ids {
+			updates[j] = cdf.AnnotationUpdate{ID: id, Status: p.Status}
+		}
+		_, err = api.Update(callCtx, updates)
+		if missing(err) {
+			w.fail(ctx, wr, "the object's annotation was deleted in CDF")
+			return
+		}
+	}
+	if err != nil {
+		w.failed(ctx, wr, err)
+		return
+	}
+	w.done(ctx, wr, ids)
+}
+
+// deleteAll deletes ids; those already gone (an earlier attempt that landed, or someone else)
+// count as deleted.
+func deleteAll(ctx context.Context, api AnnotationsAPI, ids []int64) error {
+	for len(ids) > 0 {
+		err := api.Delete(ctx, ids)
+		if !missing(err) {
+			return err
+		}
+		var apiErr *cdf.APIError
+		errors.As(err, &apiErr)
+		gone := map[int64]bool{}
+		for _, m := range apiErr.MissingIdentifiers() {
+			gone[m.ID] = true
+		}
+		left := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return gone[id] })
+		if len(left) == len(ids) {
+			return err // CDF named none of them: do not loop
+		}
+		ids = left
+	}
+	return nil
+}
+
+// missing reports whether err is CDF's 400 naming unknown ids.
+func missing(err error) bool {
+	var apiErr *cdf.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && len(apiErr.Missing) > 0
+}
+
+func annotationIDs(as []cdf.Annotation) []int64 {
+	ids := make([]int64, 0, len(as))
+	for _, a := range as {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// wait looks again soon at a write that waits for its object's create, without counting it
+// as a failure.
+func (w *Writer) wait(ctx context.Context, wr *store.Write) {
+	_ = w.outbox.Retry(ctx, wr.ID, w.now().Add(time.Second), "waiting for the object to reach CDF", false, w.now())
 }
 
 func (w *Writer) retry(ctx context.Context, wr *store.Write, err error, ambiguous bool) {
@@ -182,6 +417,7 @@ func (w *Writer) retry(ctx context.Context, wr *store.Write, err error, ambiguou
 
 func (w *Writer) done(ctx context.Context, wr *store.Write, ids []int64) {
 	if w.outbox.Done(ctx, wr.ID, ids, w.now()) == nil {
+		wr.AnnotationIDs = ids
 		w.notify(wr, "saved", "")
 	}
 }

@@ -14,19 +14,32 @@ const (
 	WriteFailed  = "failed"  // given up; LastError says why
 )
 
-// Write is one entry of the outbox: the annotations to create in CDF for one prompt version
-// of an object, and how far the attempts to create them have got. It is kept durably from
+// Write ops: what a write does to the annotations of one object version.
+const (
+	OpCreate = "create" // create them; Payload is the create items
+	OpReview = "review" // set their status; Payload says which
+	OpDelete = "delete" // delete them
+)
+
+// Write is one entry of the outbox: a change to make in CDF to the annotations of one prompt
+// version of an object, and how far the attempts to make it have got. It is kept durably from
 // before the first attempt until it is done or failed, so that a restarted server owes the
 // same writes as before.
 type Write struct {
-	ID       int64  `json:"id"` // assigned by Enqueue
+	ID int64 `json:"id"` // assigned by Enqueue
+	// RoomID is "" for an object of an image opened outside a room.
 	RoomID   string `json:"roomId"`
 	FileID   int64  `json:"fileId"`
 	ObjectID string `json:"objectId"`
 	Version  int    `json:"version"` // the object's prompt version the annotations are of
+	Op       string `json:"op"`      // OpCreate, OpReview or OpDelete
+	// Seq tells apart repeated ops on one version (a second review); 0 for the first.
+	Seq int `json:"seq"`
+	// UserID asked for the write and is told how it goes.
+	UserID string `json:"userId"`
 	// SessionID is the login session whose token makes the write; it stays on the server.
 	SessionID string `json:"-"`
-	// Payload is the annotation create items, opaque to the store.
+	// Payload is what the op needs (the create items, the review), opaque to the store.
 	Payload json.RawMessage `json:"payload"`
 
 	State string `json:"state"` // WritePending, WriteDone or WriteFailed
@@ -37,7 +50,7 @@ type Write struct {
 	Ambiguous bool      `json:"ambiguous"`
 	NextAt    time.Time `json:"nextAt"` // a pending write is due at or after this instant
 	LastError string    `json:"lastError"`
-	// AnnotationIDs are the CDF annotations created; nil until the write is done.
+	// AnnotationIDs are the CDF annotations the write created, or changed; nil until it is done.
 	AnnotationIDs []int64   `json:"annotationIds"`
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
@@ -50,12 +63,12 @@ type Write struct {
 // an unknown id ErrNotFound.
 type Outbox interface {
 	// Enqueue stores w as a pending write and returns the stored record. It is idempotent
-	// per (RoomID, FileID, ObjectID, Version): when that write exists already, whatever its
+	// per (RoomID, FileID, ObjectID, Version, Op, Seq): when that write exists already, whatever its
 	// state, Enqueue returns the existing record unchanged and no error, so of concurrent
 	// identical calls exactly one creates the row. State, Attempts, Ambiguous, LastError,
 	// AnnotationIDs and ID of w are ignored; a zero NextAt means CreatedAt, and UpdatedAt is
-	// set to CreatedAt. ErrNotFound if the image is not in the room; ErrInvalid for a bad id,
-	// version, payload or a missing time.
+	// set to CreatedAt. ErrNotFound if the image is not in the room (with a room); ErrInvalid
+	// for a bad id, version, op, payload or a missing time.
 	Enqueue(ctx context.Context, w *Write) (*Write, error)
 	// Due returns up to limit pending writes whose NextAt is at or before now, oldest
 	// (first enqueued) first. ErrInvalid if limit < 1.
@@ -69,15 +82,25 @@ type Outbox interface {
 	Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error
 	// Fail gives the write up at at with the error; Ambiguous is kept.
 	Fail(ctx context.Context, id int64, errMsg string, at time.Time) error
+	// Requeue makes a failed write pending again, due at at, with its attempts and error
+	// kept: a person asked to try once more. ErrStale unless the write has failed.
+	Requeue(ctx context.Context, id int64, at time.Time) error
 	// ForObject returns every write of the object, whatever its state, newest first.
 	ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error)
+	// ForImage returns every write of the image's objects (roomID "" for outside rooms),
+	// whatever its state, newest first.
+	ForImage(ctx context.Context, roomID string, fileID int64) ([]Write, error)
 }
 
 // checkWrite checks what Enqueue relies on.
 func checkWrite(w *Write) error {
 	switch {
-	case w.RoomID == "":
-		return fmt.Errorf("%w: no room id", ErrInvalid)
+	case w.Op != OpCreate && w.Op != OpReview && w.Op != OpDelete:
+		return fmt.Errorf("%w: unknown op %q", ErrInvalid, w.Op)
+	case w.Seq < 0:
+		return fmt.Errorf("%w: op sequence %d, want ≥ 0", ErrInvalid, w.Seq)
+	case w.RoomID == "" && w.UserID == "":
+		return fmt.Errorf("%w: a write outside a room needs its user", ErrInvalid)
 	case !validObjectID(w.ObjectID):
 		return fmt.Errorf("%w: object id %q is not 1..%d of [A-Za-z0-9_-]", ErrInvalid, w.ObjectID, MaxObjectIDSize)
 	case w.Version < 1:

@@ -31,8 +31,15 @@ var ErrInvalid = errors.New("store: invalid record")
 
 // Member roles.
 const (
-	RoleOwner  = "owner"  // the room's creator: may remove members and close the room
-	RoleMember = "member" // joined by link
+	RoleOwner    = "owner"    // the room's creator: may remove members, close the room and review
+	RoleReviewer = "reviewer" // made so by the owner: approves or rejects objects
+	RoleMember   = "member"   // joined by link
+)
+
+// Reviews of an object's current version: "" until a reviewer decides.
+const (
+	ReviewApproved = "approved"
+	ReviewRejected = "rejected"
 )
 
 // Object job statuses. An object has no status ("") until its first job is started.
@@ -132,7 +139,19 @@ type Object struct {
 	Segments    json.RawMessage `json:"segments"` // CDF segments, best first; null until done
 	BoundingBox json.RawMessage `json:"boundingBox"`
 
-	Accepted  bool       `json:"accepted"`
+	Accepted bool `json:"accepted"`
+	// Backend names what segmented the prompt (provenance), e.g. "cdf" or "lasso-local".
+	Backend string `json:"backend"`
+	// Review is the reviewer's decision on Version: "", ReviewApproved or ReviewRejected. A
+	// newer prompt version clears it.
+	Review       string     `json:"review"`
+	ReviewerID   string     `json:"reviewerId"`
+	ReviewerName string     `json:"reviewerName"`
+	ReviewedAt   *time.Time `json:"reviewedAt,omitempty"`
+	// Save is how the object's annotations in CDF stand. The store does not keep it with the
+	// object; rooms fills it in from the outbox.
+	Save *Save `json:"save,omitempty"`
+
 	CreatedAt time.Time  `json:"createdAt"`
 	UpdatedAt time.Time  `json:"updatedAt"`
 	DeletedAt *time.Time `json:"deletedAt,omitempty"`
@@ -151,6 +170,15 @@ func (o Object) MarshalJSON() ([]byte, error) {
 		plain
 		Deleted bool `json:"deleted"`
 	}{plain(o), o.DeletedAt != nil})
+}
+
+// Save is how the last outbox write of an object stands, for the people looking at it.
+type Save struct {
+	Version       int     `json:"version"` // the prompt version written
+	Op            string  `json:"op"`      // OpCreate, OpReview or OpDelete
+	State         string  `json:"state"`   // WritePending, WriteDone or WriteFailed
+	Error         string  `json:"error"`
+	AnnotationIDs []int64 `json:"annotationIds"` // of the version's created annotations, once done
 }
 
 // NewRoomID returns a fresh room id: 12 random characters of lower-case base32 (60 bits),
@@ -209,8 +237,8 @@ type Rooms interface {
 	//
 	// The first call creates the object (CreatedAt = o.CreatedAt, or o.UpdatedAt when zero).
 	// A newer version replaces Prompt, AuthorID, AuthorName, SessionID, Label (when o.Label
-	// is not empty), Version and UpdatedAt and resets JobID, Status, Error, Segments and
-	// BoundingBox; Accepted is kept. A version ≤ the stored one changes nothing and returns
+	// is not empty), Version, Backend and UpdatedAt and resets JobID, Status, Error, Segments,
+	// BoundingBox and the review; Accepted is kept. A version ≤ the stored one changes nothing and returns
 	// the stored object together with ErrStale, so a replayed command is harmless and of
 	// concurrent identical calls exactly one wins. Result fields of o are ignored.
 	//
@@ -229,6 +257,14 @@ type Rooms interface {
 	// object returns it unchanged (retries are harmless); any other change to a deleted
 	// object is ErrNotFound, as is an unknown object.
 	SetObjectMeta(ctx context.Context, key ObjectKey, label *string, accepted *bool, deleted bool, at time.Time) (*Object, error)
+	// SetReview records a reviewer's decision (ReviewApproved, ReviewRejected, or "" to
+	// withdraw it) on the object's prompt version and returns the stored object. ErrStale
+	// (with the stored object) if version is not the stored one, ErrNotFound for an unknown
+	// or deleted object, ErrInvalid for another review.
+	SetReview(ctx context.Context, key ObjectKey, version int, review, reviewerID, reviewerName string, at time.Time) (*Object, error)
+	// SetRole makes an active member a reviewer or a plain member. ErrForbidden for the
+	// owner, ErrNotFound for someone who is not an active member, ErrInvalid for another role.
+	SetRole(ctx context.Context, roomID, userID, role string) error
 	// Object returns one object, deleted or not; ErrNotFound if it never existed.
 	Object(ctx context.Context, key ObjectKey) (*Object, error)
 	// Objects returns the image's objects that are not deleted, oldest first.

@@ -33,7 +33,7 @@ func TestObjectJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := "accepted authorId authorName boundingBox createdAt deleted error fileId jobId label objectId prompt roomId segments status updatedAt version"
+	want := "accepted authorId authorName backend boundingBox createdAt deleted error fileId jobId label objectId prompt review reviewerId reviewerName roomId segments status updatedAt version"
 	if got := strings.Join(keys, " "); got != want {
 		t.Errorf("JSON keys = %s\nwant        %s", got, want)
 	}

@@ -13,7 +13,7 @@ import (
 // the guarded single-statement updates of Done, Retry and Fail decide races on their own.
 type sqliteOutbox struct{ db *sql.DB }
 
-const writeColumns = `id, room_id, file_id, object_id, version, session_id, payload, state, attempts, ambiguous,
+const writeColumns = `id, room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
 	next_at, last_error, annotation_ids, created_at, updated_at`
 
 func scanWrite(row interface{ Scan(...any) error }) (Write, error) {
@@ -23,7 +23,7 @@ func scanWrite(row interface{ Scan(...any) error }) (Write, error) {
 		ids                    sql.NullString
 		next, created, updated sql.NullInt64
 	)
-	err := row.Scan(&w.ID, &w.RoomID, &w.FileID, &w.ObjectID, &w.Version, &w.SessionID, &payload, &w.State,
+	err := row.Scan(&w.ID, &w.RoomID, &w.FileID, &w.ObjectID, &w.Version, &w.Op, &w.Seq, &w.UserID, &w.SessionID, &payload, &w.State,
 		&w.Attempts, &w.Ambiguous, &next, &w.LastError, &ids, &created, &updated)
 	if err != nil {
 		return w, err
@@ -65,29 +65,32 @@ func (q sqliteOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
 	}
 	var stored Write
 	err := inTx(ctx, q.db, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM room_images WHERE room_id = ? AND file_id = ?`,
-			w.RoomID, w.FileID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
+		if w.RoomID != "" {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM room_images WHERE room_id = ? AND file_id = ?`,
+				w.RoomID, w.FileID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
 		}
 		// DO NOTHING on the unique key, then read back: the first enqueue wins in both
 		// dialects, and every caller gets the same row.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO room_writes
-			(room_id, file_id, object_id, version, session_id, payload, state, attempts, ambiguous,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO writes
+			(room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
 			 next_at, last_error, annotation_ids, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, FALSE, ?, '', NULL, ?, ?)
-			ON CONFLICT (room_id, file_id, object_id, version) DO NOTHING`,
-			w.RoomID, w.FileID, w.ObjectID, w.Version, w.SessionID, string(w.Payload), WritePending,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, FALSE, ?, '', NULL, ?, ?)
+			ON CONFLICT (room_id, file_id, object_id, version, op, seq) DO NOTHING`,
+			w.RoomID, w.FileID, w.ObjectID, w.Version, w.Op, w.Seq, w.UserID, w.SessionID, string(w.Payload), WritePending,
 			toMicros(next), toMicros(w.CreatedAt), toMicros(w.CreatedAt)); err != nil {
 			return err
 		}
-		stored, err = scanWrite(tx.QueryRowContext(ctx, `SELECT `+writeColumns+` FROM room_writes
-			WHERE room_id = ? AND file_id = ? AND object_id = ? AND version = ?`,
-			w.RoomID, w.FileID, w.ObjectID, w.Version))
+		var err error
+		stored, err = scanWrite(tx.QueryRowContext(ctx, `SELECT `+writeColumns+` FROM writes
+			WHERE room_id = ? AND file_id = ? AND object_id = ? AND version = ? AND op = ? AND seq = ?`,
+			w.RoomID, w.FileID, w.ObjectID, w.Version, w.Op, w.Seq))
 		return err
 	})
 	if err != nil {
@@ -100,7 +103,7 @@ func (q sqliteOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Writ
 	if limit < 1 {
 		return nil, fmt.Errorf("store: due writes: %w: limit %d, want ≥ 1", ErrInvalid, limit)
 	}
-	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM room_writes
+	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM writes
 		WHERE state = ? AND next_at <= ? ORDER BY created_at, id LIMIT ?`, WritePending, now.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due writes: %w", err)
@@ -111,11 +114,17 @@ func (q sqliteOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Writ
 // settle runs an UPDATE guarded by "state = pending" on write id and tells a missing write
 // (ErrNotFound) from one that is no longer pending (ErrStale).
 func (q sqliteOutbox) settle(ctx context.Context, what string, id int64, at time.Time, set string, args ...any) error {
+	return q.change(ctx, what, id, at, WritePending, set, args...)
+}
+
+// change runs an UPDATE of write id guarded by "state = from" and tells a missing write
+// (ErrNotFound) from one in another state (ErrStale).
+func (q sqliteOutbox) change(ctx context.Context, what string, id int64, at time.Time, from, set string, args ...any) error {
 	if at.IsZero() {
 		return fmt.Errorf("store: %s: %w: no time", what, ErrInvalid)
 	}
-	args = append(args, toMicros(at), id, WritePending)
-	res, err := q.db.ExecContext(ctx, `UPDATE room_writes SET `+set+`, updated_at = ? WHERE id = ? AND state = ?`, args...)
+	args = append(args, toMicros(at), id, from)
+	res, err := q.db.ExecContext(ctx, `UPDATE writes SET `+set+`, updated_at = ? WHERE id = ? AND state = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
@@ -124,9 +133,10 @@ func (q sqliteOutbox) settle(ctx context.Context, what string, id int64, at time
 	} else if n > 0 {
 		return nil
 	}
-	// Nothing changed. The row cannot become pending again, so this read is not racy.
+	// Nothing changed. Only a person's Requeue takes a row back to pending, so this read is
+	// at worst as old as the request.
 	var state string
-	err = q.db.QueryRowContext(ctx, `SELECT state FROM room_writes WHERE id = ?`, id).Scan(&state)
+	err = q.db.QueryRowContext(ctx, `SELECT state FROM writes WHERE id = ?`, id).Scan(&state)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
@@ -159,8 +169,21 @@ func (q sqliteOutbox) Fail(ctx context.Context, id int64, errMsg string, at time
 	return q.settle(ctx, "fail write", id, at, `state = ?, last_error = ?`, WriteFailed, errMsg)
 }
 
+func (q sqliteOutbox) Requeue(ctx context.Context, id int64, at time.Time) error {
+	return q.change(ctx, "requeue write", id, at, WriteFailed, `state = ?, next_at = ?`, WritePending, toMicros(at))
+}
+
+func (q sqliteOutbox) ForImage(ctx context.Context, roomID string, fileID int64) ([]Write, error) {
+	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM writes
+		WHERE room_id = ? AND file_id = ? ORDER BY created_at DESC, id DESC`, roomID, fileID)
+	if err != nil {
+		return nil, fmt.Errorf("store: writes of image: %w", err)
+	}
+	return ws, nil
+}
+
 func (q sqliteOutbox) ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error) {
-	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM room_writes
+	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM writes
 		WHERE room_id = ? AND file_id = ? AND object_id = ? ORDER BY created_at DESC, id DESC`, roomID, fileID, objectID)
 	if err != nil {
 		return nil, fmt.Errorf("store: writes of object: %w", err)

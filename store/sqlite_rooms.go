@@ -391,7 +391,8 @@ func (q sqliteRooms) SetImageDone(ctx context.Context, roomID string, fileID int
 }
 
 var objectColumnNames = []string{"room_id", "file_id", "object_id", "author_id", "author_name", "session_id", "label", "prompt",
-	"version", "job_id", "status", "error", "segments", "bounding_box", "accepted", "created_at", "updated_at", "deleted_at"}
+	"version", "job_id", "status", "error", "segments", "bounding_box", "accepted", "backend", "review", "reviewer_id", "reviewer_name",
+	"reviewed_at", "created_at", "updated_at", "deleted_at"}
 
 // objectColumns lists the columns scanObject reads, each prefixed with prefix ("o." in joins).
 func objectColumns(prefix string) string {
@@ -404,9 +405,12 @@ func scanObject(row interface{ Scan(...any) error }) (Object, error) {
 		prompt                    string
 		segments, box             sql.NullString
 		created, updated, deleted sql.NullInt64
+		reviewed                  sql.NullInt64
 	)
 	err := row.Scan(&o.RoomID, &o.FileID, &o.ObjectID, &o.AuthorID, &o.AuthorName, &o.SessionID, &o.Label, &prompt,
-		&o.Version, &o.JobID, &o.Status, &o.Error, &segments, &box, &o.Accepted, &created, &updated, &deleted)
+		&o.Version, &o.JobID, &o.Status, &o.Error, &segments, &box, &o.Accepted, &o.Backend, &o.Review, &o.ReviewerID,
+		&o.ReviewerName, &reviewed, &created, &updated, &deleted)
+	o.ReviewedAt = fromMicrosPtr(reviewed)
 	o.Prompt = json.RawMessage(prompt)
 	if segments.Valid {
 		o.Segments = json.RawMessage(segments.String)
@@ -464,8 +468,8 @@ func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) 
 		// prompts cannot both win, whatever the isolation level: the WHERE of DO UPDATE
 		// makes a version that is not newer (or a deleted object) affect no row.
 		res, err := tx.ExecContext(ctx, `INSERT INTO room_objects
-			(room_id, file_id, object_id, author_id, author_name, session_id, label, prompt, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(room_id, file_id, object_id, author_id, author_name, session_id, label, prompt, version, backend, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (room_id, file_id, object_id) DO UPDATE SET
 				author_id = excluded.author_id,
 				author_name = excluded.author_name,
@@ -473,11 +477,13 @@ func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) 
 				label = CASE WHEN excluded.label = '' THEN room_objects.label ELSE excluded.label END,
 				prompt = excluded.prompt,
 				version = excluded.version,
+				backend = excluded.backend,
 				job_id = 0, status = '', error = '', segments = NULL, bounding_box = NULL,
+				review = '', reviewer_id = '', reviewer_name = '', reviewed_at = NULL,
 				updated_at = excluded.updated_at
 			WHERE room_objects.version < excluded.version AND room_objects.deleted_at IS NULL`,
 			o.RoomID, o.FileID, o.ObjectID, o.AuthorID, o.AuthorName, o.SessionID, o.Label, string(o.Prompt), o.Version,
-			toMicros(created), toMicros(o.UpdatedAt))
+			o.Backend, toMicros(created), toMicros(o.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -540,6 +546,78 @@ func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, ob
 	})
 	if err != nil {
 		return fmt.Errorf("store: set job: %w", err)
+	}
+	return nil
+}
+
+func (q sqliteRooms) SetReview(ctx context.Context, key ObjectKey, version int, review, reviewerID, reviewerName string, at time.Time) (*Object, error) {
+	switch {
+	case review != "" && review != ReviewApproved && review != ReviewRejected:
+		return nil, fmt.Errorf("store: set review: %w: unknown review %q", ErrInvalid, review)
+	case at.IsZero():
+		return nil, fmt.Errorf("store: set review: %w: no time", ErrInvalid)
+	}
+	var reviewedAt any
+	if review != "" {
+		reviewedAt = toMicros(at)
+	} else {
+		reviewerID, reviewerName = "", ""
+	}
+	var stored *Object
+	err := inTx(ctx, q.db, func(tx *sql.Tx) error {
+		if err := imageOpen(ctx, tx, key.RoomID, key.FileID); err != nil {
+			return err
+		}
+		// The version guard is in the UPDATE, so a prompt committed concurrently wins.
+		res, err := tx.ExecContext(ctx, `UPDATE room_objects SET review = ?, reviewer_id = ?, reviewer_name = ?,
+			reviewed_at = ?, updated_at = ?
+			WHERE room_id = ? AND file_id = ? AND object_id = ? AND version = ? AND deleted_at IS NULL`,
+			review, reviewerID, reviewerName, reviewedAt, toMicros(at), key.RoomID, key.FileID, key.ObjectID, version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if stored, err = getObject(ctx, tx, key); err != nil {
+			return err
+		}
+		switch {
+		case n > 0:
+			return nil
+		case stored.DeletedAt != nil:
+			stored = nil
+			return ErrNotFound
+		default:
+			return ErrStale
+		}
+	})
+	if err != nil {
+		return stored, fmt.Errorf("store: set review: %w", err)
+	}
+	return stored, nil
+}
+
+func (q sqliteRooms) SetRole(ctx context.Context, roomID, userID, role string) error {
+	if role != RoleReviewer && role != RoleMember {
+		return fmt.Errorf("store: set role: %w: role %q", ErrInvalid, role)
+	}
+	err := inTx(ctx, q.db, func(tx *sql.Tx) error {
+		m, err := getMember(ctx, tx, roomID, userID)
+		switch {
+		case err != nil:
+			return err
+		case !m.Active():
+			return ErrNotFound
+		case m.Role == RoleOwner:
+			return ErrForbidden
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE room_members SET role = ? WHERE room_id = ? AND user_id = ?`, role, roomID, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set role: %w", err)
 	}
 	return nil
 }

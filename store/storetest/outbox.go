@@ -19,13 +19,104 @@ func runOutbox(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("OutboxDue", func(t *testing.T) { testOutboxDue(t, fresh(t)) })
 	t.Run("OutboxRetry", func(t *testing.T) { testOutboxRetry(t, fresh(t)) })
 	t.Run("OutboxSettle", func(t *testing.T) { testOutboxSettle(t, fresh(t)) })
+	t.Run("OutboxOps", func(t *testing.T) { testOutboxOps(t, fresh(t)) })
+	t.Run("OutboxRequeue", func(t *testing.T) { testOutboxRequeue(t, fresh(t)) })
+}
+
+// testOutboxOps: review and delete writes of a version are writes of their own, keyed by op
+// and sequence; writes outside rooms need no room and are kept apart from room writes.
+func testOutboxOps(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	create := enqueue(t, st, NewWrite(r.ID, File1, "o", 1))
+	op := func(op string, seq int) *store.Write {
+		w := NewWrite(r.ID, File1, "o", 1)
+		w.Op, w.Seq, w.Payload = op, seq, json.RawMessage(fmt.Sprintf(`{"op":%q,"seq":%d}`, op, seq))
+		return w
+	}
+	review0 := enqueue(t, st, op(store.OpReview, 0))
+	review1 := enqueue(t, st, op(store.OpReview, 1))
+	del := enqueue(t, st, op(store.OpDelete, 0))
+	if again := enqueue(t, st, op(store.OpReview, 1)); again.ID != review1.ID {
+		t.Errorf("the same review again made write %d, want %d", again.ID, review1.ID)
+	}
+	distinct := map[int64]bool{create.ID: true, review0.ID: true, review1.ID: true, del.ID: true}
+	if len(distinct) != 4 {
+		t.Fatalf("create, two reviews and a delete share ids: %v", distinct)
+	}
+	if review1.Op != store.OpReview || review1.Seq != 1 || string(review1.Payload) != `{"op":"review","seq":1}` {
+		t.Errorf("review write = %+v", review1)
+	}
+
+	// Outside a room: no room check, the user is kept, and they are not the room's writes.
+	solo := NewWrite("", File1, "o", 1)
+	solo.UserID = "ben"
+	got := enqueue(t, st, solo)
+	if got.RoomID != "" || got.UserID != "ben" || got.ID == create.ID {
+		t.Errorf("write outside a room = %+v", got)
+	}
+	roomWrites, err := ob.ForImage(ctx, r.ID, File1)
+	if err != nil || len(roomWrites) != 4 || roomWrites[0].ID != del.ID || roomWrites[3].ID != create.ID {
+		t.Errorf("ForImage(room) = %v, %v; want the 4 room writes, newest first", ids(roomWrites), err)
+	}
+	soloWrites, err := ob.ForImage(ctx, "", File1)
+	if err != nil || len(soloWrites) != 1 || soloWrites[0].ID != got.ID {
+		t.Errorf("ForImage(outside rooms) = %v, %v; want [%d]", ids(soloWrites), err, got.ID)
+	}
+	if ws, err := ob.ForImage(ctx, r.ID, File2); err != nil || ws == nil || len(ws) != 0 {
+		t.Errorf("ForImage of an image without writes = %#v, %v; want empty", ws, err)
+	}
+}
+
+// testOutboxRequeue: a person may send a failed write once more; nothing else is requeued.
+func testOutboxRequeue(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	failed := enqueue(t, st, NewWrite(r.ID, File1, "o", 1))
+	done := enqueue(t, st, NewWrite(r.ID, File1, "o", 2))
+	pending := enqueue(t, st, NewWrite(r.ID, File1, "o", 3))
+	t1 := base.Add(time.Hour)
+	if err := ob.Retry(ctx, failed.ID, t1, "503", true, t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Fail(ctx, failed.ID, "400 bad", t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Done(ctx, done.ID, []int64{5}, t1); err != nil {
+		t.Fatal(err)
+	}
+	t2 := t1.Add(time.Hour)
+	if err := ob.Requeue(ctx, failed.ID, t2); err != nil {
+		t.Fatalf("Requeue of a failed write: %v", err)
+	}
+	due, err := ob.Due(ctx, t2, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "Due after Requeue", ids(due), []int64{failed.ID, pending.ID})
+	got := due[0]
+	if got.State != store.WritePending || got.Attempts != 1 || !got.Ambiguous || got.LastError != "400 bad" ||
+		!got.NextAt.Equal(us(t2)) || !got.UpdatedAt.Equal(us(t2)) {
+		t.Errorf("requeued write = %+v; want pending, attempts 1, ambiguous kept, error kept, due at t2", got)
+	}
+	for name, id := range map[string]int64{"done": done.ID, "pending": pending.ID, "requeued": failed.ID} {
+		if err := ob.Requeue(ctx, id, t2); !errors.Is(err, store.ErrStale) {
+			t.Errorf("Requeue of a %s write: %v, want ErrStale", name, err)
+		}
+	}
+	if err := ob.Requeue(ctx, 424242, t2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Requeue of an unknown write: %v, want ErrNotFound", err)
+	}
 }
 
 // NewWrite returns the pending write of object objectID at version, enqueued at
 // base+version minutes by "sess-ana", for tests of stores and their users.
 func NewWrite(roomID string, fileID int64, objectID string, version int) *store.Write {
 	return &store.Write{
-		RoomID: roomID, FileID: fileID, ObjectID: objectID, Version: version, SessionID: "sess-ana",
+		RoomID: roomID, FileID: fileID, ObjectID: objectID, Version: version, Op: store.OpCreate,
+		UserID: "ana", SessionID: "sess-ana",
 		Payload:   json.RawMessage(fmt.Sprintf(`[{"annotationType":"images.ObjectDetection","v":%d}]`, version)),
 		CreatedAt: base.Add(time.Duration(version) * time.Minute),
 	}
@@ -60,7 +151,7 @@ func testOutboxEnqueue(t *testing.T, st store.Store) {
 		t.Errorf("Enqueue assigned no id")
 	}
 	want := store.Write{
-		ID: got.ID, RoomID: r.ID, FileID: File1, ObjectID: "o", Version: 1, SessionID: "sess-ana",
+		ID: got.ID, RoomID: r.ID, FileID: File1, ObjectID: "o", Version: 1, Op: store.OpCreate, UserID: "ana", SessionID: "sess-ana",
 		Payload: NewWrite(r.ID, File1, "o", 1).Payload, State: store.WritePending,
 		NextAt: us(w.CreatedAt), CreatedAt: us(w.CreatedAt), UpdatedAt: us(w.CreatedAt),
 	}
@@ -102,12 +193,14 @@ func testOutboxEnqueue(t *testing.T, st store.Store) {
 		t.Errorf("Enqueue on an image not in the room: %v, want ErrNotFound", err)
 	}
 	for name, change := range map[string]func(w *store.Write){
-		"no room":       func(w *store.Write) { w.RoomID = "" },
-		"bad object id": func(w *store.Write) { w.ObjectID = "a/b" },
-		"version 0":     func(w *store.Write) { w.Version = 0 },
-		"bad payload":   func(w *store.Write) { w.Payload = json.RawMessage(`[`) },
-		"no payload":    func(w *store.Write) { w.Payload = nil },
-		"no time":       func(w *store.Write) { w.CreatedAt = time.Time{} },
+		"no room, no user": func(w *store.Write) { w.RoomID, w.UserID = "", "" },
+		"unknown op":       func(w *store.Write) { w.Op = "upsert" },
+		"negative seq":     func(w *store.Write) { w.Seq = -1 },
+		"bad object id":    func(w *store.Write) { w.ObjectID = "a/b" },
+		"version 0":        func(w *store.Write) { w.Version = 0 },
+		"bad payload":      func(w *store.Write) { w.Payload = json.RawMessage(`[`) },
+		"no payload":       func(w *store.Write) { w.Payload = nil },
+		"no time":          func(w *store.Write) { w.CreatedAt = time.Time{} },
 	} {
 		w := NewWrite(r.ID, File3, "bad", 1)
 		change(w)

@@ -28,6 +28,8 @@ func runRooms(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("PendingJobs", func(t *testing.T) { testPendingJobs(t, fresh(t)) })
 	t.Run("ClosedRoom", func(t *testing.T) { testClosedRoom(t, fresh(t)) })
 	t.Run("RoomContext", func(t *testing.T) { testRoomContext(t, fresh(t)) })
+	t.Run("Review", func(t *testing.T) { testReview(t, fresh(t)) })
+	t.Run("SetRole", func(t *testing.T) { testSetRole(t, fresh(t)) })
 }
 
 // Files of NewRoom's images, in display order.
@@ -836,5 +838,104 @@ func testRoomContext(t *testing.T, st store.Store) {
 	}
 	if _, err := rs.Object(context.Background(), store.ObjectKey{RoomID: r.ID, FileID: File1, ObjectID: "o"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the cancelled PutPrompt stored an object: %v", err)
+	}
+}
+
+// testReview: a review is of one prompt version; a newer prompt clears it, and a stale or
+// unknown review changes nothing.
+func testReview(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	rs := st.Rooms()
+	r := createRoom(t, st, "r")
+	p := NewPrompt(r.ID, File1, "o", 1)
+	p.Backend = "lasso-local"
+	if _, err := rs.PutPrompt(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	key := p.Key()
+	t1 := base.Add(time.Hour)
+	got, err := rs.SetReview(ctx, key, 1, store.ReviewApproved, "u-rev", "Rita", t1)
+	if err != nil {
+		t.Fatalf("SetReview: %v", err)
+	}
+	if got.Review != store.ReviewApproved || got.ReviewerID != "u-rev" || got.ReviewerName != "Rita" ||
+		got.ReviewedAt == nil || !got.ReviewedAt.Equal(us(t1)) || got.Backend != "lasso-local" {
+		t.Errorf("reviewed object = %+v", got)
+	}
+	if stored, _ := rs.Object(ctx, key); stored.Review != store.ReviewApproved {
+		t.Errorf("stored review = %q, want approved", stored.Review)
+	}
+
+	// A review of another version is stale and changes nothing.
+	if o, err := rs.SetReview(ctx, key, 2, store.ReviewRejected, "u-rev", "Rita", t1); !errors.Is(err, store.ErrStale) || o == nil || o.Review != store.ReviewApproved {
+		t.Errorf("SetReview of version 2 = %+v, %v; want the stored object and ErrStale", o, err)
+	}
+	// Withdrawing clears the reviewer.
+	if o, err := rs.SetReview(ctx, key, 1, "", "u-rev", "Rita", t1); err != nil || o.Review != "" || o.ReviewerName != "" || o.ReviewedAt != nil {
+		t.Errorf("withdrawn review = %+v, %v", o, err)
+	}
+	if _, err := rs.SetReview(ctx, key, 1, store.ReviewRejected, "u-rev", "Rita", t1); err != nil {
+		t.Fatal(err)
+	}
+	// A newer prompt clears the review and takes its own backend.
+	p2 := NewPrompt(r.ID, File1, "o", 2)
+	p2.Backend = "cdf"
+	o, err := rs.PutPrompt(ctx, p2)
+	if err != nil || o.Review != "" || o.ReviewerID != "" || o.ReviewedAt != nil || o.Backend != "cdf" {
+		t.Errorf("object after a newer prompt = %+v, %v; want no review, backend cdf", o, err)
+	}
+
+	if _, err := rs.SetReview(ctx, key, 2, "maybe", "u-rev", "Rita", t1); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("SetReview maybe: %v, want ErrInvalid", err)
+	}
+	if _, err := rs.SetReview(ctx, store.ObjectKey{RoomID: r.ID, FileID: File1, ObjectID: "nope"}, 1, store.ReviewApproved, "u", "U", t1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetReview of an unknown object: %v, want ErrNotFound", err)
+	}
+	if _, err := rs.SetObjectMeta(ctx, key, nil, nil, true, t1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.SetReview(ctx, key, 2, store.ReviewApproved, "u", "U", t1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetReview of a deleted object: %v, want ErrNotFound", err)
+	}
+}
+
+// testSetRole: the owner makes members reviewers and back; the owner's own role is fixed.
+func testSetRole(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	rs := st.Rooms()
+	r := createRoom(t, st, "r")
+	if _, err := rs.Join(ctx, r.ID, store.Member{UserID: "u-ben", Name: "Ben", JoinedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetRole(ctx, r.ID, "u-ben", store.RoleReviewer); err != nil {
+		t.Fatalf("SetRole reviewer: %v", err)
+	}
+	if m, _ := rs.Member(ctx, r.ID, "u-ben"); m.Role != store.RoleReviewer {
+		t.Errorf("role = %q, want reviewer", m.Role)
+	}
+	if err := rs.SetRole(ctx, r.ID, "u-ben", store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := rs.Member(ctx, r.ID, "u-ben"); m.Role != store.RoleMember {
+		t.Errorf("role = %q, want member", m.Role)
+	}
+	for name, c := range map[string]struct {
+		user, role string
+		want       error
+	}{
+		"the owner":       {"u-owner", store.RoleReviewer, store.ErrForbidden},
+		"a stranger":      {"u-zed", store.RoleReviewer, store.ErrNotFound},
+		"to owner":        {"u-ben", store.RoleOwner, store.ErrInvalid},
+		"to unknown role": {"u-ben", "admin", store.ErrInvalid},
+	} {
+		if err := rs.SetRole(ctx, r.ID, c.user, c.role); !errors.Is(err, c.want) {
+			t.Errorf("SetRole of %s: %v, want %v", name, err, c.want)
+		}
+	}
+	if err := rs.RemoveMember(ctx, r.ID, "u-ben", base); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetRole(ctx, r.ID, "u-ben", store.RoleReviewer); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetRole of a removed member: %v, want ErrNotFound", err)
 	}
 }
