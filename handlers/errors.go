@@ -79,6 +79,9 @@ func classify(err error) (status int, message string) {
 }
 
 func classifyCDF(ae *cdf.APIError) (int, string) {
+	if status, msg, ok := classifyAnnotationsCDF(ae); ok {
+		return status, msg
+	}
 	switch {
 	case ae.Status == http.StatusUnauthorized:
 		return http.StatusUnauthorized, "Your CDF sign-in has expired. Sign in again; your prompts are kept."
@@ -92,6 +95,26 @@ func classifyCDF(ae *cdf.APIError) (int, string) {
 		return http.StatusBadGateway, fmt.Sprintf("CDF is not available right now (HTTP %d). Try again in a moment.", ae.Status)
 	}
 	return http.StatusBadGateway, "CDF refused the request: " + sentence(ae.Message)
+}
+
+// classifyAnnotationsCDF words CDF's refusals of the Annotations API, which differ from the
+// files': another capability is missing, and what no longer exists is the annotation.
+func classifyAnnotationsCDF(ae *cdf.APIError) (int, string, bool) {
+	i := strings.Index(ae.Path, "/annotations")
+	if i < 0 {
+		return 0, "", false
+	}
+	rest := ae.Path[i+len("/annotations"):]
+	write := rest == "" || rest == "/update" || rest == "/delete" || rest == "/suggest"
+	switch {
+	case ae.Status == http.StatusForbidden && write:
+		return http.StatusForbidden, "You may not change annotations in this CDF project. Ask your administrator for annotationsAcl:WRITE.", true
+	case ae.Status == http.StatusForbidden:
+		return http.StatusForbidden, "You may not read this image's annotations in the CDF project. Ask your administrator for annotationsAcl:READ and filesAcl:READ.", true
+	case ae.Status == http.StatusNotFound || len(ae.Missing) > 0:
+		return http.StatusNotFound, "This annotation no longer exists: it was deleted in CDF. Reload to see the current list.", true
+	}
+	return 0, "", false
 }
 
 // sentence makes a message start with a capital letter and end with a full stop.

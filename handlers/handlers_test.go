@@ -44,6 +44,7 @@ type app struct {
 	csrf   string
 	files  map[string]int64 // file name → id
 	logs   *bytes.Buffer
+	cdf    *cdf.Client // the stand-in, as every user of the app
 }
 
 // browser returns a client with its own cookie jar that does not follow redirects, so each
@@ -96,6 +97,14 @@ func (a *app) signIn(t *testing.T, name string) *app {
 type options struct {
 	maxPixels int64
 	extra     int // more small images, in the folder "many"
+	// identity, when set, is the stand-in's principal (e.g. without annotationsAcl:WRITE).
+	identity *cdflocal.Identity
+	// standInData is the stand-in's data folder, where it keeps annotations (default: memory).
+	standInData string
+	// faults, when set, is asked about every request to the stand-in (see cdflocal.Config).
+	faults func(*http.Request) *cdflocal.Fault
+	// annotationIDsOf is handlers.Config.AnnotationIDsOf.
+	annotationIDsOf func(ctx context.Context, roomID string, fileID int64) (map[int64]bool, error)
 }
 
 // writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.
@@ -139,6 +148,9 @@ func setup(t *testing.T, opt options) *app {
 		Project:   "test-project",
 		Token:     standInToken,
 		Engine:    segment.New(segment.Options{}),
+		Identity:  opt.identity,
+		Faults:    opt.faults,
+		DataDir:   opt.standInData,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -183,11 +195,13 @@ func setup(t *testing.T, opt options) *app {
 		Hub:         events,
 		Rooms:       teams,
 		MaxPixels:   opt.maxPixels,
+
+		AnnotationIDsOf: opt.annotationIDsOf,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs}
+	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client}
 	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
 	if err != nil {
 		t.Fatal(err)

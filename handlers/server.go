@@ -37,7 +37,8 @@ type subscriber interface {
 	LastSeq(room string) uint64
 }
 
-// Config holds the dependencies of the HTTP server. All fields but Static are required.
+// Config holds the dependencies of the HTTP server. All fields but Static and AnnotationIDsOf
+// are required.
 type Config struct {
 	Log     *slog.Logger
 	Mode    string // "local" or "cdf", shown in the page header
@@ -60,6 +61,10 @@ type Config struct {
 	MaxPixels int64
 	// SecureCookies marks cookies Secure; set it when the app is served over TLS.
 	SecureCookies bool
+	// AnnotationIDsOf, when set, returns the ids of the CDF annotations that a room already
+	// shows as its own objects on an image; the image's annotation list asked for in that room
+	// (?room=) leaves them out, so they are not drawn twice. Optional.
+	AnnotationIDsOf func(ctx context.Context, roomID string, fileID int64) (map[int64]bool, error)
 }
 
 type server struct {
@@ -112,6 +117,9 @@ func New(cfg Config) http.Handler {
 	app.GET("/files/:id/icon", s.icon)
 	app.GET("/files/:id/content", s.content)
 	app.POST("/api/images/:id/segment", s.segment)
+	app.GET("/api/images/:id/annotations", s.listAnnotations)
+	app.POST("/api/images/:id/annotations/:annotationId", s.updateAnnotation)
+	app.POST("/api/images/:id/annotations/:annotationId/delete", s.deleteAnnotation)
 	app.GET("/ws", s.socket)
 	if cfg.Rooms != nil {
 		app.GET("/rooms", s.roomsPage)
