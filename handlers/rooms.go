@@ -28,6 +28,10 @@ type roomService interface {
 	State(ctx context.Context, roomID string, u rooms.User, fileID *int64) (*rooms.Snapshot, error)
 	Objects(ctx context.Context, roomID string, u rooms.User) ([]store.Object, error)
 	Connect(roomID string, u rooms.User, fileID *int64) (leave func())
+	Review(ctx context.Context, roomID string, u rooms.User, fileID int64, objectID string, version int, review string) (*store.Object, error)
+	RetrySave(ctx context.Context, roomID string, u rooms.User, fileID int64, objectID string, version int) (int, error)
+	SetRole(ctx context.Context, roomID string, owner rooms.User, userID, role string) error
+	Provenance(ctx context.Context, roomID string, u rooms.User, fileID int64, objectID string) (*store.Object, []store.Write, error)
 }
 
 func roomUser(c echo.Context) rooms.User {
@@ -45,6 +49,12 @@ func classifyRooms(err error) (int, string, bool) {
 		return http.StatusForbidden, "You are not a member of this room. Ask its owner for the share link.", true
 	case errors.Is(err, rooms.ErrNotOwner):
 		return http.StatusForbidden, "Only the room's owner may do that.", true
+	case errors.Is(err, rooms.ErrNotReviewer):
+		return http.StatusForbidden, "Only the room's reviewers may approve or reject objects. Ask the room's owner to make you a reviewer.", true
+	case errors.Is(err, rooms.ErrNotAccepted):
+		return http.StatusConflict, "Only accepted objects are reviewed: this one is not accepted (any more).", true
+	case errors.Is(err, store.ErrStale):
+		return http.StatusConflict, "The object was prompted again since you looked at it: review its new shape.", true
 	case errors.Is(err, rooms.ErrNothingToSave):
 		return http.StatusConflict, "Nothing to save yet: wait until the object's segment is done, then accept it.", true
 	case errors.Is(err, rooms.ErrNoImage):

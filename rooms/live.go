@@ -487,3 +487,26 @@ func (s *Service) Objects(ctx context.Context, roomID string, u User) ([]store.O
 	}
 	return objects, nil
 }
+
+// Provenance returns an object (deleted or not) with every outbox write of it, newest first:
+// how its mask was made and what reached CDF. For members only.
+func (s *Service) Provenance(ctx context.Context, roomID string, u User, fileID int64, objectID string) (*store.Object, []store.Write, error) {
+	r, _, err := s.Access(ctx, roomID, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !hasImage(r, fileID) {
+		return nil, nil, ErrNoImage
+	}
+	o, err := s.store.Object(ctx, store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID})
+	if err != nil {
+		return nil, nil, fmt.Errorf("rooms: %w", err)
+	}
+	writes := []store.Write{}
+	if s.writer != nil {
+		if writes, err = s.writer.outbox.ForObject(ctx, roomID, fileID, objectID); err != nil {
+			return nil, nil, fmt.Errorf("rooms: %w", err)
+		}
+	}
+	return o, writes, nil
+}

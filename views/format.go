@@ -188,9 +188,9 @@ func shareURL(p RoomPage) string {
 	return "/rooms/" + url.PathEscape(p.RoomID) + "/join"
 }
 
-// removeURL is the owner's form action that removes a member.
-func removeURL(roomID, userID string) string {
-	return "/rooms/" + url.PathEscape(roomID) + "/members/" + url.PathEscape(userID) + "/remove"
+// memberURL is the action of the owner's form that acts on a member ("remove", "role").
+func memberURL(roomID, userID, action string) string {
+	return "/rooms/" + url.PathEscape(roomID) + "/members/" + url.PathEscape(userID) + "/" + action
 }
 
 // labelName shows the unlabelled objects' count under a name.

@@ -113,6 +113,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Sequence numbers start from the clock, so they never repeat across restarts.
 	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	teams := rooms.New(st.Rooms(), events, nil)
+	teams.Backend = "CDF vision segment at " + cfg.cdfURL
+	if cfg.local() {
+		teams.Backend = "Lasso's engine in the local stand-in"
+	}
 	// Room objects' job events are stored with the object before they reach the room.
 	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
 	if cfg.local() {
@@ -160,6 +164,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,
+		// In a room, the image's CDF annotations leave out those the room shows as its objects.
+		AnnotationIDsOf: teams.AnnotationIDs,
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
