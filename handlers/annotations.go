@@ -178,10 +178,11 @@ func (s *server) roomAnnotationIDs(c echo.Context, fileID int64) (map[int64]bool
 		return nil, newProblem(http.StatusBadRequest, "The room id is too long.")
 	}
 	ctx := c.Request().Context()
-	if _, _, err := s.Rooms.Access(ctx, roomID, roomUser(c)); err != nil {
+	u := roomUser(c)
+	if _, _, err := s.Rooms.Access(ctx, roomID, u); err != nil {
 		return nil, err
 	}
-	return s.AnnotationIDsOf(ctx, roomID, fileID)
+	return s.AnnotationIDsOf(ctx, roomID, u, fileID)
 }
 
 // fileAnnotations lists the file's annotations, following cursors, up to maxAnnotations;

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/cdf/cdflocal"
+	"github.com/lassoteam/lasso/rooms"
 )
 
 // listItem is an item of GET /api/images/:id/annotations as the page reads it.
@@ -248,8 +249,8 @@ func TestAnnotationsListPages(t *testing.T) {
 func TestAnnotationsListInRoom(t *testing.T) {
 	var hidden atomic.Int64
 	var asked atomic.Value
-	a := setup(t, options{annotationIDsOf: func(_ context.Context, roomID string, fileID int64) (map[int64]bool, error) {
-		asked.Store(fmt.Sprintf("%s/%d", roomID, fileID))
+	a := setup(t, options{annotationIDsOf: func(_ context.Context, roomID string, u rooms.User, fileID int64) (map[int64]bool, error) {
+		asked.Store(fmt.Sprintf("%s/%s/%d", roomID, u.Name, fileID))
 		return map[int64]bool{hidden.Load(): true}, nil
 	}})
 	poly, box, _, _, _, _ := someAnnotations(t, a)
@@ -267,7 +268,7 @@ func TestAnnotationsListInRoom(t *testing.T) {
 	if in[poly.ID] || !in[box.ID] || len(in) != 4 {
 		t.Errorf("in the room: %v; want the four annotations but %d", in, poly.ID)
 	}
-	if got, want := asked.Load(), fmt.Sprintf("%s/%d", room, a.files["square.jpg"]); got != want {
+	if got, want := asked.Load(), fmt.Sprintf("%s/Tester/%d", room, a.files["square.jpg"]); got != want {
 		t.Errorf("the hook was asked about %v, want %s", got, want)
 	}
 	if alone := ids(a.list(t, "square.jpg", "")); !alone[poly.ID] || len(alone) != 5 {

@@ -104,7 +104,7 @@ type options struct {
 	// faults, when set, is asked about every request to the stand-in (see cdflocal.Config).
 	faults func(*http.Request) *cdflocal.Fault
 	// annotationIDsOf is handlers.Config.AnnotationIDsOf.
-	annotationIDsOf func(ctx context.Context, roomID string, fileID int64) (map[int64]bool, error)
+	annotationIDsOf func(ctx context.Context, roomID string, u rooms.User, fileID int64) (map[int64]bool, error)
 }
 
 // writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.

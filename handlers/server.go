@@ -16,6 +16,7 @@ import (
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/views"
 )
 
@@ -62,9 +63,10 @@ type Config struct {
 	// SecureCookies marks cookies Secure; set it when the app is served over TLS.
 	SecureCookies bool
 	// AnnotationIDsOf, when set, returns the ids of the CDF annotations that a room already
-	// shows as its own objects on an image; the image's annotation list asked for in that room
-	// (?room=) leaves them out, so they are not drawn twice. Optional.
-	AnnotationIDsOf func(ctx context.Context, roomID string, fileID int64) (map[int64]bool, error)
+	// shows as its own objects on an image (rooms.Service.AnnotationIDs); the image's
+	// annotation list asked for in that room (?room=) leaves them out, so they are not drawn
+	// twice. Optional.
+	AnnotationIDsOf func(ctx context.Context, roomID string, u rooms.User, fileID int64) (map[int64]bool, error)
 }
 
 type server struct {
