@@ -39,7 +39,11 @@ func fileID(c echo.Context) (int64, error) {
 // rooms exist each user's image room is their own, so no user sees another's jobs.
 func imageRoom(id int64) string { return "image:" + strconv.FormatInt(id, 10) }
 
-func userRoom(u User, id int64) string { return "user:" + u.ID + "/" + imageRoom(id) }
+func userRoom(u User, id int64) string { return ImageKey(u.ID, id) }
+
+// ImageKey is the hub room of one user's page of image fileID outside rooms: their jobs and
+// their writes are told there.
+func ImageKey(userID string, fileID int64) string { return "user:" + userID + "/" + imageRoom(fileID) }
 
 // isImage reports whether CDF's segment endpoint (and Lasso) can work on the file.
 func isImage(f *cdf.File) bool {

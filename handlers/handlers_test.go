@@ -45,6 +45,9 @@ type app struct {
 	files  map[string]int64 // file name → id
 	logs   *bytes.Buffer
 	cdf    *cdf.Client // the stand-in, as every user of the app
+	// writer delivers accepted objects; standIn is the CDF behind the app.
+	writer  *rooms.Writer
+	standIn *cdflocal.Server
 }
 
 // browser returns a client with its own cookie jar that does not follow redirects, so each
@@ -182,6 +185,9 @@ func setup(t *testing.T, opt options) *app {
 	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{})
 	t.Cleanup(manager.Close)
 	teams.SetJobs(manager)
+	writer := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil })
+	writer.Notify = handlers.PublishSaves(events)
+	teams.SetWriter(writer)
 
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Config{
@@ -194,6 +200,7 @@ func setup(t *testing.T, opt options) *app {
 		Jobs:        manager,
 		Hub:         events,
 		Rooms:       teams,
+		Writer:      writer,
 		MaxPixels:   opt.maxPixels,
 
 		AnnotationIDsOf: opt.annotationIDsOf,
@@ -201,7 +208,7 @@ func setup(t *testing.T, opt options) *app {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client}
+	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client, writer: writer, standIn: standIn}
 	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
 	if err != nil {
 		t.Fatal(err)

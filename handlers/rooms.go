@@ -22,7 +22,7 @@ type roomService interface {
 	Remove(ctx context.Context, roomID string, owner rooms.User, userID string) error
 	CloseRoom(ctx context.Context, roomID string, owner rooms.User) error
 	Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string, u rooms.User, p rooms.Prompt) (*store.Object, bool, error)
-	Edit(ctx context.Context, roomID string, u rooms.User, fileID int64, objectID string, label *string, accepted *bool, deleted bool) (*store.Object, error)
+	Edit(ctx context.Context, roomID string, u rooms.User, fileID int64, objectID string, ch rooms.Change) (*store.Object, error)
 	MarkDone(ctx context.Context, roomID string, u rooms.User, fileID int64, done bool) error
 	Next(ctx context.Context, roomID string, u rooms.User, current int64) (int64, bool, error)
 	State(ctx context.Context, roomID string, u rooms.User, fileID *int64) (*rooms.Snapshot, error)
@@ -133,6 +133,7 @@ func (s *server) roomEdit(c echo.Context) error {
 		Label    *string `json:"label"`
 		Accepted *bool   `json:"accepted"`
 		Deleted  bool    `json:"deleted"`
+		acceptDetail
 	}
 	if err := decodeJSON(c, &body); err != nil {
 		return err
@@ -143,7 +144,13 @@ func (s *server) roomEdit(c echo.Context) error {
 	if !objectIDPattern.MatchString(c.Param("objectId")) {
 		return newProblem(http.StatusBadRequest, "objectId must be 1 to 64 letters, digits, '-' or '_'.")
 	}
-	obj, err := s.Rooms.Edit(c.Request().Context(), c.Param("id"), roomUser(c), fileID, c.Param("objectId"), body.Label, body.Accepted, body.Deleted)
+	ch := rooms.Change{Label: body.Label, Accepted: body.Accepted, Deleted: body.Deleted}
+	if body.Accepted != nil && *body.Accepted && !body.Deleted {
+		if ch.Detail, err = s.detail(c, fileID, body.acceptDetail); err != nil {
+			return err
+		}
+	}
+	obj, err := s.Rooms.Edit(c.Request().Context(), c.Param("id"), roomUser(c), fileID, c.Param("objectId"), ch)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,9 @@ type Config struct {
 	Jobs    jobRunner
 	Hub     subscriber
 	// Rooms runs team rooms.
-	Rooms  roomService
+	Rooms roomService
+	// Writer writes accepted objects of images opened outside rooms to CDF.
+	Writer annotationWriter
 	Static fs.FS // served under /static/
 	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
 	MaxPixels int64
@@ -119,6 +121,9 @@ func New(cfg Config) http.Handler {
 	app.GET("/files/:id/icon", s.icon)
 	app.GET("/files/:id/content", s.content)
 	app.POST("/api/images/:id/segment", s.segment)
+	app.POST("/api/images/:id/objects/:objectId/accept", s.acceptSolo)
+	app.POST("/api/images/:id/objects/:objectId/delete", s.deleteSolo)
+	app.POST("/api/images/:id/objects/:objectId/retry", s.retrySolo)
 	app.GET("/api/images/:id/annotations", s.listAnnotations)
 	app.POST("/api/images/:id/annotations/:annotationId", s.updateAnnotation)
 	app.POST("/api/images/:id/annotations/:annotationId/delete", s.deleteAnnotation)
@@ -130,11 +135,15 @@ func New(cfg Config) http.Handler {
 		app.GET("/rooms/:id/join", s.joinRoom)
 		app.POST("/rooms/:id/close", s.closeRoom)
 		app.POST("/rooms/:id/members/:userId/remove", s.removeMember)
+		app.POST("/rooms/:id/members/:userId/role", s.setRole)
 		app.GET("/rooms/:id/images/:fileId", s.roomImage)
 		app.GET("/rooms/:id/export", s.exportRoom)
 		app.GET("/api/rooms/:id/state", s.roomState)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/prompt", s.roomPrompt)
 		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId", s.roomEdit)
+		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/review", s.roomReview)
+		app.POST("/api/rooms/:id/images/:fileId/objects/:objectId/retry", s.roomRetrySave)
+		app.GET("/api/rooms/:id/images/:fileId/objects/:objectId/provenance", s.roomProvenance)
 		app.POST("/api/rooms/:id/images/:fileId/done", s.roomDone)
 		app.POST("/api/rooms/:id/next", s.roomNext)
 	}

@@ -80,7 +80,11 @@ func (s *server) socket(c echo.Context) error {
 	hubRoom := userRoom(userOf(c), fileID)
 	sub := s.Hub.Subscribe(hubRoom)
 	defer sub.Close()
-	snapshot := socketMessage{Type: "snapshot", Room: hubRoom, Data: map[string]any{"objects": s.Jobs.Snapshot(hubRoom)}}
+	saves, err := s.soloSaves(c.Request().Context(), userOf(c), fileID)
+	if err != nil {
+		s.Log.Warn("writes of the image", "file", fileID, "err", err)
+	}
+	snapshot := socketMessage{Type: "snapshot", Room: hubRoom, Data: map[string]any{"objects": s.Jobs.Snapshot(hubRoom), "saves": saves}}
 
 	done := make(chan struct{})
 	go func() {

@@ -132,16 +132,28 @@ func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
 	}
 }
 
-// SetWriter makes accepted objects go to CDF as annotations through w, and tells the room how
-// each write goes ("object.saved": saving, saved or failed).
-func (s *Service) SetWriter(w *Writer) {
-	s.writer = w
-	w.Notify = func(wr *store.Write, state, errMsg string) {
-		s.publish(wr.RoomID, "object.saved", map[string]any{
-			"fileId": wr.FileID, "objectId": wr.ObjectID, "version": wr.Version, "op": wr.Op, "state": state, "error": errMsg,
-			"annotationIds": wr.AnnotationIDs,
-		})
+// SetWriter makes accepted objects go to CDF as annotations through w. Whoever builds w
+// tells people how each write goes (Writer.Notify; see SavedEvent).
+func (s *Service) SetWriter(w *Writer) { s.writer = w }
+
+// SavedEvent is the data of an "object.saved" message: how a write of an object goes
+// (state "saving", "saved" or "failed").
+func SavedEvent(wr *store.Write, state, errMsg string) map[string]any {
+	return map[string]any{
+		"fileId": wr.FileID, "objectId": wr.ObjectID, "version": wr.Version, "op": wr.Op, "state": state, "error": errMsg,
+		"annotationIds": wr.AnnotationIDs,
 	}
+}
+
+// SavedEventOf is SavedEvent for a stored write, as it stands.
+func SavedEventOf(wr *store.Write) map[string]any {
+	switch wr.State {
+	case store.WriteDone:
+		return SavedEvent(wr, "saved", "")
+	case store.WriteFailed:
+		return SavedEvent(wr, "failed", wr.LastError)
+	}
+	return SavedEvent(wr, "saving", "")
 }
 
 // SetJobs gives the service the job runner. (Jobs publish through the service, see
@@ -306,8 +318,18 @@ func splitTaskObject(s string) (int64, string, bool) {
 	return id, o, ok && err == nil
 }
 
+// Change is an edit of an object: any of a new label, acceptance, or deletion.
+type Change struct {
+	Label    *string
+	Accepted *bool
+	Deleted  bool
+	// Detail is how much to simplify the polygons written to CDF on acceptance.
+	Detail Detail
+}
+
 // Edit changes an object's label, accepts it, or deletes it.
-func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64, objectID string, label *string, accepted *bool, deleted bool) (*store.Object, error) {
+func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64, objectID string, ch Change) (*store.Object, error) {
+	label, accepted, deleted := ch.Label, ch.Accepted, ch.Deleted
 	r, _, err := s.Access(ctx, roomID, u)
 	if err != nil {
 		return nil, err
@@ -324,7 +346,7 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 		case deleted:
 			err = s.writer.EnqueueDelete(ctx, obj, u)
 		case accepted != nil && *accepted:
-			err = s.writer.Enqueue(ctx, obj, u)
+			err = s.writer.Enqueue(ctx, obj, u, ch.Detail)
 		}
 		if err != nil {
 			return obj, err

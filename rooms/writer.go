@@ -76,10 +76,17 @@ type reviewPayload struct {
 	Status cdf.AnnotationStatus `json:"status"`
 }
 
+// Detail is how the polygons of an accepted object are simplified for CDF: Douglas–Peucker
+// with TolerancePx image pixels (0: as segmented) on the Width×Height image (0×0: unknown).
+type Detail struct {
+	TolerancePx   float64
+	Width, Height int
+}
+
 // Enqueue records the accepted object's annotations for delivery (idempotent per object
 // version) and wakes the writer. Annotations of the object's earlier versions are deleted once
 // the new ones exist: an object has one set of annotations in CDF, that of its accepted shape.
-func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User) error {
+func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail) error {
 	items, err := annotationsFor(o, u.Name)
 	if err != nil {
 		return err
@@ -181,12 +188,22 @@ func (w *Writer) notifyState(wr *store.Write) {
 	}
 }
 
+// ForImage returns every write of the image's objects, newest first (roomID "" outside rooms).
+func (w *Writer) ForImage(ctx context.Context, roomID string, fileID int64) ([]store.Write, error) {
+	return w.outbox.ForImage(ctx, roomID, fileID)
+}
+
 // Wake makes Run look for due writes now.
 func (w *Writer) Wake() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// ForObject returns every write of the object, newest first (roomID "" outside rooms).
+func (w *Writer) ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]store.Write, error) {
+	return w.outbox.ForObject(ctx, roomID, fileID, objectID)
 }
 
 // RetryFailed sends the object's failed writes of version once more, at once: a person pressed

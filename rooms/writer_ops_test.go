@@ -82,7 +82,7 @@ func (g *opsRig) segmented(id string, v int, x float64) {
 func (g *opsRig) accept(id string) {
 	g.t.Helper()
 	yes := true
-	if _, err := g.svc.Edit(context.Background(), g.room.ID, ana, g.fileID, id, nil, &yes, false); err != nil {
+	if _, err := g.svc.Edit(context.Background(), g.room.ID, ana, g.fileID, id, rooms.Change{Accepted: &yes}); err != nil {
 		g.t.Fatal(err)
 	}
 }
@@ -204,7 +204,7 @@ func TestReacceptAndDeleteReplaceAnnotations(t *testing.T) {
 		t.Errorf("AnnotationIDs = %v, %v", ids, err)
 	}
 
-	if _, err := g.svc.Edit(ctx, g.room.ID, ana, g.fileID, "o", nil, nil, true); err != nil {
+	if _, err := g.svc.Edit(ctx, g.room.ID, ana, g.fileID, "o", rooms.Change{Deleted: true}); err != nil {
 		t.Fatal(err)
 	}
 	g.drain()

@@ -82,7 +82,7 @@ func TestAcceptedObjectsBecomeAnnotationsExactlyOnce(t *testing.T) {
 		if err := st.Rooms().SetJob(ctx, r.ID, fileID, id, 1, int64(i+1), "done", "", segments, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.Edit(ctx, r.ID, ana, fileID, id, nil, &accepted, false); err != nil {
+		if _, err := svc.Edit(ctx, r.ID, ana, fileID, id, rooms.Change{Accepted: &accepted}); err != nil {
 			t.Fatal(err)
 		}
 		if i == objects/2 {

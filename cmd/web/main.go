@@ -136,6 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return c.Annotations, nil
 	})
+	writer.Notify = handlers.PublishSaves(events)
 	teams.SetWriter(writer)
 	go writer.Run(ctx, time.Second)
 	// Jobs that were running when the server stopped are followed with their author's session.
@@ -161,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Jobs:          manager,
 		Hub:           events,
 		Rooms:         teams,
+		Writer:        writer,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,
