@@ -5,57 +5,117 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/export"
+	"github.com/lassoteam/lasso/rooms"
+	"github.com/lassoteam/lasso/store"
 )
 
-// exportRoom downloads a room's accepted objects as COCO instances JSON (format=coco) or a
-// zip of YOLO segmentation labels (format=yolo). Members only.
+// progressEvery is the least time between two export.progress messages of one export.
+const progressEvery = 100 * time.Millisecond
+
+// exportProgress tells the room how one export goes ("export.progress"), at most every
+// progressEvery and always at the end of a phase, for the page that asked (id) to draw.
+type exportProgress struct {
+	pub    publisher
+	room   string
+	id     string
+	userID string
+	last   time.Time
+}
+
+func (p *exportProgress) report(phase string, done, total int) {
+	if p.id == "" || (done < total && done > 0 && time.Since(p.last) < progressEvery) {
+		return
+	}
+	p.last = time.Now()
+	_, _ = p.pub.Publish(rooms.Key(p.room), "export.progress", map[string]any{
+		"progress": p.id, "userId": p.userID, "phase": phase, "done": done, "total": total,
+	})
+}
+
+// exportRoom downloads a room's approved objects (status=approved, the default) or all its
+// accepted ones (status=accepted) as COCO instances JSON (format=coco) or a zip of YOLO
+// segmentation labels (format=yolo). Members only. With progress=<id> the room's socket
+// carries export.progress messages while the images are read and the file is written.
 func (s *server) exportRoom(c echo.Context) error {
 	format := c.QueryParam("format")
 	if format != "coco" && format != "yolo" {
 		return newProblem(http.StatusBadRequest, "Choose format=coco or format=yolo.")
 	}
+	status := c.QueryParam("status")
+	if status == "" {
+		status = store.ReviewApproved
+	}
+	if status != store.ReviewApproved && status != "accepted" {
+		return newProblem(http.StatusBadRequest, "Choose status=approved (reviewed and approved objects) or status=accepted (every accepted object).")
+	}
+	progressID := c.QueryParam("progress")
+	if progressID != "" && !objectIDPattern.MatchString(progressID) {
+		return newProblem(http.StatusBadRequest, "progress must be 1 to 64 letters, digits, '-' or '_'.")
+	}
 	ctx := c.Request().Context()
-	snap, err := s.Rooms.State(ctx, c.Param("id"), roomUser(c), nil)
+	roomID := c.Param("id")
+	snap, err := s.Rooms.State(ctx, roomID, roomUser(c), nil)
 	if err != nil {
 		return err
 	}
-	objects, err := s.Rooms.Objects(ctx, c.Param("id"), roomUser(c))
+	objects, err := s.Rooms.Objects(ctx, roomID, roomUser(c))
 	if err != nil {
 		return err
 	}
+	progress := &exportProgress{pub: s.Hub, room: roomID, id: progressID, userID: userOf(c).ID}
 	r := snap.Room
 	d := export.Dataset{Name: r.Name, Created: r.CreatedAt}
 	for _, l := range r.Labels {
 		d.Categories = append(d.Categories, export.Category{ID: l.Key, Name: l.Name})
 	}
-	sized := map[int64]bool{}
-	for _, o := range objects {
-		if !o.Accepted {
+	type part struct {
+		o        *store.Object
+		segments []cdf.Segment
+	}
+	var parts []part
+	files := map[int64]bool{}
+	for i := range objects {
+		o := &objects[i]
+		if !o.Accepted || (status == store.ReviewApproved && o.Review != store.ReviewApproved) {
 			continue
 		}
 		var segments []cdf.Segment
 		if json.Unmarshal(o.Segments, &segments) != nil || len(segments) == 0 || len(segments[0].Polygons) == 0 {
 			continue
 		}
-		if !sized[o.FileID] {
-			// The image's size, read from its header as the user.
-			_, f, err := s.openImage(c, o.FileID)
-			if err != nil {
-				return err
-			}
-			dims := s.knownSize(f)
-			d.Images = append(d.Images, export.Image{ID: f.ID, FileName: strings.TrimPrefix(f.Directory+"/"+f.Name, "/"), Width: dims.w, Height: dims.h})
-			sized[o.FileID] = true
+		parts = append(parts, part{o, segments})
+		files[o.FileID] = true
+	}
+	// The images' names and pixel sizes, read as the user: the slow part for a large room.
+	done := 0
+	progress.report("images", 0, len(files))
+	for _, im := range r.Images {
+		if !files[im.FileID] {
+			continue
 		}
-		obj := export.Object{ImageID: o.FileID, Category: o.Label, Score: segments[0].Score}
-		for _, p := range segments[0].Polygons {
-			ring := make([]export.Point, 0, len(p.Vertices))
-			for _, v := range p.Vertices {
+		client, f, err := s.openImage(c, im.FileID)
+		if err != nil {
+			return err
+		}
+		w, h, err := s.imageSize(ctx, client, f)
+		if err != nil {
+			return err
+		}
+		d.Images = append(d.Images, export.Image{ID: f.ID, FileName: strings.TrimPrefix(f.Directory+"/"+f.Name, "/"), Width: w, Height: h})
+		done++
+		progress.report("images", done, len(files))
+	}
+	for _, p := range parts {
+		obj := export.Object{ImageID: p.o.FileID, Category: p.o.Label, Score: p.segments[0].Score}
+		for _, poly := range p.segments[0].Polygons {
+			ring := make([]export.Point, 0, len(poly.Vertices))
+			for _, v := range poly.Vertices {
 				ring = append(ring, export.Point{X: v.X, Y: v.Y})
 			}
 			obj.Polygons = append(obj.Polygons, ring)
@@ -68,15 +128,16 @@ func (s *server) exportRoom(c echo.Context) error {
 		}
 		return '-'
 	}, r.Name)
+	opts := export.Options{Progress: func(done, total int) { progress.report("writing", done, total) }}
 	h := c.Response().Header()
 	if format == "coco" {
 		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-coco.json"`, name))
 		c.Response().WriteHeader(http.StatusOK)
-		return export.WriteCOCO(c.Response(), d, export.Options{})
+		return export.WriteCOCO(c.Response(), d, opts)
 	}
 	h.Set(echo.HeaderContentType, "application/zip")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-yolo.zip"`, name))
 	c.Response().WriteHeader(http.StatusOK)
-	return export.WriteYOLOZip(c.Response(), d, export.Options{})
+	return export.WriteYOLOZip(c.Response(), d, opts)
 }

@@ -204,11 +204,7 @@ func TestRoomExport(t *testing.T) {
 	if got := a.status(t, http.MethodPost, fmt.Sprintf("/api/rooms/%s/images/%d/objects/o1", roomID, file), `{"accepted":true}`); got != http.StatusOK {
 		t.Fatalf("accept: %d", got)
 	}
-	res, err := a.client.Get(a.url + "/rooms/" + roomID + "/export?format=coco")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var coco struct {
+	type cocoFile struct {
 		Images      []struct{ Width, Height int }
 		Categories  []struct{ Name string }
 		Annotations []struct {
@@ -216,16 +212,52 @@ func TestRoomExport(t *testing.T) {
 			Segmentation [][]float64
 		}
 	}
-	err = json.NewDecoder(res.Body).Decode(&coco)
-	res.Body.Close()
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("coco: status %d, %v", res.StatusCode, err)
+	cocoOf := func(query string) cocoFile {
+		t.Helper()
+		res, err := a.client.Get(a.url + "/rooms/" + roomID + "/export?format=coco" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var coco cocoFile
+		err = json.NewDecoder(res.Body).Decode(&coco)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("coco%s: status %d, %v", query, res.StatusCode, err)
+		}
+		return coco
 	}
+	// By default only approved objects are exported; status=accepted takes every accepted one.
+	if coco := cocoOf(""); len(coco.Annotations) != 0 || len(coco.Images) != 0 || len(coco.Categories) != 1 {
+		t.Errorf("export before any review = %+v; want no images or annotations, the label set", coco)
+	}
+	coco := cocoOf("&status=accepted&progress=p1")
 	if len(coco.Images) != 1 || coco.Images[0].Width != 120 || coco.Images[0].Height != 90 ||
 		len(coco.Annotations) != 1 || len(coco.Categories) != 1 || coco.Categories[0].Name != "thing" {
 		t.Errorf("coco export %+v", coco)
 	}
-	res, err = a.client.Get(a.url + "/rooms/" + roomID + "/export?format=yolo")
+	// The room heard how it went: both phases, ending complete.
+	ended := map[string]bool{}
+	for len(ended) < 2 {
+		var m wsMessage
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("export progress: got %v, then %v", ended, err)
+		}
+		var p struct {
+			Progress, Phase string
+			Done, Total     int
+		}
+		if m.Type == "export.progress" && json.Unmarshal(m.Data, &p) == nil && p.Progress == "p1" && p.Done == p.Total && p.Total > 0 {
+			ended[p.Phase] = true
+		}
+	}
+	if got := a.status(t, http.MethodPost, fmt.Sprintf("/api/rooms/%s/images/%d/objects/o1/review", roomID, file), `{"version":1,"decision":"approved"}`); got != http.StatusOK {
+		t.Fatalf("approve: %d", got)
+	}
+	if coco := cocoOf(""); len(coco.Annotations) != 1 {
+		t.Errorf("export after approval has %d annotations, want 1", len(coco.Annotations))
+	}
+	res, err := a.client.Get(a.url + "/rooms/" + roomID + "/export?format=yolo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +265,10 @@ func TestRoomExport(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/zip" {
 		t.Errorf("yolo: status %d, type %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	if got := a.status(t, http.MethodGet, "/rooms/"+roomID+"/export?format=pdf", ""); got != http.StatusBadRequest {
-		t.Errorf("unknown format: %d", got)
+	for _, q := range []string{"format=pdf", "format=coco&status=rejected", "format=coco&progress=a/b"} {
+		if got := a.status(t, http.MethodGet, "/rooms/"+roomID+"/export?"+q, ""); got != http.StatusBadRequest {
+			t.Errorf("export?%s: %d, want 400", q, got)
+		}
 	}
 	ben := a.signIn(t, "Ben")
 	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/export?format=coco", ""); got != http.StatusForbidden {

@@ -29,9 +29,10 @@ type jobRunner interface {
 	Snapshot(room string) []jobs.Event
 }
 
-// subscriber is what handlers need of hub.Hub: subscribing, and for room sockets resuming
-// from a sequence number.
+// subscriber is what handlers need of hub.Hub: subscribing, for room sockets resuming from a
+// sequence number, and telling a room how a long export goes.
 type subscriber interface {
+	publisher
 	Subscribe(room string) *hub.Subscription
 	SubscribeWith(room string, opts hub.SubscribeOptions) *hub.Subscription
 	Resume(room string, seq uint64, opts hub.SubscribeOptions) (*hub.Subscription, []hub.Message, bool)
