@@ -35,6 +35,11 @@ var bindingGroups = []bindingGroup{
 		{[]string{"Ctrl+Shift+Z", "⌘⇧Z", "Ctrl+Y"}, "Redo"},
 		{[]string{"[", "]"}, "Less / more polygon detail (the raw polygon is kept)"},
 	}},
+	{Title: "Annotations in CDF", Bindings: []binding{
+		{[]string{"Shift+Alt+Click"}, "Select the CDF annotation under the cursor (a negative point where there is none)"},
+		{[]string{"Drag a handle"}, "While editing a CDF annotation's shape: move that vertex"},
+		{[]string{"Enter", "Esc"}, "In its label field: save the label in CDF / put it back"},
+	}},
 	{Title: "View", Bindings: []binding{
 		{[]string{"Wheel"}, "Zoom at the cursor"},
 		{[]string{"Space+Drag", "Middle-drag"}, "Pan"},

@@ -22,6 +22,7 @@
 //   data-lock          "" or the name of the member holding the soft lock on the
 //                      selected object
 //   data-objects then counts the user's own objects only.
+//   and the data-cdf-* hooks of the layer of annotations already in CDF (see cdfpanel.js).
 //
 // Room mode (docs/ROOMS.md): the socket is /ws?room=room:{id}&image={fileId}&since={lastSeq};
 // prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
@@ -37,6 +38,7 @@ import { RoomState, lockExpiry, initials, LOCK_MS } from './roomstate.js';
 import { Outbox } from './outbox.js';
 import { paintColors, renderAvatars, paint } from './avatars.js';
 import { nextImage } from './room.js';
+import { CdfPanel } from './cdfpanel.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -204,10 +206,22 @@ export class Annotator {
       params: this.inRoom ? (sock) => ({ image: this.fileId, since: sock.lastSeq || '' }) : () => ({}),
     });
 
+    // The image's annotations already in CDF: listed in the panel, drawn under the objects.
+    this.cdf = new CdfPanel(root, {
+      fileId: this.fileId,
+      roomId: this.roomId,
+      csrf: this.csrf,
+      canvas: this.canvas,
+      render: () => this.requestRender(),
+      flash: (text) => this.flash(text),
+      signedOut: (msg) => showSignInNotice(msg),
+    });
+
     this.bind();
     this.resize();
     this.update();
     this.loadImage();
+    this.cdf.load();
     if (this.inRoom) {
       // Restored prompts are queued: the server answers a version it already has with 200
       // and starts nothing, so sending them again is safe.
@@ -464,6 +478,11 @@ export class Annotator {
     if (!pan && !this.img) return;
     e.preventDefault();
     this.canvas.setPointerCapture(e.pointerId);
+    if (!pan && this.cdf.pointerDown(e, s, this.view, this.W, this.H)) {
+      // A vertex handle of a CDF shape being edited, or Shift+Alt+click on a CDF annotation.
+      this.drag = { id: e.pointerId, mode: 'cdf', x: s.x, y: s.y };
+      return;
+    }
     this.drag = {
       id: e.pointerId,
       mode: pan ? 'pan' : 'prompt',
@@ -487,6 +506,8 @@ export class Annotator {
       if (d.mode === 'pan') {
         this.view = g.panBy(this.view, s.x - d.x, s.y - d.y);
         this.fitted = false;
+      } else if (d.mode === 'cdf') {
+        this.cdf.pointerMove(s, this.view, this.W, this.H);
       } else if (d.button === 0 && g.isDrag(d.x0, d.y0, s.x, s.y)) {
         d.box = true;
       }
@@ -501,6 +522,7 @@ export class Annotator {
     if (!d || d.id !== e.pointerId) return;
     this.drag = null;
     this.stage.classList.remove('is-panning');
+    if (d.mode === 'cdf') return this.cdf.pointerUp();
     if (d.mode === 'pan') return;
     const t = e.timeStamp || performance.now();
     const s = this.screenOf(e);
@@ -530,6 +552,7 @@ export class Annotator {
   }
 
   cancelDrag() {
+    if (this.drag?.mode === 'cdf') this.cdf.pointerUp();
     this.drag = null;
     this.stage.classList.remove('is-panning');
     this.requestRender();
@@ -542,8 +565,9 @@ export class Annotator {
     this.cursorReadout.textContent = inside ? `${Math.floor(p.x)}, ${Math.floor(p.y)} px` : '';
     const over = inside ? this.objectAt(s) : null;
     this.hoverObject = over;
+    const cdfText = inside ? this.cdf.hoverAt(s, this.view, this.W, this.H) : '';
     if (!this.flashUntil || performance.now() > this.flashUntil) {
-      this.hoverReadout.textContent = over ? over.label || 'unlabelled object' : '';
+      this.hoverReadout.textContent = over ? over.label || 'unlabelled object' : cdfText;
     }
   }
 
@@ -1304,6 +1328,7 @@ export class Annotator {
     ctx.imageSmoothingEnabled = view.scale * dpr < 2;
     ctx.drawImage(this.img, 0, 0);
     ctx.restore();
+    this.cdf.draw(ctx, view, this.W, this.H); // under the user's objects
 
     const current = this.model.current;
     const selected = this.model.selected;
@@ -1324,6 +1349,7 @@ export class Annotator {
       if (obj === current) hook = drawn;
     }
     if (selected) this.drawPrompt(selected);
+    this.cdf.drawHandles(ctx, view, this.W, this.H);
     this.drawRubberBand();
     this.updateHooks({ ...hook, others });
     if (this.canvas.dataset.imageLoaded !== 'true') this.canvas.dataset.imageLoaded = 'true';
