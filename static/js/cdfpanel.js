@@ -60,6 +60,7 @@ export class CdfPanel {
     this.rows = new Map(); // annotation id → <li>
     this.busy = new Set(); // annotation ids with a request in flight
     this.errors = new Map(); // annotation id → the last error about it
+    this.drafts = new Map(); // annotation id → a label whose save failed, kept to retry
     this.confirming = null; // id whose deletion asks for confirmation
     this.drag = null; // {index} while a vertex handle is dragged
     this.drawn = 0;
@@ -163,12 +164,21 @@ export class CdfPanel {
   async setLabel(id, text) {
     const it = this.layer.byId(id);
     const label = text.trim();
-    if (!it || label === it.label) return;
-    if (!label || label.length > MAX_LABEL) {
+    if (!it) return;
+    if (label === it.label) {
+      this.drafts.delete(id);
+      return this.changed();
+    }
+    this.drafts.set(id, text);
+    if (!label || [...label].length > MAX_LABEL) {
       this.errors.set(id, `The label must be 1 to ${MAX_LABEL} characters long.`);
       return this.changed();
     }
-    if (await this.send(id, { label })) this.opts.flash?.(`Label in CDF: ${label}`);
+    if (await this.send(id, { label })) {
+      this.drafts.delete(id);
+      this.changed();
+      this.opts.flash?.(`Label in CDF: ${label}`);
+    }
   }
 
   async setStatus(id, status) {
@@ -268,11 +278,19 @@ export class CdfPanel {
     const input = e.target.closest('[data-cdf-field="label"]');
     if (!input) return;
     if (e.key === 'Escape') {
-      const it = this.layer.byId(Number(input.closest('[data-cdf-item]').dataset.cdfId));
+      const id = Number(input.closest('[data-cdf-item]').dataset.cdfId);
+      const it = this.layer.byId(id);
+      this.drafts.delete(id);
+      this.errors.delete(id);
       input.value = it ? it.label : input.value;
       input.blur();
+      this.changed();
     } else if (e.key === 'Enter') {
-      input.blur(); // blur fires change, which saves
+      // Saves also when nothing was typed since a failed save (no change event then); the
+      // change event of the blur finds the request in flight and sends nothing more.
+      e.preventDefault();
+      this.setLabel(Number(input.closest('[data-cdf-item]').dataset.cdfId), input.value);
+      input.blur();
     }
   }
 
@@ -487,8 +505,8 @@ export class CdfPanel {
     const text = q('label-text');
     input.hidden = !it.editable;
     text.hidden = it.editable;
-    // Never overwrite what the person is typing.
-    if (document.activeElement !== input) input.value = it.label;
+    // Never overwrite what the person is typing, nor a label whose save failed.
+    if (document.activeElement !== input) input.value = this.drafts.get(it.id) ?? it.label;
     input.disabled = busy;
     text.textContent = it.label || it.type;
     text.title = it.label ? `${it.label} (${it.type})` : it.type;
