@@ -87,7 +87,7 @@ type Detail struct {
 // version) and wakes the writer. Annotations of the object's earlier versions are deleted once
 // the new ones exist: an object has one set of annotations in CDF, that of its accepted shape.
 func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail) error {
-	items, err := annotationsFor(o, u.Name)
+	items, err := buildAnnotations(o, u.Name, d.TolerancePx, d.Width, d.Height)
 	if err != nil {
 		return err
 	}
