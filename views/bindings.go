@@ -34,6 +34,7 @@ var bindingGroups = []bindingGroup{
 		{[]string{"Ctrl+Z", "⌘Z"}, "Undo (prompt while an object is open, objects otherwise)"},
 		{[]string{"Ctrl+Shift+Z", "⌘⇧Z", "Ctrl+Y"}, "Redo"},
 		{[]string{"[", "]"}, "Less / more polygon detail (the raw polygon is kept)"},
+		{[]string{"I"}, "How the selected object was made: prompt, job, raw and saved outline, writes to CDF"},
 	}},
 	{Title: "Annotations in CDF", Bindings: []binding{
 		{[]string{"Shift+Alt+Click"}, "Select the CDF annotation under the cursor (a negative point where there is none)"},
@@ -63,10 +64,25 @@ var roomBindings = bindingGroup{Title: "Room", Bindings: []binding{
 	{[]string{"Take over"}, "Edit an object another member is segmenting (asks first)"},
 }}
 
+// reviewBindings are review mode's (the room's owner and reviewers): a mode of its own, where
+// A approves instead of going back an image.
+var reviewBindings = bindingGroup{Title: "Review mode (owner and reviewers)", Bindings: []binding{
+	{[]string{"V"}, "Enter or leave review mode"},
+	{[]string{"Tab", "J"}, "Next accepted object awaiting review"},
+	{[]string{"Shift+Tab", "K"}, "Previous object awaiting review"},
+	{[]string{"Click"}, "Select the object under the cursor (no prompts in review mode)"},
+	{[]string{"A"}, "Approve the selected object"},
+	{[]string{"R"}, "Reject the selected object"},
+	{[]string{"U"}, "Take the decision back"},
+	{[]string{"→", "D"}, "Next image with objects awaiting review"},
+	{[]string{"←"}, "Previous image with objects to review"},
+	{[]string{"Esc"}, "Deselect"},
+}}
+
 // helpGroups are the help overlay's sections; a room adds its own.
 func helpGroups(room bool) []bindingGroup {
 	if !room {
 		return bindingGroups
 	}
-	return append(append([]bindingGroup(nil), bindingGroups...), roomBindings)
+	return append(append([]bindingGroup(nil), bindingGroups...), roomBindings, reviewBindings)
 }

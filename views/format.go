@@ -200,3 +200,36 @@ func labelName(name string) string {
 	}
 	return name
 }
+
+// roleOf is the user's role among the members ("owner", "reviewer", "member"), "" when the
+// user is not one of them.
+func roleOf(members []MemberView, userID string) string {
+	for _, m := range members {
+		if m.UserID == userID {
+			return m.Role
+		}
+	}
+	return ""
+}
+
+// mayReview is true for the roles that approve and reject objects: the owner and reviewers.
+func mayReview(role string) bool {
+	return role == "owner" || role == "reviewer"
+}
+
+// reviewHref opens the first image of the room that has objects (else the first image) in
+// review mode; the page walks on from there to the images with objects awaiting review.
+// "" when the room has no images.
+func reviewHref(p RoomPage) string {
+	if len(p.Images) == 0 {
+		return ""
+	}
+	first := p.Images[0].FileID
+	for _, im := range p.Images {
+		if im.Objects > 0 {
+			first = im.FileID
+			break
+		}
+	}
+	return "/rooms/" + url.PathEscape(p.RoomID) + "/images/" + strconv.FormatInt(first, 10) + "?review=1"
+}

@@ -22,7 +22,24 @@
 //   data-lock          "" or the name of the member holding the soft lock on the
 //                      selected object
 //   data-objects then counts the user's own objects only.
+//   data-save          how the current object's write to CDF goes: ""|saving|saved|failed
+//   data-review        the current object's review: ""|approved|rejected
+//   data-reviewing     "true" in review mode
+//   data-reviews       "awaiting,approved,rejected": counts of the image's accepted objects
+//   data-provenance    "raw,saved" vertices drawn by the "How this was made" overlay, "" when none
 //   and the data-cdf-* hooks of the layer of annotations already in CDF (see cdfpanel.js).
+//
+// Writing to CDF: Enter accepts. In a room the edit carries the polygon detail the user sees
+// (tolerancePx); outside rooms it POSTs /api/images/{fileId}/objects/{objectId}/accept. Both
+// report back as object.saved events (saving → saved | failed, with Retry); outside rooms a
+// saved object is then an annotation in CDF: it leaves the object list and the "In CDF" layer
+// is reloaded, so it is not drawn twice.
+//
+// Review mode (room owner and reviewers; V or the toolbar, or ?review=1): clicks select
+// instead of prompting; Tab / Shift+Tab (J / K) step through the accepted objects awaiting
+// review, A approves, R rejects, U takes the decision back, and after each decision the next
+// awaiting object is selected; ← / → (D) go to the previous / next image that may hold objects
+// awaiting review. See review.js.
 //
 // Room mode (docs/ROOMS.md): the socket is /ws?room=room:{id}&image={fileId}&since={lastSeq};
 // prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
@@ -39,6 +56,9 @@ import { Outbox } from './outbox.js';
 import { paintColors, renderAvatars, paint } from './avatars.js';
 import { nextImage } from './room.js';
 import { CdfPanel } from './cdfpanel.js';
+import { applySave, saveState, canRetrySave } from './saves.js';
+import { mayReview, isReviewable, isAwaiting, stepReview, reviewCounts, nextReviewImage, reviewHref } from './review.js';
+import { parseProvenance, fromLocal, provenanceRows, writeText, countVertices } from './provenance.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -48,6 +68,10 @@ const OBJECTS_KEY = 'lasso.objects.'; // + file id, in sessionStorage (this tab 
 const RESEND_AFTER_MS = 2000; // restored prompts without a snapshot result are re-sent after this
 const REFLUSH_MS = 3000; // queued room commands that failed in transit are retried after this
 const STATUS_WORDS = { idle: 'prompting', queued: 'queued', running: 'running', done: 'done', failed: 'failed' };
+const REVIEW_COLORS = { approved: '#4ade80', rejected: '#f87171', awaiting: '#fbbf24' };
+const RAW_COLOR = '#ffffff';
+const SAVED_COLOR = '#22d3ee';
+const AUTO_SKIP_MS = 600; // in review mode, an image with nothing to review is left after this
 
 /** Message for a failed fetch, from the server's {"error":{"message"}} or by status. */
 async function errorMessage(res) {
@@ -136,6 +160,11 @@ export class Annotator {
     this.doneHref = d.doneHref || '';
     this.closed = d.closed === 'true';
     this.removed = false;
+    this.role = d.role || '';
+    this.reviewing = false;
+    const params = new URLSearchParams(window.location.search);
+    this.wantReview = this.inRoom && params.get('review') === '1'; // entered once the snapshot tells the role
+    this.reviewFrom = this.inRoom ? params.get('from') || '' : ''; // where a run of automatic skips began
 
     this.stage = root.querySelector('[data-stage]');
     this.canvas = root.querySelector('[data-canvas]');
@@ -152,6 +181,17 @@ export class Annotator {
     this.connection = root.querySelector('[data-connection]');
     this.detailInput = root.querySelector('[data-detail]');
     this.help = root.querySelector('[data-help]');
+    this.reviewToggle = root.querySelector('[data-review-toggle]');
+    this.reviewBar = root.querySelector('[data-review-bar]');
+    // "How this was made": open or not, and what it shows ({key, data} of the selected object).
+    this.prov = {
+      el: root.querySelector('[data-provenance]'),
+      open: false,
+      key: '',
+      data: null,
+      loading: '',
+      overlay: root.querySelector('[data-prov-overlay]'),
+    };
 
     this.model = new Annotations({ now: () => performance.now() });
     if (this.inRoom) this.setupRoom();
@@ -188,8 +228,13 @@ export class Annotator {
       accept: (obj) => this.accept(obj),
       remove: (obj) => this.remove(obj),
       retry: (obj, e) => this.retry(obj, e),
+      retrySave: (obj) => this.retrySave(obj),
+      provenance: (obj) => this.toggleProvenance(obj),
+      review: (obj, decision) => this.decide(decision, obj),
+      reviewing: () => this.reviewing,
       takeOver: (obj) => this.takeOver(obj),
-      lockOf: (obj) => (this.inRoom ? this.roomState.lockOf(obj) : ''),
+      // Review mode looks at objects, it does not prompt them: soft locks don't apply.
+      lockOf: (obj) => (this.inRoom && !this.reviewing ? this.roomState.lockOf(obj) : ''),
       pickLabel: (n) => this.pickLabel(n),
       sticky: (text) => {
         this.model.sticky = text;
@@ -280,6 +325,7 @@ export class Annotator {
     });
     this.root.addEventListener('click', (e) => this.onToolbarClick(e));
     this.detailInput?.addEventListener('input', () => this.setDetail(Number(this.detailInput.value)));
+    this.prov.overlay?.addEventListener('change', () => this.requestRender());
     new ResizeObserver(() => this.resize()).observe(this.stage);
     // devicePixelRatio changes (browser zoom, moving between monitors) don't resize the stage.
     const watchDPR = () => {
@@ -348,6 +394,18 @@ export class Annotator {
       case 'leave-lock':
         this.model.newObject();
         this.update();
+        break;
+      case 'toggle-review':
+        this.setReviewing(!this.reviewing);
+        break;
+      case 'next-review':
+        this.goReview(1);
+        break;
+      case 'close-provenance':
+        this.toggleProvenance(null, false);
+        break;
+      case 'rerun':
+        this.rerun();
         break;
       default:
         return;
@@ -526,6 +584,16 @@ export class Annotator {
     if (d.mode === 'pan') return;
     const t = e.timeStamp || performance.now();
     const s = this.screenOf(e);
+    if (this.reviewing) {
+      // Review mode: a click selects the object under it (the reviewer prompts nothing).
+      if (!d.box && !g.isDrag(d.x0, d.y0, s.x, s.y)) {
+        const obj = this.objectAt(s);
+        this.model.select(obj ? obj.id : null);
+        if (obj && !isReviewable(obj)) this.flash(`${obj.label || 'This object'} is not accepted yet: nothing to review.`);
+        this.update();
+      }
+      return;
+    }
     if (!this.mayPrompt()) return;
     if (d.box) {
       const a = g.screenToNorm(this.view, d.x0, d.y0, this.W, this.H);
@@ -610,6 +678,10 @@ export class Annotator {
     if (mod || e.altKey) return; // leave browser shortcuts alone
     // A focused button or link activates on Enter/Space natively.
     if ((k === 'Enter' || k === ' ') && e.target instanceof Element && e.target.closest('button, a, summary')) return;
+    if (this.reviewing && this.onReviewKey(e, k)) {
+      e.preventDefault();
+      return;
+    }
     let handled = true;
     switch (k) {
       case ' ':
@@ -665,6 +737,15 @@ export class Annotator {
         break;
       case '?':
         this.toggleHelp();
+        break;
+      case 'i':
+      case 'I':
+        this.toggleProvenance();
+        break;
+      case 'v':
+      case 'V':
+        if (this.inRoom) this.setReviewing(true);
+        else handled = false;
         break;
       case 'Tab': {
         const obj = this.model.current;
@@ -803,13 +884,65 @@ export class Annotator {
     this.update();
   }
 
+  /** The polygon detail the user sees, as the simplification tolerance in image pixels. */
+  tolerancePx() {
+    return g.DETAIL_TOLERANCES[this.detail] || 0;
+  }
+
   accept(obj) {
-    if (this.inRoom && !this.mayEdit(obj || this.model.selected)) return;
+    if (!this.inRoom) return this.acceptSolo(obj || this.model.selected);
+    if (!this.mayEdit(obj || this.model.selected)) return;
     const a = this.model.accept(obj);
     if (!a) return this.flash('Nothing to accept: prompt an object first.');
     this.saveLabels();
-    if (this.inRoom) this.sendEdit(a, { accepted: true, label: a.label });
+    a.savedTolerance = this.tolerancePx();
+    this.sendEdit(a, { accepted: true, label: a.label, tolerancePx: a.savedTolerance });
     this.update();
+  }
+
+  /**
+   * Outside rooms, Enter writes the object to CDF: its current job must be done. The write goes
+   * through the server's outbox; object.saved events say how it goes.
+   */
+  async acceptSolo(obj) {
+    if (!obj) return this.flash('Nothing to accept: prompt an object first.');
+    const state = saveState(obj);
+    if (state === 'saving' || state === 'saved') return this.flash('Already being saved to CDF.');
+    if (obj.status !== 'done' || !currentPolygons(obj).length) {
+      return this.flash(obj.status === 'done' ? 'Nothing to save: the segment found no outline — add points.' : 'Nothing to save yet: wait until the segment is done, then press Enter.');
+    }
+    if (!obj.accepted) this.model.accept(obj);
+    else if (this.model.selectedId === obj.id) this.model.newObject();
+    this.model.forget(obj); // written to CDF: no undo (delete it from the In CDF list instead)
+    this.saveLabels();
+    obj.savedTolerance = this.tolerancePx();
+    const version = obj.version;
+    applySave(obj, { version, op: 'create', state: 'saving' });
+    this.update();
+    let res;
+    try {
+      res = await this.postJSON(this.soloURL(obj.id, '/accept'), { version, label: obj.label || '', tolerancePx: obj.savedTolerance });
+    } catch {
+      obj.save = null;
+      applySave(obj, { version, op: 'create', state: 'failed', error: 'The server could not be reached — Retry save sends it again.', local: true });
+      return this.update();
+    }
+    if (!res.ok) {
+      const msg = await errorMessage(res);
+      // Refused (not done yet, bad input): the object stays, not accepted, to be fixed.
+      obj.save = null;
+      obj.accepted = false;
+      this.flash(msg);
+      if (res.status === 401) showSignInNotice(msg);
+      return this.update();
+    }
+    this.flash(`Saving ${obj.label || 'the object'} to CDF…`);
+    this.update();
+  }
+
+  /** The URL of an object's commands outside rooms. */
+  soloURL(objectId, suffix) {
+    return `/api/images/${encodeURIComponent(this.fileId)}/objects/${encodeURIComponent(objectId)}${suffix}`;
   }
 
   remove(obj) {
@@ -821,14 +954,75 @@ export class Annotator {
       this.deleteInRoom(r);
       this.model.forget(r); // deleted for everyone: not undoable
       this.flash(`Deleted ${r.label || 'object'} for everyone in the room.`);
+    } else if (r.save && !r.save.local) {
+      // Its write to CDF was asked for: the server deletes the annotations once written.
+      this.model.forget(r);
+      this.postJSON(this.soloURL(r.id, '/delete'), {}).then(
+        async (res) => {
+          if (!res.ok) this.flash(await errorMessage(res));
+        },
+        () => this.flash('The server could not be reached: the annotation may stay in CDF — delete it from the In CDF list.'),
+      );
+      this.flash(`Deleted ${r.label || 'object'}; its annotation in CDF is deleted too.`);
     } else {
       this.flash(`Deleted ${r.label || 'object'} — Ctrl+Z brings it back.`);
     }
     this.update();
   }
 
+  /** Sends an object's failed write to CDF again. */
+  async retrySave(obj) {
+    if (!obj || !canRetrySave(obj) || obj.retryingSave) return;
+    const { version, op } = obj.save;
+    if (!this.inRoom && obj.save.local) {
+      // The accept never reached the server: send it again.
+      obj.save = null;
+      return this.acceptSolo(obj);
+    }
+    obj.retryingSave = true;
+    this.update();
+    let res;
+    try {
+      res = await this.postJSON(this.inRoom ? this.objectURL(obj.id, '/retry') : this.soloURL(obj.id, '/retry'), { version });
+    } catch {
+      obj.retryingSave = false;
+      this.flash('The server could not be reached — try again when the connection is back.');
+      return this.update();
+    }
+    obj.retryingSave = false;
+    if (!res.ok) {
+      const msg = await errorMessage(res);
+      this.flash(msg);
+      if (res.status === 401) showSignInNotice(msg);
+      return this.update();
+    }
+    const body = await res.json().catch(() => null);
+    if (body && body.requeued > 0) {
+      applySave(obj, { version, op, state: 'saving', annotationIds: obj.save.annotationIds });
+      this.flash('Sending it to CDF again…');
+    } else {
+      this.flash('Nothing to retry: the write is no longer failed.');
+    }
+    this.update();
+  }
+
   retry(obj) {
     if (this.model.retry(obj)) this.promptChanged(obj, performance.now());
+  }
+
+  /** "Re-run prompt": the selected object's stored prompt again, as a new version (a new job). */
+  rerun() {
+    const obj = this.model.selected;
+    if (!obj) return this.flash('Select an object to re-run its prompt.');
+    if (this.reviewing) return this.flash('Review mode: press V to leave it, then re-run the prompt.');
+    if (this.inRoom && (!this.mayEdit(obj) || !this.mayPrompt())) return;
+    const p = this.prov.data;
+    if (promptIsEmpty(obj.prompt) && p && p.objectId === obj.id && !(p.prompt.points.length === 0 && !p.prompt.box)) {
+      obj.prompt = { points: p.prompt.points.map((q) => ({ ...q })), box: p.prompt.box ? { ...p.prompt.box } : null };
+    }
+    if (!this.model.retry(obj)) return this.flash('Nothing to re-run: the object has no prompt.');
+    this.promptChanged(obj, performance.now());
+    this.flash(`Re-running the prompt as version ${obj.version}.`);
   }
 
   pickLabel(n) {
@@ -899,6 +1093,8 @@ export class Annotator {
     const objs = this.restored;
     this.restored = [];
     for (const obj of objs) {
+      // An object with a write to CDF needs no job any more: the outbox has what it writes.
+      if (obj.save) continue;
       if (this.model.byId(obj.id) && obj.status === 'idle' && this.model.retry(obj)) this.send(obj);
     }
     this.update();
@@ -911,13 +1107,39 @@ export class Annotator {
     let changed = false;
     if (msg.type === 'snapshot') {
       for (const ev of msg.data?.objects || []) if (this.model.applyEvent(ev)) changed = true;
+      // How this user's writes stand (a reload while saving): saved ones are in CDF now.
+      for (const sv of Array.isArray(msg.data?.saves) ? msg.data.saves : []) if (this.applySoloSave(sv, false)) changed = true;
       // Restored objects whose jobs are still queued or running will finish live;
       // those the snapshot doesn't know are re-sent.
       if (this.restored.length) this.resendRestored();
     } else if (msg.type === 'job.status') {
       changed = !!this.model.applyEvent(msg.data);
+    } else if (msg.type === 'object.saved') {
+      changed = this.applySoloSave(msg.data, true);
     }
     if (changed) this.update();
+  }
+
+  /**
+   * Outside rooms: a report on one of the user's writes. A saved create makes the object an
+   * annotation in CDF: it leaves the list and the In CDF layer, reloaded, shows it.
+   */
+  applySoloSave(d, live) {
+    const obj = d && typeof d.objectId === 'string' ? this.model.byId(d.objectId) : null;
+    if (!obj) return false;
+    if (!obj.accepted && d.op !== 'delete') obj.accepted = true; // restored before the accept was kept
+    if (!applySave(obj, d)) return false;
+    if (obj.save.op === 'create' && obj.save.state === 'saved' && obj.save.version >= obj.version) {
+      this.model.drop(obj.id);
+      if (this.prov.key.startsWith(obj.id + ':')) this.prov.data = null;
+      clearTimeout(this.cdfReloadTimer);
+      // One reload for a burst of saves.
+      this.cdfReloadTimer = setTimeout(() => this.cdf.load(), live ? 50 : 0);
+      if (live) this.flash(`Saved ${obj.label || 'the object'} to CDF: it is listed under In CDF now.`);
+    } else if (live && obj.save.state === 'failed') {
+      this.flash(`${obj.label || 'The object'} was not saved to CDF: ${obj.save.error}`);
+    }
+    return true;
   }
 
   showConnection(state, info) {
@@ -1130,6 +1352,11 @@ export class Annotator {
         }
         const im = (d?.images || []).find((i) => String(i.fileId) === String(this.fileId));
         if (im) this.setDone(im.status === 'done');
+        if (this.wantReview) {
+          this.wantReview = false;
+          if (this.canReview()) this.setReviewing(true, { arrived: true });
+          else this.flash('Only the room\'s owner and reviewers review objects.');
+        }
         break;
       }
       case 'object.updated':
@@ -1141,13 +1368,12 @@ export class Annotator {
       case 'object.saved': {
         // How the accepted object's write to CDF goes: saving…, saved, or failed.
         const obj = this.isThisImage(d) ? this.model.byId(d.objectId) : null;
-        if (obj && d.version === obj.version) {
-          obj.save = { state: d.state, version: d.version, error: d.error || '' };
-        }
+        if (obj) applySave(obj, d);
         break;
       }
     }
     if (changed.has('removed')) return this.showRemoved();
+    if (changed.has('members')) this.roleChanged();
     this.update();
   }
 
@@ -1159,6 +1385,7 @@ export class Annotator {
   applyRoomObject(o, live) {
     const r = this.model.applyRemote(o, this.me, (id) => this.roomState.colorOf(id));
     if (!r.obj) return;
+    if (o.save) applySave(r.obj, o.save); // snapshots only: events keep the last known save
     if (live && r.prompted && o.authorId && o.authorId !== this.me) this.roomState.noteActivity(o.authorId);
     if (r.change === 'taken' || r.change === 'removed') this.outbox.drop(o.objectId);
     if (r.change === 'taken') this.flash(`${o.authorName || 'Another member'} took over ${r.obj.label || 'an object'}.`);
@@ -1211,8 +1438,8 @@ export class Annotator {
   renderRoom() {
     if (this.here) renderAvatars(this.here, this.roomState.on().filter((p) => p.userId !== this.me));
     const sel = this.model.selected;
-    const lock = sel && sel.remote ? this.roomState.lockOf(sel) : '';
-    const conflict = sel && !sel.remote && sel.conflict ? sel.conflict : '';
+    const lock = sel && sel.remote && !this.reviewing ? this.roomState.lockOf(sel) : '';
+    const conflict = sel && !sel.remote && sel.conflict && !this.reviewing ? sel.conflict : '';
     if (this.lockBanner) {
       this.lockBanner.hidden = !lock && !conflict;
       this.lockBanner.querySelector('[data-lock-text]').textContent = lock ? `${lock} is segmenting this` : conflict;
@@ -1235,6 +1462,383 @@ export class Annotator {
     }
   }
 
+  // ——— review mode ———
+
+  /** The user's role in the room, live (member.role), else as the page was rendered. */
+  myRole() {
+    return (this.inRoom && this.roomState.roleOf(this.me)) || this.role;
+  }
+
+  canReview() {
+    return this.inRoom && !this.removed && !this.closed && mayReview(this.myRole());
+  }
+
+  /** After a member change: the review toggle follows the user's role. */
+  roleChanged() {
+    const may = this.canReview();
+    if (this.reviewToggle) this.reviewToggle.hidden = !may;
+    if (!may && this.reviewing) {
+      this.setReviewing(false);
+      this.flash('You are no longer a reviewer of this room: review mode is off.');
+    }
+  }
+
+  /**
+   * Enters or leaves review mode. arrived: the page was opened in review mode; when nothing
+   * on it awaits review, it walks on to the next image that may hold some.
+   */
+  setReviewing(on, { arrived = false } = {}) {
+    if (on && !this.canReview()) {
+      return this.flash(this.inRoom ? 'Only the room\'s owner and reviewers review objects.' : 'Review happens in rooms.');
+    }
+    if (on === this.reviewing && !arrived) return;
+    this.reviewing = on;
+    this.root.classList.toggle('is-reviewing', on);
+    this.reviewToggle?.setAttribute('aria-pressed', String(on));
+    if (this.reviewBar) this.reviewBar.hidden = !on;
+    clearTimeout(this.skipTimer);
+    this.reviewDone = '';
+    // The URL keeps the mode, so a reload (or the back button) comes back to it.
+    const url = new URL(window.location.href);
+    if (on) url.searchParams.set('review', '1');
+    else {
+      url.searchParams.delete('review');
+      url.searchParams.delete('from');
+      this.reviewFrom = '';
+    }
+    history.replaceState(history.state, '', url);
+    if (on) {
+      this.flush(performance.now());
+      const id = stepReview(this.model.objects, null, 1);
+      this.model.select(id);
+      if (id) {
+        // Something to review here: a run of automatic skips ends.
+        this.setReviewFrom('');
+        this.flash('Review mode: A approves, R rejects, U takes back, Tab the next one.');
+      } else if (arrived) {
+        this.skipTimer = setTimeout(() => this.goReview(1, { auto: true }), AUTO_SKIP_MS);
+        this.reviewDone = 'Nothing to review on this image — opening the next one…';
+      } else {
+        this.reviewDone = 'Nothing left to review on this image.';
+      }
+    } else {
+      this.flash('Review mode off: clicks prompt again.');
+    }
+    this.update();
+  }
+
+  setReviewFrom(from) {
+    this.reviewFrom = from;
+    const url = new URL(window.location.href);
+    if (from) url.searchParams.set('from', from);
+    else url.searchParams.delete('from');
+    history.replaceState(history.state, '', url);
+  }
+
+  /** A review-mode key; returns true when it was one. */
+  onReviewKey(e, k) {
+    switch (k) {
+      case 'Tab':
+        // From a control (the panel's buttons), Tab moves the focus as usual.
+        if (e.target instanceof Element && e.target !== this.canvas && e.target.closest('button, a, input, select, textarea, summary')) return false;
+        this.stepReview(e.shiftKey ? -1 : 1);
+        return true;
+      case 'j':
+      case 'J':
+        this.stepReview(1);
+        return true;
+      case 'k':
+      case 'K':
+        this.stepReview(-1);
+        return true;
+      case 'a':
+      case 'A':
+        this.decide('approved');
+        return true;
+      case 'r':
+      case 'R':
+        this.decide('rejected');
+        return true;
+      case 'u':
+      case 'U':
+        this.decide('');
+        return true;
+      case 'ArrowRight':
+      case 'd':
+      case 'D':
+        this.goReview(1);
+        return true;
+      case 'ArrowLeft':
+        this.goReview(-1);
+        return true;
+      case 'v':
+      case 'V':
+        this.setReviewing(false);
+        return true;
+      case 'Escape':
+        this.model.newObject();
+        this.update();
+        return true;
+      case 'Enter':
+      case 'n':
+      case 'N':
+      case 'Delete':
+      case 'Backspace':
+        this.flash('Review mode: A approves, R rejects — press V to leave it and edit objects.');
+        return true;
+    }
+    if (/^[1-9]$/.test(k)) {
+      this.flash('Review mode: labels stay as they are — press V to leave it and edit objects.');
+      return true;
+    }
+    return false;
+  }
+
+  /** Tab / Shift+Tab: the next (previous) object awaiting review, wrapping around. */
+  stepReview(dir) {
+    const cur = this.model.selectedId;
+    const id = stepReview(this.model.objects, cur, dir) || stepReview(this.model.objects, cur, dir, { all: true });
+    if (!id) {
+      this.flash('No accepted object on this image to review — → opens the next image to review.');
+      return;
+    }
+    this.model.select(id);
+    this.update();
+  }
+
+  /**
+   * Sends a decision on obj (default: the selected object): "approved", "rejected", or "" to
+   * take it back. Shown at once; the next awaiting object is selected; a refusal puts it back.
+   */
+  async decide(decision, obj = this.model.selected) {
+    if (!this.canReview()) return this.flash('Only the room\'s owner and reviewers review objects.');
+    if (!obj || !isReviewable(obj)) return this.flash('Select an accepted object to review (Tab goes to the next one).');
+    if (decision === '' && !obj.review) return this.flash('Nothing to take back: no decision on this object.');
+    if (obj.reviewing) return;
+    const before = { review: obj.review, reviewerName: obj.reviewerName };
+    const version = obj.version;
+    obj.review = decision;
+    obj.reviewerName = decision ? this.roomState.nameOf(this.me) || document.querySelector('.user-name')?.textContent?.trim() || '' : '';
+    obj.reviewing = true;
+    if (decision && this.model.selectedId === obj.id) this.selectNextAwaiting(obj.id);
+    this.update();
+    let res;
+    try {
+      res = await this.postJSON(this.objectURL(obj.id, '/review'), { version, decision });
+    } catch {
+      res = null;
+    }
+    obj.reviewing = false;
+    if (!res || !res.ok) {
+      const msg = res ? await errorMessage(res) : 'The server could not be reached — the decision was not saved; try again.';
+      if (obj.version === version && obj.review === decision) Object.assign(obj, before);
+      this.model.select(obj.id);
+      this.reviewDone = '';
+      this.flash(msg);
+      if (res && res.status === 401) showSignInNotice(msg);
+      return this.update();
+    }
+    if (decision) this.flash(`${decision === 'approved' ? 'Approved' : 'Rejected'} ${obj.label || 'the object'}.`);
+    else this.flash(`Took the decision on ${obj.label || 'the object'} back: it awaits review again.`);
+    this.update();
+  }
+
+  /** After a decision: the next object awaiting review, or the offer to go to the next image. */
+  selectNextAwaiting(afterId) {
+    const id = stepReview(this.model.objects, afterId, 1);
+    if (id && id !== afterId) {
+      this.model.select(id);
+      this.reviewDone = '';
+    } else {
+      this.model.newObject();
+      this.setReviewFrom('');
+      this.reviewDone = 'All reviewed on this image.';
+    }
+  }
+
+  /**
+   * ← / → in review mode: the previous / next image of the room that may hold objects awaiting
+   * review. auto: this image had nothing to review (a run of skips; it ends where it began).
+   */
+  goReview(dir, { auto = false } = {}) {
+    if (this.goingReview) return;
+    clearTimeout(this.skipTimer);
+    const from = this.reviewFrom || String(this.fileId);
+    const images = [...this.roomState.images.values()];
+    const next = nextReviewImage(images, this.fileId, { dir, from: auto || dir > 0 ? from : '' });
+    if (!next) {
+      this.reviewDone = auto || dir > 0 ? 'Nothing else to review in this room.' : 'No earlier image to review.';
+      if (auto) this.setReviewFrom('');
+      this.flash(this.reviewDone);
+      return this.update();
+    }
+    this.goingReview = true;
+    window.location.assign(reviewHref(this.roomId, next, auto || dir > 0 ? from : ''));
+  }
+
+  /** The review bar: counts and, when nothing is left here, the way on. */
+  renderReviewBar() {
+    if (!this.reviewBar) return;
+    this.reviewBar.hidden = !this.reviewing;
+    if (!this.reviewing) return;
+    const c = reviewCounts(this.model.objects);
+    this.reviewBar.querySelector('[data-review-counts]').textContent = `${c.awaiting} to review · ${c.approved} approved · ${c.rejected} rejected`;
+    const done = this.reviewBar.querySelector('[data-review-done]');
+    done.hidden = !this.reviewDone || c.awaiting > 0;
+    done.querySelector('[data-review-done-text]').textContent = this.reviewDone;
+    done.querySelector('[data-action="next-review"]').hidden = /Nothing else|No earlier/.test(this.reviewDone);
+  }
+
+  // ——— "How this was made" ———
+
+  /** Opens the drawer for obj (selecting it), or closes it (open = false, or again for the same). */
+  toggleProvenance(obj = null, open = undefined) {
+    const p = this.prov;
+    if (!p.el) return;
+    if (obj && obj.id !== this.model.selectedId) {
+      this.model.select(obj.id);
+      open = true;
+    }
+    p.open = open === undefined ? !p.open : open;
+    p.el.hidden = !p.open;
+    if (p.open && !this.model.selected) this.flash('Select an object to see how it was made.');
+    this.update();
+    if (p.open) p.el.scrollIntoView?.({ block: 'nearest' });
+  }
+
+  /** The key of what the drawer shows: a change of object, version, save or review refetches. */
+  provKey(obj) {
+    return `${obj.id}:${obj.version}:${obj.status}:${obj.review || ''}:${saveState(obj)}:${obj.accepted}`;
+  }
+
+  renderProvenance() {
+    const p = this.prov;
+    if (!p.el || !p.open) return;
+    const obj = this.model.selected;
+    const note = p.el.querySelector('[data-prov-note]');
+    const rowsEl = p.el.querySelector('[data-prov-rows]');
+    const writesEl = p.el.querySelector('[data-prov-writes]');
+    const rerun = p.el.querySelector('[data-action="rerun"]');
+    p.el.querySelector('[data-prov-object]').textContent = obj ? obj.label || 'unlabelled' : '';
+    p.el.querySelector('[data-prov-body]').hidden = !obj;
+    if (!obj) {
+      p.key = '';
+      p.data = null;
+      note.textContent = 'Select an object to see how it was made.';
+      note.hidden = false;
+      rowsEl.replaceChildren();
+      writesEl.replaceChildren();
+      rerun.disabled = true;
+      return;
+    }
+    const key = this.provKey(obj);
+    if (key !== p.key) {
+      p.key = key;
+      if (this.inRoom && obj.known) {
+        p.data = p.data && p.data.objectId === obj.id ? p.data : null;
+        this.fetchProvenance(obj, key);
+      } else {
+        p.data = fromLocal(obj, { W: this.W, H: this.H });
+      }
+    }
+    const d = p.data;
+    note.textContent = d ? '' : p.loading === key ? 'Loading…' : 'Not known yet.';
+    note.hidden = !!d;
+    rowsEl.replaceChildren(
+      ...(d ? provenanceRows(d) : []).flatMap((r) => {
+        const dt = document.createElement('dt');
+        dt.textContent = r.term;
+        const dd = document.createElement('dd');
+        dd.textContent = r.value;
+        dd.dataset.prov = r.key;
+        return [dt, dd];
+      }),
+    );
+    const writes = d ? d.writes : [];
+    writesEl.replaceChildren(
+      ...(writes.length ? writes : [null]).map((w) => {
+        const li = document.createElement('li');
+        li.textContent = w ? writeText(w) : d?.accepted ? 'None yet.' : 'None: the object is not accepted.';
+        if (w) li.dataset.state = w.state;
+        return li;
+      }),
+    );
+    rerun.disabled = this.reviewing || this.closed || this.removed || (promptIsEmpty(obj.prompt) && !(d && (d.prompt.points.length || d.prompt.box)));
+    rerun.title = obj.remote
+      ? `${obj.author?.name || 'Another member'}'s object — Take over first to re-run its prompt`
+      : 'Send the stored prompt again as a new version: a new segment job';
+  }
+
+  async fetchProvenance(obj, key) {
+    const p = this.prov;
+    p.loading = key;
+    let res;
+    try {
+      res = await fetch(this.objectURL(obj.id, '/provenance'), { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    } catch {
+      res = null;
+    }
+    if (p.key !== key) return; // the selection moved on
+    p.loading = '';
+    if (res && res.ok) {
+      const body = await res.json().catch(() => null);
+      if (p.key !== key) return;
+      p.data = body ? parseProvenance(body) : fromLocal(obj, { W: this.W, H: this.H });
+    } else {
+      // Not in the room yet (404), or unreachable: what the page knows.
+      p.data = fromLocal(obj, { W: this.W, H: this.H });
+      if (res && res.status === 401) showSignInNotice(await errorMessage(res));
+    }
+    this.update();
+  }
+
+  /** The raw (dashed) and saved (solid) outlines of the drawer's object; returns the vertex counts drawn. */
+  drawProvenance() {
+    const p = this.prov;
+    const obj = this.model.selected;
+    if (!p.open || !p.data || !obj || p.data.objectId !== obj.id || (p.overlay && !p.overlay.checked)) return '';
+    const ctx = this.ctx;
+    const ring = (vs) => {
+      vs.forEach((v, i) => {
+        const s = g.normToScreen(this.view, v.x, v.y, this.W, this.H);
+        if (i === 0) ctx.moveTo(s.x, s.y);
+        else ctx.lineTo(s.x, s.y);
+      });
+      ctx.closePath();
+    };
+    ctx.save();
+    ctx.lineJoin = 'round';
+    if (p.data.rawPolygons.length) {
+      ctx.beginPath();
+      p.data.rawPolygons.forEach(ring);
+      ctx.setLineDash([4, 3]);
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = 'rgba(0,0,0,0.6)';
+      ctx.stroke();
+      ctx.lineDashOffset = 3.5;
+      ctx.strokeStyle = RAW_COLOR;
+      ctx.stroke();
+    }
+    if (p.data.savedPolygons && p.data.savedPolygons.length) {
+      ctx.beginPath();
+      p.data.savedPolygons.forEach(ring);
+      ctx.setLineDash([]);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = SAVED_COLOR;
+      ctx.stroke();
+      // The saved vertices, so the simplification shows.
+      ctx.fillStyle = SAVED_COLOR;
+      for (const vs of p.data.savedPolygons) {
+        for (const v of vs) {
+          const s = g.normToScreen(this.view, v.x, v.y, this.W, this.H);
+          ctx.fillRect(s.x - 2, s.y - 2, 4, 4);
+        }
+      }
+    }
+    ctx.restore();
+    return `${countVertices(p.data.rawPolygons)},${p.data.savedPolygons ? countVertices(p.data.savedPolygons) : 0}`;
+  }
+
   // ——— state → screen ———
 
   /** After any model change: panel, hooks, redraw, ticking. */
@@ -1242,6 +1846,8 @@ export class Annotator {
     const now = performance.now();
     this.panel.render(this.model, now);
     if (this.inRoom) this.renderRoom();
+    this.renderReviewBar();
+    this.renderProvenance();
     this.saveObjects();
     this.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
@@ -1269,10 +1875,16 @@ export class Annotator {
     ds.latencyMs = obj && obj.latencyMs != null ? obj.latencyMs.toFixed(1) : '';
     const v = this.view;
     ds.view = `${v.scale.toFixed(6)},${v.tx.toFixed(2)},${v.ty.toFixed(2)},${this.W || 0},${this.H || 0}`;
+    ds.save = obj ? saveState(obj) : '';
+    ds.provenance = drawn.provenance || '';
     if (this.inRoom) {
       ds.others = String(drawn.others || 0);
       const sel = this.model.selected;
       ds.lock = sel && sel.remote ? this.roomState.lockOf(sel) : '';
+      ds.review = obj ? obj.review || '' : '';
+      ds.reviewing = String(this.reviewing);
+      const c = reviewCounts(this.model.objects);
+      ds.reviews = `${c.awaiting},${c.approved},${c.rejected}`;
     }
   }
 
@@ -1348,10 +1960,11 @@ export class Annotator {
       }
       if (obj === current) hook = drawn;
     }
-    if (selected) this.drawPrompt(selected);
+    if (selected && !this.reviewing) this.drawPrompt(selected);
+    const provenance = this.drawProvenance();
     this.cdf.drawHandles(ctx, view, this.W, this.H);
     this.drawRubberBand();
-    this.updateHooks({ ...hook, others });
+    this.updateHooks({ ...hook, others, provenance });
     if (this.canvas.dataset.imageLoaded !== 'true') this.canvas.dataset.imageLoaded = 'true';
   }
 
@@ -1391,6 +2004,13 @@ export class Annotator {
       ctx.setLineDash([]);
       const tag = obj.remote ? [obj.author?.name, obj.label].filter(Boolean).join(' · ') : obj.label;
       if (tag) this.drawTag(tag, obj.color, a.x, a.y);
+      // The review, for everyone: ✓ approved · Ben / ✗ rejected · Ben; in review mode also what awaits.
+      if (obj.review === 'approved' || obj.review === 'rejected') {
+        const mark = obj.review === 'approved' ? '✓' : '✗';
+        this.drawTag(`${mark} ${obj.review}${obj.reviewerName ? ` · ${obj.reviewerName}` : ''}`, REVIEW_COLORS[obj.review], a.x, a.y + 19);
+      } else if (this.reviewing && isAwaiting(obj)) {
+        this.drawTag('to review', REVIEW_COLORS.awaiting, a.x, a.y + 19);
+      }
     }
     return { polygons: polys.length, bbox: g.formatBox(box) };
   }

@@ -85,6 +85,9 @@ function resetResult(obj) {
   obj.statusAt = 0;
   obj.sent = false;
   obj.latencyMs = null;
+  // A review is of one prompt version: a new version awaits review again.
+  obj.review = '';
+  obj.reviewerName = '';
 }
 
 /** Polygons of the object's chosen candidate segment, as vertex arrays (normalised). */
@@ -387,6 +390,7 @@ export class Annotations {
     if (obj.status === status && STATUS_RANK[status] === 3) return null; // duplicate terminal event
     obj.status = status;
     if (!obj.trail.includes(status)) obj.trail.push(status);
+    if (Number.isSafeInteger(ev.jobId) && ev.jobId > 0) obj.jobId = ev.jobId;
     obj.elapsedMs = Number(ev.elapsedMs) || 0;
     obj.statusAt = this.now();
     if (status === 'done') {
@@ -541,7 +545,12 @@ export class Annotations {
       obj.accepted = !!o.accepted;
       if (author) obj.author = author;
     }
-    if (o.status) this.applyEvent({ objectId: o.objectId, version: o.version, status: o.status, segments: o.segments, boundingBox: o.boundingBox, error: o.error });
+    if (o.status) this.applyEvent({ objectId: o.objectId, version: o.version, status: o.status, segments: o.segments, boundingBox: o.boundingBox, error: o.error, jobId: o.jobId });
+    // The review of this version, for everyone's objects (the user's own too).
+    obj.review = o.review === 'approved' || o.review === 'rejected' ? o.review : '';
+    obj.reviewerName = obj.review && typeof o.reviewerName === 'string' ? o.reviewerName : '';
+    if (typeof o.backend === 'string' && o.backend) obj.backend = o.backend;
+    if (Number.isSafeInteger(o.jobId) && o.jobId > 0) obj.jobId = o.jobId;
     return { obj, change, prompted };
   }
 

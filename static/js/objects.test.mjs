@@ -327,3 +327,30 @@ test('adopt takes another member\'s object over; the next prompt says so', () =>
   assert.deepEqual(parsePrompt('{"points":[],"box":{"xMin":0,"yMin":0,"xMax":1,"yMax":1}}'), { points: [], box: { xMin: 0, yMin: 0, xMax: 1, yMax: 1 } });
   assert.equal(parsePrompt('nope'), null);
 });
+
+test('reviews arrive on everyone\'s objects, belong to one version, and a new prompt clears them', () => {
+  const a = fresh();
+  const done = { status: 'done', segments: [{ score: 1, polygons: [square(0.1, 0.1, 0.2)] }], accepted: true, jobId: 31, backend: 'lasso-local' };
+  const { obj } = a.applyRemote(remote({ ...done, review: 'approved', reviewerName: 'Ben' }), 'me', colour);
+  assert.equal(obj.review, 'approved');
+  assert.equal(obj.reviewerName, 'Ben');
+  assert.equal(obj.jobId, 31);
+  assert.equal(obj.backend, 'lasso-local');
+  // The user's own object: the review comes in live too.
+  const mine = a.applyRemote(remote({ objectId: 'mine', authorId: 'me', authorName: 'Me', ...done }), 'me', colour).obj;
+  assert.equal(mine.review, '');
+  a.applyRemote(remote({ objectId: 'mine', authorId: 'me', authorName: 'Me', ...done, review: 'rejected', reviewerName: 'Ben' }), 'me', colour);
+  assert.equal(mine.review, 'rejected');
+  // Taken back.
+  a.applyRemote(remote({ objectId: 'mine', authorId: 'me', authorName: 'Me', ...done, review: '', reviewerName: '' }), 'me', colour);
+  assert.equal(mine.review, '');
+  a.applyRemote(remote({ objectId: 'mine', authorId: 'me', authorName: 'Me', ...done, review: 'approved', reviewerName: 'Ben' }), 'me', colour);
+  // A new prompt version awaits review again.
+  a.select('mine');
+  a.addPoint({ x: 0.5, y: 0.5, label: 1 });
+  assert.equal(mine.review, '');
+  assert.equal(mine.reviewerName, '');
+  // An event about the old version does not bring the old review back.
+  a.applyRemote(remote({ objectId: 'mine', authorId: 'me', authorName: 'Me', ...done, review: 'approved', reviewerName: 'Ben' }), 'me', colour);
+  assert.equal(mine.review, '');
+});

@@ -5,6 +5,10 @@
 
 import { promptIsEmpty, currentPolygons } from './objects.js';
 import { initials as initialsOf } from './roomstate.js';
+import { saveState, saveBadge, saveError, canRetrySave } from './saves.js';
+import { reviewBadge, isReviewable } from './review.js';
+
+export { saveState };
 
 /** Badge text and badge state for an object at time `now` (ms, same clock as obj.statusAt). */
 export function badgeFor(obj, now) {
@@ -19,13 +23,9 @@ export function badgeFor(obj, now) {
     case 'done':
       if (currentPolygons(obj).length === 0) return { state: 'empty', text: 'nothing found' };
       if (!obj.accepted) return { state: 'done', text: 'done' };
-      switch (saveState(obj)) {
-        case 'saving':
-          return { state: 'saving', text: 'saving…' };
-        case 'saved':
-          return { state: 'accepted', text: 'saved' };
-        case 'failed':
-          return { state: 'failed', text: 'save failed' };
+      {
+        const save = saveBadge(obj);
+        if (save) return { state: save.state === 'saved' ? 'accepted' : save.state, text: save.text };
       }
       return { state: 'accepted', text: 'accepted' };
     case 'failed':
@@ -34,11 +34,6 @@ export function badgeFor(obj, now) {
   if (promptIsEmpty(obj.prompt)) return { state: 'idle', text: obj.accepted ? 'accepted' : 'empty' };
   if (obj.sent) return { state: 'queued', text: 'queued' };
   return { state: 'sending', text: 'sending…' };
-}
-
-/** How the accepted object's write to CDF goes, for its current version: saving, saved, failed or "". */
-export function saveState(obj) {
-  return obj.save && obj.save.version === obj.version ? obj.save.state : '';
 }
 
 /** One-line summary of an object's prompt and result. */
@@ -65,8 +60,10 @@ export class ObjectPanel {
   /**
    * @param {HTMLElement} root the annotator element (holds the panel and its <template>)
    * @param {object} on callbacks: select(obj), label(obj, text, committed), accept(obj),
-   *   remove(obj), retry(obj), pickLabel(n), sticky(text), done() (return focus to the canvas),
-   *   and in a room takeOver(obj) and lockOf(obj) → name of the member holding its soft lock, or ""
+   *   remove(obj), retry(obj), retrySave(obj) (send a failed write to CDF again),
+   *   provenance(obj) ("How this was made"), pickLabel(n), sticky(text), done() (return focus
+   *   to the canvas), and in a room takeOver(obj), lockOf(obj) → name of the member holding its
+   *   soft lock, or "", review(obj, decision) and reviewing() → true in review mode
    * @param {{fixedLabels?: boolean}} opts fixedLabels: the label chips are the room's,
    *   rendered by the server ([data-label-key]); only the sticky one is marked
    */
@@ -133,6 +130,9 @@ export class ObjectPanel {
     if (action === 'accept') this.on.accept(obj);
     else if (action === 'delete') this.on.remove(obj);
     else if (action === 'retry') this.on.retry(obj);
+    else if (action === 'retry-save') this.on.retrySave?.(obj);
+    else if (action === 'provenance') this.on.provenance?.(obj);
+    else if (action === 'review') this.on.review?.(obj, e.target.closest('[data-action]').dataset.decision || '');
     else if (action === 'take-over') this.on.takeOver?.(obj);
     else if (!e.target.closest('input')) this.on.select(obj);
   }
@@ -194,11 +194,37 @@ export class ObjectPanel {
       }
     }
     input.readOnly = !!obj.remote;
-    const error = obj.status === 'failed' ? obj.error : saveState(obj) === 'failed' ? `Not saved to CDF: ${obj.save.error}` : '';
+    const error = obj.status === 'failed' ? obj.error : saveError(obj);
     li.querySelector('[data-field=error]').textContent = lock ? `${lock} is segmenting this` : error;
     li.querySelector('[data-action=retry]').hidden = obj.status !== 'failed' || !!obj.remote || !!obj.conflict;
+    const retrySave = li.querySelector('[data-action=retry-save]');
+    if (retrySave) {
+      retrySave.hidden = obj.status === 'failed' || !canRetrySave(obj);
+      retrySave.disabled = !!obj.retryingSave;
+    }
+    li.dataset.save = saveState(obj);
+    const review = reviewBadge(obj);
+    const rb = li.querySelector('[data-field=review]');
+    if (rb) {
+      rb.hidden = !review;
+      rb.textContent = review ? review.text : '';
+      rb.dataset.status = review ? review.state : '';
+      rb.title = review ? `${review.state === 'approved' ? 'Approved' : 'Rejected'}${obj.reviewerName ? ` by ${obj.reviewerName}` : ''}` : '';
+    }
+    li.dataset.review = obj.review || (isReviewable(obj) ? 'awaiting' : '');
+    const actions = li.querySelector('[data-field=review-actions]');
+    if (actions) {
+      const show = selected && !!this.on.reviewing?.() && isReviewable(obj);
+      actions.hidden = !show;
+      if (show) {
+        for (const b of actions.querySelectorAll('[data-action=review]')) {
+          b.setAttribute('aria-pressed', String(b.dataset.decision !== '' && b.dataset.decision === obj.review));
+          b.disabled = !!obj.reviewing || (b.dataset.decision === '' && !obj.review);
+        }
+      }
+    }
     const take = li.querySelector('[data-action=take-over]');
-    if (take) take.hidden = !obj.remote && !obj.conflict;
+    if (take) take.hidden = (!obj.remote && !obj.conflict) || !!this.on.reviewing?.();
     li.querySelector('[data-action=accept]').disabled = obj.accepted;
     li.querySelector('[data-action=accept]').hidden = !!obj.remote;
     li.querySelector('[data-action=delete]').hidden = !!obj.remote;

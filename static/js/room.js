@@ -6,10 +6,21 @@
 // Test hooks: each image card [data-file-id] carries data-status
 // (done|in_progress|untouched) and its presence avatars [data-presence-user];
 // each member row [data-member-id] carries data-present ("true"|"false").
+// The export form [data-export-form] carries data-state (idle|running|done|error),
+// data-events (export.progress events that moved its bar), and after a download
+// data-bytes (the file's size) and data-filename.
+//
+// Export: the form is a plain GET (works without script); with script it is fetched with a
+// fresh progress id, the <progress> follows the socket's export.progress events, and the
+// file is saved through an object URL under the name Content-Disposition gives.
+// Review: the "Review" link (owner and reviewers, also after a live member.role) opens the
+// first image with objects in review mode (?review=1).
 
 import { LiveSocket } from './socket.js';
 import { RoomState, imageStatus } from './roomstate.js';
 import { paintColors, renderAvatars, avatarEl } from './avatars.js';
+import { ExportProgress, newProgressId, exportURL, filenameFrom } from './exporter.js';
+import { mayReview, mayAwait, reviewHref } from './review.js';
 
 const STATUS_TEXT = { done: 'done', in_progress: 'in progress', untouched: 'untouched' };
 
@@ -68,6 +79,10 @@ export class RoomPage {
     this.connection = root.querySelector('[data-connection]');
     this.fetchingState = false;
 
+    this.exportForm = root.querySelector('[data-export-form]');
+    this.exporting = null; // the ExportProgress of the export under way
+    this.reviewLink = root.querySelector('[data-review-link]');
+
     paintColors(root);
     this.fillShareURL();
     root.addEventListener('click', (e) => this.onClick(e));
@@ -107,6 +122,11 @@ export class RoomPage {
 
   onSubmit(e) {
     const form = e.target;
+    if (form.matches('[data-export-form]')) {
+      e.preventDefault();
+      this.exportNow(form);
+      return;
+    }
     if (form.matches('[data-close-form]') && !confirm('Close this room for everyone? It becomes read-only.')) e.preventDefault();
     if (form.matches('[data-remove-form]')) {
       const name = form.closest('[data-member-id]')?.querySelector('.member-name')?.firstChild?.textContent?.trim() || 'this member';
@@ -172,9 +192,91 @@ export class RoomPage {
   }
 
   onMessage(msg) {
+    if (msg.type === 'export.progress') return this.exportProgress(msg.data);
     const changed = this.state.apply(msg);
     if (msg.type === 'snapshot' && !this.state.hasImages) this.fetchState();
     this.render(changed);
+  }
+
+  // ——— export ———
+
+  /** Fetches the export the form describes, with progress, and saves the file. */
+  async exportNow(form) {
+    if (this.exporting) return;
+    const data = new FormData(form);
+    const id = newProgressId();
+    const p = new ExportProgress(id);
+    this.exporting = p;
+    form.dataset.events = '0';
+    const url = exportURL(this.roomId, { format: data.get('format'), status: data.get('status'), progress: id });
+    this.showExport('running', p.text);
+    let res;
+    try {
+      res = await fetch(url, { credentials: 'same-origin' });
+    } catch {
+      return this.exportFailed('The server could not be reached — check your connection, then try again.');
+    }
+    if (!res.ok) return this.exportFailed(await failure(res));
+    let blob;
+    try {
+      blob = await res.blob();
+    } catch {
+      return this.exportFailed('The download broke off — try again.');
+    }
+    const fallback = `${this.roomId}-${data.get('format') === 'yolo' ? 'yolo.zip' : 'coco.json'}`;
+    const name = filenameFrom(res.headers.get('Content-Disposition'), fallback);
+    p.finish();
+    this.exporting = null;
+    form.dataset.bytes = String(blob.size);
+    form.dataset.filename = name;
+    this.save(blob, name);
+    this.showExport('done', `Downloaded ${name} (${sizeText(blob.size)}).`);
+  }
+
+  /** Hands a blob to the browser as a download named name. */
+  save(blob, name) {
+    const href = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = href;
+    a.download = name;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
+  }
+
+  exportProgress(d) {
+    const p = this.exporting;
+    if (!p || !p.apply(d)) return;
+    this.exportForm.dataset.events = String(Number(this.exportForm.dataset.events || 0) + 1);
+    this.showExport('running', p.text);
+  }
+
+  exportFailed(message) {
+    this.exporting = null;
+    this.showExport('error', `The export failed: ${message}`);
+  }
+
+  /** The form's state: the bar, the percentage, the message and the button. */
+  showExport(state, text) {
+    const form = this.exportForm;
+    if (!form) return;
+    form.dataset.state = state;
+    const bar = form.querySelector('[data-export-progress]');
+    const pct = form.querySelector('[data-export-percent]');
+    const msg = form.querySelector('[data-export-message]');
+    const button = form.querySelector('[data-export-button]');
+    const p = this.exporting;
+    const value = state === 'done' ? 100 : p ? p.percent : 0;
+    bar.hidden = pct.hidden = state === 'idle' || state === 'error';
+    bar.value = value;
+    pct.textContent = `${value}%`;
+    msg.textContent = text;
+    msg.hidden = !text;
+    msg.classList.toggle('is-error', state === 'error');
+    button.disabled = state === 'running';
+    form.setAttribute('aria-busy', String(state === 'running'));
   }
 
   /** Image statuses come with GET /state when the snapshot does not list them. */
@@ -200,6 +302,7 @@ export class RoomPage {
       this.renderPresence();
       this.renderMembers();
     }
+    if (changed.has('members') || changed.has('images')) this.renderReviewLink();
     if (changed.has('images')) this.renderImages();
     if (changed.has('progress') || changed.has('images')) this.renderProgress();
   }
@@ -283,6 +386,18 @@ export class RoomPage {
     }
   }
 
+  /** The "Review" link: shown to the owner and reviewers, to the first image that may need review. */
+  renderReviewLink() {
+    const a = this.reviewLink;
+    if (!a) return;
+    const may = !this.closed && mayReview(this.state.roleOf(this.me));
+    a.hidden = !may;
+    if (!may) return;
+    const images = [...this.state.images.values()];
+    const first = images.find(mayAwait) || images[0];
+    if (first) a.href = reviewHref(this.roomId, first.fileId);
+  }
+
   renderMembers() {
     if (!this.memberList) return;
     const names = new Map([...this.cards].map(([id, li]) => [id, li.dataset.fileName || 'an image']));
@@ -300,9 +415,25 @@ export class RoomPage {
       li.dataset.present = String(!!p);
       const where = li.querySelector('[data-where]');
       where.textContent = !p ? 'away' : !p.fileId ? 'in the room' : `on ${names.get(p.fileId) || 'an image'}`;
+      this.renderRole(li, m.role);
     }
     const count = this.root.querySelector('[data-member-count]');
     if (count) count.textContent = String(this.state.members.size);
+  }
+
+  /** The role chip of a member row ("owner", "reviewer"; none for members), kept live. */
+  renderRole(li, role) {
+    const name = li.querySelector('.member-name');
+    if (!name) return;
+    let chip = name.querySelector('.member-role');
+    const shown = role === 'owner' || role === 'reviewer' ? role : '';
+    if (!shown) return chip?.remove();
+    if (!chip) {
+      chip = span('member-role', '');
+      name.append(chip);
+    }
+    chip.dataset.role = shown;
+    chip.textContent = shown;
   }
 
   /** A member row for someone who joined after the page was rendered. */
@@ -316,7 +447,6 @@ export class RoomPage {
     const text = span('member-text', '');
     const name = span('member-name', m.name);
     if (m.userId === this.me) name.append(span('member-you', '(you)'));
-    if (m.role === 'owner') name.append(span('member-role', 'owner'));
     const where = span('member-where', '');
     where.dataset.where = '';
     text.append(name, where);
@@ -342,6 +472,13 @@ export class RoomPage {
     }
     return li;
   }
+}
+
+/** "1.4 MB", "12 KB", "512 bytes". */
+export function sizeText(bytes) {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} KB`;
+  return `${bytes} bytes`;
 }
 
 function span(cls, text) {

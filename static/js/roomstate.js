@@ -150,6 +150,11 @@ export class RoomState {
     return this.members.get(userId)?.name || this.presence.get(userId)?.name || '';
   }
 
+  /** A member's role: "owner", "reviewer", "member", or "" when not a member. */
+  roleOf(userId) {
+    return this.members.get(userId)?.role || '';
+  }
+
   /** Present members on an image (default: this page's), by name. */
   on(fileId = this.fileId) {
     const key = fileKey(fileId);
@@ -223,8 +228,11 @@ export class RoomState {
       doneBy: typeof im.doneBy === 'string' ? im.doneBy : prev?.doneBy || '',
       objects: typeof im.objects === 'number' ? im.objects : prev?.objects ?? null,
     };
+    // Objects awaiting review, when the server counts them (review.js falls back to objects).
+    const awaiting = typeof im.awaiting === 'number' ? im.awaiting : prev?.awaiting;
+    if (typeof awaiting === 'number') next.awaiting = awaiting;
     if (next.status !== 'done') next.doneBy = '';
-    if (prev && prev.status === next.status && prev.doneBy === next.doneBy && prev.objects === next.objects) return false;
+    if (prev && prev.status === next.status && prev.doneBy === next.doneBy && prev.objects === next.objects && prev.awaiting === next.awaiting) return false;
     this.images.set(key, next);
     return true;
   }
@@ -268,7 +276,7 @@ export class RoomState {
 
   /**
    * Applies one WebSocket message; returns the set of what changed:
-   * "members", "presence", "images", "progress", "removed".
+   * "members" (also a member.role change), "presence", "images", "progress", "removed".
    */
   apply(msg) {
     const changed = new Set();
@@ -290,6 +298,12 @@ export class RoomState {
         this.setProgress(d);
         changed.add('progress');
         break;
+      case 'member.role': {
+        // The owner made someone a reviewer, or a plain member again.
+        const m = d && d.userId ? this.members.get(String(d.userId)) : null;
+        if (m && typeof d.role === 'string' && d.role && this.setMember({ ...m, role: d.role })) changed.add('members');
+        break;
+      }
       case 'member.removed':
         if (!d || !d.userId) break;
         if (d.userId === this.me) {

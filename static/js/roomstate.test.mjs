@@ -92,6 +92,28 @@ test('image.status, progress and member.removed', () => {
   assert.equal(s.removed, true);
 });
 
+test('member.role makes a member a reviewer and back, live', () => {
+  const s = new RoomState({ me: 'me' });
+  s.apply(snapshot);
+  assert.equal(s.roleOf('me'), 'owner');
+  assert.equal(s.roleOf('ana'), 'member');
+  assert.ok(s.apply({ type: 'member.role', data: { userId: 'ana', role: 'reviewer' } }).has('members'));
+  assert.equal(s.roleOf('ana'), 'reviewer');
+  assert.equal(s.members.get('ana').name, 'Ana Lima', 'the rest of the member stays');
+  assert.equal(s.apply({ type: 'member.role', data: { userId: 'ana', role: 'reviewer' } }).size, 0, 'repeat: no change');
+  assert.equal(s.apply({ type: 'member.role', data: { userId: 'nobody', role: 'reviewer' } }).size, 0);
+  assert.equal(s.apply({ type: 'member.role', data: { userId: 'ana' } }).size, 0);
+  s.apply({ type: 'member.role', data: { userId: 'ana', role: 'member' } });
+  assert.equal(s.roleOf('ana'), 'member');
+  assert.equal(s.roleOf('nobody'), '');
+  // An image's awaiting-review count is kept when the server sends one.
+  s.apply({ type: 'image.status', data: { fileId: 7, status: 'in_progress', objects: 2, awaiting: 1 } });
+  assert.equal(s.images.get('7').awaiting, 1);
+  s.apply({ type: 'image.status', data: { fileId: 7, status: 'done', doneBy: 'me' } });
+  assert.equal(s.images.get('7').awaiting, 1);
+  assert.equal(s.images.get('8').awaiting, undefined);
+});
+
 test('normaliseProgress accepts arrays, maps and nothing', () => {
   assert.deepEqual(normaliseProgress(null), { done: 0, inProgress: 0, untouched: 0, total: 0, labels: [], members: [] });
   assert.equal(normaliseProgress({ done: 1, in_progress: 2, untouched: 3 }).total, 6);
