@@ -38,6 +38,10 @@ import (
 	"github.com/lassoteam/lasso/store"
 )
 
+// tuneWriter, when set, adjusts the annotation writer before it starts. It is nil except in
+// tests, which shorten the writer's call timeout and backoff to fit a fault-injection run.
+var tuneWriter func(*rooms.Writer)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,6 +142,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	writer.Notify = handlers.PublishSaves(events)
 	teams.SetWriter(writer)
+	if tuneWriter != nil {
+		tuneWriter(writer)
+	}
 	go writer.Run(ctx, time.Second)
 	// Jobs that were running when the server stopped are followed with their author's session.
 	err = teams.Resume(ctx, func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
