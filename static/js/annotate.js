@@ -345,6 +345,11 @@ export class Annotator {
     const el = e.target.closest('[data-action]');
     if (!el || el.closest('[data-object-list]')) return; // the panel handles its own
     const t = e.timeStamp || performance.now();
+    if (this.reviewing && ['undo', 'redo', 'clear', 'new', 'accept', 'delete'].includes(el.dataset.action)) {
+      this.flash('Review mode: A approves, R rejects — press V to leave it and edit objects.');
+      this.canvas.focus({ preventScroll: true });
+      return;
+    }
     switch (el.dataset.action) {
       case 'fit':
         this.fit();
@@ -1652,7 +1657,8 @@ export class Annotator {
     } else {
       this.model.newObject();
       this.setReviewFrom('');
-      this.reviewDone = 'All reviewed on this image.';
+      const more = nextReviewImage([...this.roomState.images.values()], this.fileId, { from: String(this.fileId) });
+      this.reviewDone = more ? 'All reviewed on this image.' : 'All reviewed on this image; nothing else to review in this room.';
     }
   }
 
@@ -1686,7 +1692,7 @@ export class Annotator {
     const done = this.reviewBar.querySelector('[data-review-done]');
     done.hidden = !this.reviewDone || c.awaiting > 0;
     done.querySelector('[data-review-done-text]').textContent = this.reviewDone;
-    done.querySelector('[data-action="next-review"]').hidden = /Nothing else|No earlier/.test(this.reviewDone);
+    done.querySelector('[data-action="next-review"]').hidden = /nothing else|no earlier/i.test(this.reviewDone);
   }
 
   // ——— "How this was made" ———
