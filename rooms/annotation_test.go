@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -202,8 +201,8 @@ func TestBuildAnnotationsLimits(t *testing.T) {
 
 	// Many large parts: the object's outlines together stay within one request.
 	parts = parts[:0]
-	for i := range 200 {
-		parts = append(parts, cdf.Polygon{Vertices: circle(1000, 0.1+float64(i%20)*0.04, 0.1+float64(i/20)*0.08, 0.015)})
+	for i := range 60 { // 60,000 vertices
+		parts = append(parts, cdf.Polygon{Vertices: circle(1000, 0.1+float64(i%10)*0.08, 0.1+float64(i/10)*0.13, 0.03)})
 	}
 	items, err = buildAnnotations(object("bubble", cdf.Segment{Score: 0.5, Polygons: parts}), "Ana", 0, 4000, 3000)
 	if err != nil {
@@ -213,7 +212,8 @@ func TestBuildAnnotationsLimits(t *testing.T) {
 	for _, it := range items {
 		total += len(decodeData(t, it).Polygon.Vertices)
 	}
-	if len(items) != 200 || total > maxObjectVertices {
+	// The least coarsening that fits: just under the budget.
+	if len(items) != 60 || total > maxObjectVertices || total < maxObjectVertices-100 {
 		t.Errorf("%d items with %d vertices", len(items), total)
 	}
 }
@@ -289,25 +289,23 @@ func TestSimplifiedPolygons(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// standInAPI is the CDF stand-in's annotations API over HTTP, with one file to annotate.
-var standInAPI = sync.OnceValues(func() (*cdf.AnnotationsService, error) {
-	dir, err := os.MkdirTemp("", "lasso-annotation-test-")
-	if err != nil {
-		return nil, err
-	}
+// standInAPI is the CDF stand-in's annotations API over HTTP, and the id of its one file.
+func standInAPI(tb testing.TB) (*cdf.AnnotationsService, int64) {
+	tb.Helper()
+	dir := tb.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("annotated"), 0o644); err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
 	s, err := cdflocal.New(cdflocal.Config{ImagesDir: dir, Token: "t"})
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { s.Close() })
 	srv := httptest.NewServer(s)
-	standInFile = s.Files()[0].ID
-	return cdf.New(srv.URL, s.Project(), oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}))).Annotations, nil
-})
-
-var standInFile int64
+	tb.Cleanup(srv.Close)
+	client := cdf.New(srv.URL, s.Project(), oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})))
+	return client.Annotations, s.Files()[0].ID
+}
 
 // fuzzSegments makes segments from fuzz bytes: rings of every bad kind (huge, collinear,
 // repeated, outside the image, not numbers, empty, tiny), few or very many of them.
@@ -428,16 +426,13 @@ func FuzzBuildAnnotations(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.data, s.label, s.user, s.tol, s.w, s.h)
 	}
-	api, err := standInAPI()
-	if err != nil {
-		f.Fatal(err)
-	}
+	api, fileID := standInAPI(f)
 	f.Fuzz(func(t *testing.T, data []byte, label, user string, tol float64, w, h int) {
 		if len(data) > 64 {
 			data = data[:64] // bounds the work of one input: at most ~30 rings of ≤ 5103
 		}
 		segments := fuzzSegments(data)
-		o := &store.Object{RoomID: "r", FileID: standInFile, ObjectID: "o", Label: label, Version: 1}
+		o := &store.Object{RoomID: "r", FileID: fileID, ObjectID: "o", Label: label, Version: 1}
 		items, err := annotationsFromSegments(o, segments, user, tol, w, h)
 		if err != nil {
 			if !errors.Is(err, ErrNothingToSave) {
