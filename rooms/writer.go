@@ -304,6 +304,13 @@ func (w *Writer) create(ctx, callCtx context.Context, api AnnotationsAPI, wr *st
 			return
 		}
 	}
+	// From here until the answer is recorded the create may have landed; should this process
+	// die in between, the next attempt looks before it creates.
+	if !wr.Ambiguous {
+		if err := w.outbox.Attempting(ctx, wr.ID, w.now()); err != nil {
+			return // finished elsewhere, or the store is down: the next round sees
+		}
+	}
 	created, err := api.Create(callCtx, items)
 	if cdf.StatusCode(err) == http.StatusForbidden {
 		// No annotationsAcl:WRITE: annotators who may only suggest still get their work in.

@@ -76,6 +76,10 @@ type Outbox interface {
 	// Done marks the write done at at with the ids of the annotations it created, and clears
 	// Ambiguous (the write is known to have landed).
 	Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error
+	// Attempting records, before a create is sent, that it may land from now on: Ambiguous
+	// is set until Done, Retry or Fail says otherwise, so that a server that dies while the
+	// create is under way looks for it before creating again.
+	Attempting(ctx context.Context, id int64, at time.Time) error
 	// Retry records a failed attempt: Attempts+1, the next attempt's time, the error, and
 	// whether the attempt may have landed (replacing the previous flag). The write stays
 	// pending.

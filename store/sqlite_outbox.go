@@ -157,6 +157,10 @@ func (q sqliteOutbox) Done(ctx context.Context, id int64, annotationIDs []int64,
 	return q.settle(ctx, "write done", id, at, `state = ?, annotation_ids = ?, ambiguous = FALSE`, WriteDone, string(ids))
 }
 
+func (q sqliteOutbox) Attempting(ctx context.Context, id int64, at time.Time) error {
+	return q.settle(ctx, "attempting write", id, at, `ambiguous = TRUE`)
+}
+
 func (q sqliteOutbox) Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error {
 	if nextAt.IsZero() {
 		return fmt.Errorf("store: retry write: %w: no next time", ErrInvalid)

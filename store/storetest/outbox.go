@@ -21,6 +21,52 @@ func runOutbox(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("OutboxSettle", func(t *testing.T) { testOutboxSettle(t, fresh(t)) })
 	t.Run("OutboxOps", func(t *testing.T) { testOutboxOps(t, fresh(t)) })
 	t.Run("OutboxRequeue", func(t *testing.T) { testOutboxRequeue(t, fresh(t)) })
+	t.Run("OutboxAttempting", func(t *testing.T) { testOutboxAttempting(t, fresh(t)) })
+}
+
+// testOutboxAttempting: a create under way is ambiguous until its answer is recorded, so a
+// server that dies meanwhile looks before creating again; a clear answer clears it.
+func testOutboxAttempting(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	w := enqueue(t, st, NewWrite(r.ID, File1, "o", 1))
+	t1 := base.Add(time.Hour)
+	if err := ob.Attempting(ctx, w.ID, t1); err != nil {
+		t.Fatalf("Attempting: %v", err)
+	}
+	ambiguous := func() bool {
+		ws, err := ob.ForObject(ctx, r.ID, File1, "o")
+		if err != nil || len(ws) != 1 {
+			t.Fatalf("ForObject = %+v, %v", ws, err)
+		}
+		return ws[0].Ambiguous
+	}
+	if !ambiguous() {
+		t.Errorf("a write being attempted is not ambiguous")
+	}
+	// A throttled attempt did not land: Retry says so.
+	if err := ob.Retry(ctx, w.ID, t1, "429", false, t1); err != nil {
+		t.Fatal(err)
+	}
+	if ambiguous() {
+		t.Errorf("a write refused with 429 is still ambiguous")
+	}
+	if err := ob.Attempting(ctx, w.ID, t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Done(ctx, w.ID, []int64{1}, t1); err != nil {
+		t.Fatal(err)
+	}
+	if ambiguous() {
+		t.Errorf("a done write is still ambiguous")
+	}
+	if err := ob.Attempting(ctx, w.ID, t1); !errors.Is(err, store.ErrStale) {
+		t.Errorf("Attempting a done write: %v, want ErrStale", err)
+	}
+	if err := ob.Attempting(ctx, 424242, t1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Attempting an unknown write: %v, want ErrNotFound", err)
+	}
 }
 
 // testOutboxOps: review and delete writes of a version are writes of their own, keyed by op
