@@ -798,3 +798,24 @@ func TestAnnotationAccess(t *testing.T) {
 	_, err = e2.c.Annotations.List(ctx, fileFilter(e2.id("wide.png")), cdf.ListOptions{})
 	apiError(t, err, 403)
 }
+
+// TestSlowCreateAbandoned: a create whose client gives up during an injected delay is not
+// served afterwards (only AfterWrite faults land unseen), so tests of "timeout, not stored"
+// mean what they say.
+func TestSlowCreateAbandoned(t *testing.T) {
+	e := setup(t, setupOpts{cfg: func(c *cdflocal.Config) {
+		c.Faults = cdflocal.FaultOn(http.MethodPost, "/annotations", func(*http.Request) *cdflocal.Fault {
+			return &cdflocal.Fault{Delay: 300 * time.Millisecond}
+		})
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := e.c.Annotations.Create(ctx, []cdf.AnnotationCreate{detection(t, e.id("wide.png"), triangle("a"), nil)})
+	if err == nil {
+		t.Fatal("a create that outlived its client's timeout succeeded")
+	}
+	time.Sleep(500 * time.Millisecond) // past the delay
+	if n := len(e.srv.Annotations()); n != 0 {
+		t.Errorf("%d annotations stored after the client gave up, want 0", n)
+	}
+}

@@ -430,6 +430,13 @@ func (s *Server) faultWait(r *http.Request, f *Fault) error {
 	if f.Delay <= 0 {
 		return nil
 	}
+	// net/http notices a client that went away only once the body has been read, so read it
+	// first: a request whose client gave up during the delay must not be served after it.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	if err != nil {
+		return errf(http.StatusBadRequest, "The request body could not be read: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	t := time.NewTimer(f.Delay)
 	defer t.Stop()
 	select {
