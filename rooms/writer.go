@@ -270,6 +270,8 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
+	// What CDF answered is recorded even when the server is shutting down meanwhile.
+	ctx = context.WithoutCancel(ctx)
 	switch wr.Op {
 	case store.OpCreate:
 		w.create(ctx, callCtx, api, wr)

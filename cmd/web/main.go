@@ -145,7 +145,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if tuneWriter != nil {
 		tuneWriter(writer)
 	}
-	go writer.Run(ctx, time.Second)
+	// The writer stops before the store closes (defers run last first), so that the answer to a
+	// write under way is recorded.
+	writerCtx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		writer.Run(writerCtx, time.Second)
+	}()
+	defer func() {
+		stopWriter()
+		<-writerDone
+	}()
 	// Jobs that were running when the server stopped are followed with their author's session.
 	err = teams.Resume(ctx, func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})
