@@ -275,7 +275,8 @@ func memberViews(snap *rooms.Snapshot) []views.MemberView {
 }
 
 func progressView(p rooms.Progress) views.ProgressView {
-	v := views.ProgressView{Done: p.Done, InProgress: p.InProgress, Untouched: p.Untouched, Total: p.Total}
+	v := views.ProgressView{Done: p.Done, InProgress: p.InProgress, Untouched: p.Untouched, Total: p.Total,
+		Awaiting: p.Awaiting, Approved: p.Approved, Rejected: p.Rejected}
 	for _, l := range p.Labels {
 		v.Labels = append(v.Labels, views.LabelCount{Name: l.Name, Color: l.Color, Objects: l.Objects})
 	}

@@ -153,21 +153,27 @@ func (s *Service) Next(ctx context.Context, roomID string, u User, current int64
 
 // ImageState is an image's place in the room's progress.
 type ImageState struct {
-	FileID  int64    `json:"fileId"`
-	Status  string   `json:"status"` // done, in_progress or untouched
-	DoneBy  string   `json:"doneBy,omitempty"`
-	Objects int      `json:"objects"`
-	Present []string `json:"present"`
+	FileID  int64  `json:"fileId"`
+	Status  string `json:"status"` // done, in_progress or untouched
+	DoneBy  string `json:"doneBy,omitempty"`
+	Objects int    `json:"objects"`
+	// Awaiting counts the accepted objects no reviewer has decided on yet.
+	Awaiting int      `json:"awaiting"`
+	Present  []string `json:"present"`
 }
 
 // Progress counts the room's work; its JSON is the "progress" event the room page renders.
 type Progress struct {
-	Done       int           `json:"done"`
-	InProgress int           `json:"inProgress"`
-	Untouched  int           `json:"untouched"`
-	Total      int           `json:"total"`
-	Labels     []LabelCount  `json:"labels"`
-	Members    []MemberCount `json:"members"`
+	Done       int `json:"done"`
+	InProgress int `json:"inProgress"`
+	Untouched  int `json:"untouched"`
+	Total      int `json:"total"`
+	// Objects by review: accepted and awaiting a decision, approved, rejected.
+	Awaiting int           `json:"awaiting"`
+	Approved int           `json:"approved"`
+	Rejected int           `json:"rejected"`
+	Labels   []LabelCount  `json:"labels"`
+	Members  []MemberCount `json:"members"`
 }
 
 // LabelCount is the number of objects with one label ("" counts the unlabelled ones).
@@ -306,17 +312,27 @@ func (s *Service) AnnotationIDs(ctx context.Context, roomID string, u User, file
 func progressOf(r *store.Room, members []store.Member, objects []store.Object, present []Present) ([]ImageState, Progress) {
 	p := Progress{Total: len(r.Images), Labels: []LabelCount{}, Members: []MemberCount{}}
 	count := map[int64]int{}
+	awaiting := map[int64]int{}
 	perLabel := map[string]int{}
 	perAuthor := map[string]int{}
 	for _, o := range objects {
 		count[o.FileID]++
 		perLabel[o.Label]++
 		perAuthor[o.AuthorID]++
+		switch {
+		case o.Review == store.ReviewApproved:
+			p.Approved++
+		case o.Review == store.ReviewRejected:
+			p.Rejected++
+		case o.Accepted:
+			p.Awaiting++
+			awaiting[o.FileID]++
+		}
 	}
 	doneBy := map[string]int{}
 	images := make([]ImageState, 0, len(r.Images))
 	for _, im := range r.Images {
-		st := ImageState{FileID: im.FileID, Objects: count[im.FileID], DoneBy: im.DoneBy, Present: []string{}}
+		st := ImageState{FileID: im.FileID, Objects: count[im.FileID], Awaiting: awaiting[im.FileID], DoneBy: im.DoneBy, Present: []string{}}
 		switch {
 		case im.DoneBy != "":
 			st.Status = "done"

@@ -397,6 +397,7 @@ func (s *Service) Review(ctx context.Context, roomID string, u User, fileID int6
 		}
 	}
 	s.publish(roomID, "object.updated", obj)
+	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil
 }
 

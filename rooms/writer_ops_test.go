@@ -120,6 +120,17 @@ func TestReviewSetsStatusInCDF(t *testing.T) {
 	ctx := context.Background()
 	g.segmented("o", 1, 0.1)
 	g.accept("o")
+	counts := func() (rooms.Progress, int) {
+		t.Helper()
+		snap, err := g.svc.State(ctx, g.room.ID, ana, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.Progress, snap.Images[0].Awaiting
+	}
+	if p, image := counts(); p.Awaiting != 1 || p.Approved != 0 || image != 1 {
+		t.Errorf("before review: progress %+v, image awaiting %d; want 1 awaiting", p, image)
+	}
 	// Decided before the create reached CDF: the review waits for it.
 	if _, err := g.svc.Review(ctx, g.room.ID, ana, g.fileID, "o", 1, store.ReviewRejected); err != nil {
 		t.Fatal(err)
@@ -127,6 +138,9 @@ func TestReviewSetsStatusInCDF(t *testing.T) {
 	o, err := g.svc.Review(ctx, g.room.ID, ana, g.fileID, "o", 1, store.ReviewApproved)
 	if err != nil || o.Review != store.ReviewApproved || o.ReviewerName != ana.Name {
 		t.Fatalf("Review = %+v, %v", o, err)
+	}
+	if p, image := counts(); p.Awaiting != 0 || p.Approved != 1 || p.Rejected != 0 || image != 0 {
+		t.Errorf("after approval: progress %+v, image awaiting %d; want 1 approved", p, image)
 	}
 	g.drain()
 	got := g.inCDF()

@@ -243,6 +243,11 @@ type ProgressView struct {
 	InProgress int `json:"inProgress"`
 	Untouched  int `json:"untouched"`
 	Total      int `json:"total"`
+	// Awaiting, Approved and Rejected count the objects by review (Awaiting: accepted, not
+	// decided yet).
+	Awaiting int `json:"awaiting"`
+	Approved int `json:"approved"`
+	Rejected int `json:"rejected"`
 	// Labels count the objects per label, in the room's label order.
 	Labels []LabelCount `json:"labels"`
 	// Members count the objects and done images per member.

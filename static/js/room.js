@@ -354,6 +354,9 @@ export class RoomPage {
     set('[data-count="done"]', c.done);
     set('[data-count="in_progress"]', c.inProgress);
     set('[data-count="untouched"]', c.untouched);
+    for (const k of ['awaiting', 'approved', 'rejected']) {
+      if (typeof p[k] === 'number') set(`[data-count="${k}"]`, p[k]);
+    }
     set('[data-progress-percent]', `${c.total ? Math.floor((100 * c.done) / c.total) : 0}% done`);
     const bar = this.root.querySelector('[data-progress-bar]');
     if (bar) {
