@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -70,6 +72,9 @@ func seedAnnotations(t *testing.T, data string) (int64, []cdf.Annotation) {
 func standInAnnotations(t *testing.T, data string) map[int64]cdf.Annotation {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[int64]cdf.Annotation{} // nothing written yet
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
