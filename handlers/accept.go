@@ -164,16 +164,11 @@ func (s *server) retrySolo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Version *int `json:"version"`
-	}
-	if err := decodeJSON(c, &body); err != nil {
+	version, err := decodeVersion(c)
+	if err != nil {
 		return err
 	}
-	if err := versionOf(body.Version); err != nil {
-		return err
-	}
-	n, err := s.Writer.RetryFailed(c.Request().Context(), "", fileID, objectID, *body.Version)
+	n, err := s.Writer.RetryFailed(c.Request().Context(), "", fileID, objectID, version)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,20 @@ func versionOf(version *int) error {
 	return nil
 }
 
+// decodeVersion reads a body that is only {"version": n}.
+func decodeVersion(c echo.Context) (int, error) {
+	var body struct {
+		Version *int `json:"version"`
+	}
+	if err := decodeJSON(c, &body); err != nil {
+		return 0, err
+	}
+	if err := versionOf(body.Version); err != nil {
+		return 0, err
+	}
+	return *body.Version, nil
+}
+
 // roomReview records a reviewer's decision on an accepted object's current version.
 func (s *server) roomReview(c echo.Context) error {
 	fileID, objectID, err := objectPath(c)
@@ -63,16 +77,11 @@ func (s *server) roomRetrySave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Version *int `json:"version"`
-	}
-	if err := decodeJSON(c, &body); err != nil {
+	version, err := decodeVersion(c)
+	if err != nil {
 		return err
 	}
-	if err := versionOf(body.Version); err != nil {
-		return err
-	}
-	n, err := s.Rooms.RetrySave(c.Request().Context(), c.Param("id"), roomUser(c), fileID, objectID, *body.Version)
+	n, err := s.Rooms.RetrySave(c.Request().Context(), c.Param("id"), roomUser(c), fileID, objectID, version)
 	if err != nil {
 		return err
 	}

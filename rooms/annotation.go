@@ -31,17 +31,11 @@ const (
 	zeroArea = 1e-12
 )
 
-// annotationsFor builds the object's annotations from its raw polygons. The writer calls it;
-// buildAnnotations is the same at a chosen polygon detail.
-func annotationsFor(o *store.Object, user string) ([]cdf.AnnotationCreate, error) {
-	return buildAnnotations(o, user, 0, 0, 0)
-}
-
 // buildAnnotations builds one suggested images.ObjectDetection per part of the object's best
 // segment, each outline simplified at tolerancePx (Douglas–Peucker, in pixels of an image of
 // width × height; 0 keeps the raw outline; with an unknown size, 0 × 0, in thousandths of
-// the image). Whatever it is given it returns only items that CDF accepts (see
-// SimplifiedPolygons for the outlines); ErrNothingToSave when no part is left.
+// the image). Whatever it is given it returns only items that CDF accepts; ErrNothingToSave
+// when no part is left.
 func buildAnnotations(o *store.Object, user string, tolerancePx float64, width, height int) ([]cdf.AnnotationCreate, error) {
 	if o.FileID < 1 {
 		return nil, fmt.Errorf("rooms: annotation of %s: file id %d is not a CDF id", o.ObjectID, o.FileID)
@@ -84,20 +78,6 @@ func annotationsFromSegments(o *store.Object, segments []cdf.Segment, user strin
 		items = append(items, item)
 	}
 	return items, nil
-}
-
-// SimplifiedPolygons returns the outlines that an object with these segments (CDF segment
-// results, best first) is written to CDF with at tolerancePx: one ring per part of the best
-// segment, largest first, simplified as buildAnnotations does, with 3..1000 distinct-enough
-// vertices in 0..1 each. Segments that cannot be read, or whose every part is degenerate,
-// give ErrNothingToSave.
-func SimplifiedPolygons(segments json.RawMessage, tolerancePx float64, width, height int) ([][]cdf.Vertex, error) {
-	var decoded []cdf.Segment
-	if err := json.Unmarshal(segments, &decoded); err != nil {
-		return nil, ErrNothingToSave
-	}
-	_, polygons, err := bestSegment(decoded, tolerancePx, width, height)
-	return polygons, err
 }
 
 // bestSegment returns the score and the outlines of the first (best) segment.

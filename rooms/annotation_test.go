@@ -249,31 +249,18 @@ func TestBuildAnnotationsConfidenceAndUser(t *testing.T) {
 	if _, err := buildAnnotations(&store.Object{FileID: 0, Segments: object("x", cdf.Segment{Score: 1, Polygons: []cdf.Polygon{{Vertices: tri}}}).Segments}, "Ana", 0, 0, 0); err == nil {
 		t.Error("no error for file id 0")
 	}
-	// The writer's entry point is the raw outline.
-	o := object("x", cdf.Segment{Score: 1, Polygons: []cdf.Polygon{{Vertices: circle(50, 0.5, 0.5, 0.2)}}})
-	a, _ := annotationsFor(o, "Ana")
-	b, _ := buildAnnotations(o, "Ana", 0, 0, 0)
-	if !cmp.Equal(a, b) {
-		t.Error("annotationsFor is not buildAnnotations at tolerance 0")
-	}
 }
 
-func TestSimplifiedPolygons(t *testing.T) {
+// TestSimplification: more tolerance, fewer vertices, never fewer than 3.
+func TestSimplification(t *testing.T) {
 	o := object("x", cdf.Segment{Score: 1, Polygons: []cdf.Polygon{{Vertices: circle(400, 0.5, 0.5, 0.3)}}})
 	prev := 401
 	for _, tol := range []float64{0, 0.5, 1, 2, 4, 8} {
-		ps, err := SimplifiedPolygons(o.Segments, tol, 1000, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
 		items, err := buildAnnotations(o, "Ana", tol, 1000, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := decodeData(t, items[0]); !cmp.Equal(d.Polygon.Vertices, ps[0]) {
-			t.Errorf("tolerance %v: SimplifiedPolygons differs from what is written", tol)
-		}
-		if n := len(ps[0]); n > prev || n < 3 {
+		if n := len(decodeData(t, items[0]).Polygon.Vertices); n > prev || n < 3 {
 			t.Errorf("tolerance %v: %d vertices after %d at a finer one", tol, n, prev)
 		} else {
 			prev = n
@@ -282,7 +269,7 @@ func TestSimplifiedPolygons(t *testing.T) {
 	if prev > 40 {
 		t.Errorf("a 300 px circle at 8 px has %d vertices", prev)
 	}
-	if _, err := SimplifiedPolygons(json.RawMessage(`not json`), 1, 10, 10); !errors.Is(err, ErrNothingToSave) {
+	if _, err := buildAnnotations(&store.Object{FileID: 7, Segments: json.RawMessage(`not json`)}, "Ana", 1, 10, 10); !errors.Is(err, ErrNothingToSave) {
 		t.Errorf("bad JSON: %v", err)
 	}
 }
