@@ -358,22 +358,7 @@ func TestTwoHundredAcceptedUnderFaults(t *testing.T) {
 	cdfServer := httptest.NewServer(standIn)
 	t.Cleanup(cdfServer.Close)
 
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
-	base := "http://" + addr
-	env := map[string]string{
-		"CDF_BASE_URL":             cdfServer.URL,
-		"CDF_PROJECT":              "acme",
-		"LASSO_OIDC_ISSUER":        op.Issuer(),
-		"LASSO_OIDC_CLIENT_ID":     op.ClientID,
-		"LASSO_OIDC_CLIENT_SECRET": op.ClientSecret,
-		"LASSO_OIDC_SCOPES":        "openid profile email",
-		"LASSO_PUBLIC_URL":         base,
-	}
+	addr, base, env := cdfModeEnv(t, op, cdfServer.URL)
 	dataDir := t.TempDir()
 	app := startAppProcess(t, addr, dataDir, env, writeTimeout)
 

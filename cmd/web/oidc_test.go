@@ -115,24 +115,8 @@ func TestCDFModeSignInAndTokens(t *testing.T) {
 	}))
 	t.Cleanup(cdfServer.Close)
 
-	// The public URL must be known before the app starts: reserve a port.
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
-	base := "http://" + addr
-	env := map[string]string{
-		"CDF_BASE_URL":             cdfServer.URL,
-		"CDF_PROJECT":              "acme",
-		"LASSO_OIDC_ISSUER":        op.Issuer(),
-		"LASSO_OIDC_CLIENT_ID":     op.ClientID,
-		"LASSO_OIDC_CLIENT_SECRET": op.ClientSecret,
-		"LASSO_OIDC_SCOPES":        "openid profile email", // what mockoidc supports
-		"LASSO_PUBLIC_URL":         base,
-		"LASSO_ADDR":               addr,
-	}
+	addr, base, env := cdfModeEnv(t, op, cdfServer.URL)
+	env["LASSO_ADDR"] = addr
 	logs := &syncBuffer{}
 	startAppEnv(t, env, logs)
 
@@ -263,4 +247,27 @@ func startAppEnv(t *testing.T, env map[string]string, logs io.Writer) {
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
+}
+
+// cdfModeEnv is the environment of the app in CDF mode against the CDF at cdfURL (project
+// "acme") with op as the identity provider, on a free loopback port: the public URL must be
+// known before the app starts, so a port is reserved and given back.
+func cdfModeEnv(t *testing.T, op *mockoidc.MockOIDC, cdfURL string) (addr, base string, env map[string]string) {
+	t.Helper()
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = probe.Addr().String()
+	probe.Close()
+	base = "http://" + addr
+	return addr, base, map[string]string{
+		"CDF_BASE_URL":             cdfURL,
+		"CDF_PROJECT":              "acme",
+		"LASSO_OIDC_ISSUER":        op.Issuer(),
+		"LASSO_OIDC_CLIENT_ID":     op.ClientID,
+		"LASSO_OIDC_CLIENT_SECRET": op.ClientSecret,
+		"LASSO_OIDC_SCOPES":        "openid profile email", // what mockoidc supports
+		"LASSO_PUBLIC_URL":         base,
+	}
 }
