@@ -289,18 +289,8 @@ func (s *Service) AnnotationIDs(ctx context.Context, roomID string, u User, file
 	if err != nil {
 		return nil, fmt.Errorf("rooms: %w", err)
 	}
-	type version struct {
-		objectID string
-		version  int
-	}
-	deleted := map[version]bool{}
-	for _, w := range writes {
-		if w.Op == store.OpDelete && w.State == store.WriteDone {
-			deleted[version{w.ObjectID, w.Version}] = true
-		}
-	}
-	for _, w := range writes {
-		if w.Op == store.OpCreate && w.State == store.WriteDone && !deleted[version{w.ObjectID, w.Version}] {
+	for _, w := range standing(writes) {
+		if w.State == store.WriteDone {
 			for _, id := range w.AnnotationIDs {
 				ids[id] = true
 			}

@@ -343,7 +343,7 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 	}
 	if s.writer != nil {
 		switch {
-		case deleted:
+		case deleted || accepted != nil && !*accepted:
 			err = s.writer.EnqueueDelete(ctx, obj, u)
 		case accepted != nil && *accepted:
 			err = s.writer.Enqueue(ctx, obj, u, ch.Detail)

@@ -86,6 +86,8 @@ type Detail struct {
 // Enqueue records the accepted object's annotations for delivery (idempotent per object
 // version) and wakes the writer. Annotations of the object's earlier versions are deleted once
 // the new ones exist: an object has one set of annotations in CDF, that of its accepted shape.
+// A version accepted again after its annotations were deleted (an undone accept, redone) is
+// written again.
 func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail) error {
 	items, err := buildAnnotations(o, u.Name, d.TolerancePx, d.Width, d.Height)
 	if err != nil {
@@ -95,16 +97,23 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 	if err != nil {
 		return err
 	}
-	earlier, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
 	if err != nil {
 		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
 	}
-	if _, err := w.enqueue(ctx, o, store.OpCreate, 0, u, payload); err != nil {
+	seq := 0
+	if i := slices.IndexFunc(writes, func(e store.Write) bool { return e.Op == store.OpCreate && e.Version == o.Version }); i >= 0 {
+		seq = writes[i].Seq // the same create again: idempotent
+		if deleting(writes, writes[i]) {
+			seq++
+		}
+	}
+	if _, err := w.enqueue(ctx, o, store.OpCreate, seq, u, payload); err != nil {
 		return err
 	}
-	for _, e := range earlier {
-		if e.Op == store.OpCreate && e.Version < o.Version && e.State != store.WriteFailed {
-			if err := w.enqueueDelete(ctx, o, e.Version, u); err != nil {
+	for _, e := range standing(writes) {
+		if e.Version < o.Version {
+			if err := w.enqueueDelete(ctx, o, e, u); err != nil {
 				return err
 			}
 		}
@@ -112,27 +121,45 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 	return nil
 }
 
-// EnqueueDelete deletes the annotations the object's accepted versions have in CDF (once they
-// exist), for an object that was deleted.
+// EnqueueDelete deletes the annotations the object has in CDF (once they exist), for an object
+// that was deleted or is no longer accepted.
 func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) error {
 	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
 	if err != nil {
 		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
 	}
-	for _, e := range writes {
-		if e.Op == store.OpCreate && e.State != store.WriteFailed {
-			if err := w.enqueueDelete(ctx, o, e.Version, u); err != nil {
-				return err
-			}
+	for _, e := range standing(writes) {
+		if err := w.enqueueDelete(ctx, o, e, u); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, version int, u User) error {
+// standing returns the creates among writes whose annotations are (or will be) in CDF: not
+// failed, and not deleted by a delete of the same version and sequence.
+func standing(writes []store.Write) []store.Write {
+	var out []store.Write
+	for _, e := range writes {
+		if e.Op == store.OpCreate && e.State != store.WriteFailed && !deleting(writes, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// deleting reports whether a delete of create's annotations is among writes.
+func deleting(writes []store.Write, create store.Write) bool {
+	return slices.ContainsFunc(writes, func(e store.Write) bool {
+		return e.Op == store.OpDelete && e.ObjectID == create.ObjectID && e.Version == create.Version && e.Seq == create.Seq
+	})
+}
+
+// enqueueDelete deletes the annotations of create (same version and sequence).
+func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, create store.Write, u User) error {
 	v := *o
-	v.Version = version
-	_, err := w.enqueue(ctx, &v, store.OpDelete, 0, u, json.RawMessage(`{}`))
+	v.Version = create.Version
+	_, err := w.enqueue(ctx, &v, store.OpDelete, create.Seq, u, json.RawMessage(`{}`))
 	return err
 }
 
@@ -353,7 +380,11 @@ func (w *Writer) change(ctx, callCtx context.Context, api AnnotationsAPI, wr *st
 		w.retry(ctx, wr, err, false)
 		return
 	}
-	i := slices.IndexFunc(writes, func(c store.Write) bool { return c.Op == store.OpCreate && c.Version == wr.Version })
+	// A delete removes what its create made; a review applies to the version's latest create
+	// (writes are newest first).
+	i := slices.IndexFunc(writes, func(c store.Write) bool {
+		return c.Op == store.OpCreate && c.Version == wr.Version && (wr.Op != store.OpDelete || c.Seq == wr.Seq)
+	})
 	switch {
 	case i < 0 || writes[i].State == store.WriteFailed:
 		if wr.Op == store.OpDelete {

@@ -218,6 +218,26 @@ func TestReacceptAndDeleteReplaceAnnotations(t *testing.T) {
 		t.Errorf("AnnotationIDs = %v, %v", ids, err)
 	}
 
+	// An undone accept takes the annotation out of CDF; accepting again puts it back.
+	no, yes := false, true
+	if _, err := g.svc.Edit(ctx, g.room.ID, ana, g.fileID, "o", rooms.Change{Accepted: &no}); err != nil {
+		t.Fatal(err)
+	}
+	g.drain()
+	if got := g.inCDF(); len(got) != 0 {
+		t.Errorf("after un-accepting, CDF has %v", got)
+	}
+	if _, err := g.svc.Edit(ctx, g.room.ID, ana, g.fileID, "o", rooms.Change{Accepted: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	g.drain()
+	if got := g.inCDF(); len(got) != 1 {
+		t.Errorf("after accepting again, CDF has %v; want one annotation", got)
+	}
+	if ids, err := g.svc.AnnotationIDs(ctx, g.room.ID, ana, g.fileID); err != nil || len(ids) != 1 {
+		t.Errorf("AnnotationIDs after accepting again = %v, %v", ids, err)
+	}
+
 	if _, err := g.svc.Edit(ctx, g.room.ID, ana, g.fileID, "o", rooms.Change{Deleted: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -64,9 +64,10 @@ export function saveState(obj) {
   return obj && obj.save && obj.save.version === obj.version ? obj.save.state : '';
 }
 
-/** True when the write of obj's current version failed and may be sent again. */
+/** True when the write of obj's current version failed and may be sent again (any op: the
+ * server sends the version's failed writes again). */
 export function canRetrySave(obj) {
-  return saveState(obj) === 'failed' && obj.save.op !== 'delete';
+  return saveState(obj) === 'failed';
 }
 
 /**
@@ -76,20 +77,25 @@ export function canRetrySave(obj) {
 export function saveBadge(obj) {
   const state = saveState(obj);
   if (!state) return null;
-  const review = obj.save.op === 'review';
+  const words = {
+    create: ['saving…', 'saved', 'save failed'],
+    review: ['saving review…', 'saved', 'review not saved'],
+    delete: ['removing from CDF…', 'removed from CDF', 'not removed from CDF'],
+  }[obj.save.op] || [];
+  const [saving, saved, failed] = words;
   switch (state) {
     case 'saving':
-      return { state: 'saving', text: review ? 'saving review…' : 'saving…' };
+      return { state: 'saving', text: saving };
     case 'saved':
-      return { state: 'saved', text: 'saved' };
+      return { state: 'saved', text: saved };
     default:
-      return { state: 'failed', text: review ? 'review not saved' : 'save failed' };
+      return { state: 'failed', text: failed };
   }
 }
 
 /** The sentence under a failed save, e.g. "Not saved to CDF: CDF is unavailable. Retry sends it again." */
 export function saveError(obj) {
   if (saveState(obj) !== 'failed') return '';
-  const what = obj.save.op === 'review' ? 'The review did not reach CDF' : 'Not saved to CDF';
+  const what = { review: 'The review did not reach CDF', delete: 'Not removed from CDF' }[obj.save.op] || 'Not saved to CDF';
   return `${what}: ${obj.save.error}`;
 }

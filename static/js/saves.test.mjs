@@ -63,7 +63,14 @@ test('the save state machine of one object: saving → failed → saving → sav
   obj.version = 2;
   assert.equal(saveState(obj), '');
   assert.equal(canRetrySave(obj), false);
-  // A failed delete is not retried from the object (it is gone from the page).
+  // An undone accept removes the annotations again; the badge says so, and a failed removal
+  // can be retried like a save.
+  applySave(obj, { version: 2, op: 'delete', state: 'saving' });
+  assert.deepEqual(saveBadge(obj), { state: 'saving', text: 'removing from CDF…' });
   applySave(obj, { version: 2, op: 'delete', state: 'failed', error: 'x' });
-  assert.equal(canRetrySave(obj), false);
+  assert.deepEqual(saveBadge(obj), { state: 'failed', text: 'not removed from CDF' });
+  assert.equal(saveError(obj), 'Not removed from CDF: x');
+  assert.equal(canRetrySave(obj), true);
+  applySave(obj, { version: 2, op: 'delete', state: 'saved' });
+  assert.deepEqual(saveBadge(obj), { state: 'saved', text: 'removed from CDF' });
 });
