@@ -33,7 +33,8 @@ type Write struct {
 	ObjectID string `json:"objectId"`
 	Version  int    `json:"version"` // the object's prompt version the annotations are of
 	Op       string `json:"op"`      // OpCreate, OpReview or OpDelete
-	// Seq tells apart repeated ops on one version (a second review); 0 for the first.
+	// Seq tells apart repeated ops on one version, from 0: a second review, or a create made
+	// again after the first one's annotations were deleted; a delete has its create's Seq.
 	Seq int `json:"seq"`
 	// UserID asked for the write and is told how it goes.
 	UserID string `json:"userId"`
