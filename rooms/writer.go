@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -42,6 +43,8 @@ type Writer struct {
 	Backoff func(attempt int) time.Duration
 	// Timeout bounds each call to CDF (default 30 s).
 	Timeout time.Duration
+	// Parallel is how many objects' writes are sent at once (default 4).
+	Parallel int
 	// Notify, when set, is told each change of a write's state: "saving", "saved" or "failed".
 	Notify func(w *store.Write, state, errMsg string)
 	wake   chan struct{}
@@ -63,8 +66,9 @@ func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID s
 		Backoff: func(n int) time.Duration {
 			return min(250*time.Millisecond<<min(n, 10), 30*time.Second)
 		},
-		Timeout: 30 * time.Second,
-		wake:    make(chan struct{}, 1),
+		Timeout:  30 * time.Second,
+		Parallel: 4,
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -278,14 +282,40 @@ func (w *Writer) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Flush attempts every write that is due now, once.
+//
+// Objects are written side by side, up to Parallel at once, so that one slow or failing
+// write does not hold up everybody else's; the writes of one object go one after the other,
+// oldest first.
 func (w *Writer) Flush(ctx context.Context) {
 	due, err := w.outbox.Due(ctx, w.now(), 50)
 	if err != nil {
 		return // the next tick tries again
 	}
-	for i := range due {
-		w.attempt(ctx, &due[i])
+	type object struct {
+		room, id string
+		file     int64
 	}
+	var order []object
+	byObject := map[object][]*store.Write{}
+	for i := range due {
+		k := object{due[i].RoomID, due[i].ObjectID, due[i].FileID}
+		if byObject[k] == nil {
+			order = append(order, k)
+		}
+		byObject[k] = append(byObject[k], &due[i])
+	}
+	sem := make(chan struct{}, max(w.Parallel, 1))
+	var wg sync.WaitGroup
+	for _, k := range order {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, wr := range byObject[k] {
+				w.attempt(ctx, wr)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // attempt makes one write, or, when an earlier attempt may have landed, first looks for it.

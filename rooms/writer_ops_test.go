@@ -308,3 +308,38 @@ func TestRetryFailedSave(t *testing.T) {
 		t.Errorf("RetrySave by a stranger: %v, want ErrNotMember", err)
 	}
 }
+
+// TestSlowWriteHoldsUpNoOne: while CDF sits on one object's create, other objects' writes go
+// through.
+func TestSlowWriteHoldsUpNoOne(t *testing.T) {
+	release := make(chan struct{})
+	var creates atomic.Int32
+	g := newOpsRig(t, nil, func(r *http.Request) *cdflocal.Fault {
+		if r.URL.Path == "/api/v1/projects/lasso-local/annotations" && creates.Add(1) == 1 {
+			<-release // the first create hangs until the others have landed
+		}
+		return nil
+	})
+	for i, id := range []string{"a", "b", "c"} {
+		g.segmented(id, 1, 0.1+0.2*float64(i))
+		g.accept(id)
+	}
+	flushed := make(chan struct{})
+	go func() {
+		g.w.Flush(context.Background())
+		close(flushed)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(g.standIn.Annotations()) < 2 {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("the other objects did not get through while one create hung: %d stored", len(g.standIn.Annotations()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	<-flushed
+	if n := len(g.standIn.Annotations()); n != 3 {
+		t.Errorf("%d annotations after the hung create was answered, want 3", n)
+	}
+}
