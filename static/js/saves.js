@@ -78,10 +78,9 @@ export function saveBadge(obj) {
   const state = saveState(obj);
   if (!state) return null;
   const words = {
-    create: ['saving…', 'saved', 'save failed'],
     review: ['saving review…', 'saved', 'review not saved'],
     delete: ['removing from CDF…', 'removed from CDF', 'not removed from CDF'],
-  }[obj.save.op] || [];
+  }[obj.save.op] || ['saving…', 'saved', 'save failed'];
   const [saving, saved, failed] = words;
   switch (state) {
     case 'saving':
