@@ -27,6 +27,7 @@
 //   data-reviewing     "true" in review mode
 //   data-reviews       "awaiting,approved,rejected": counts of the image's accepted objects
 //   data-provenance    "raw,saved" vertices drawn by the "How this was made" overlay, "" when none
+//                      (provenancedrawer.js)
 //   and the data-cdf-* hooks of the layer of annotations already in CDF (see cdfpanel.js).
 //
 // Writing to CDF: Enter accepts. In a room the edit carries the polygon detail the user sees
@@ -36,10 +37,13 @@
 // is reloaded, so it is not drawn twice.
 //
 // Review mode (room owner and reviewers; V or the toolbar, or ?review=1): clicks select
-// instead of prompting; Tab / Shift+Tab (J / K) step through the accepted objects awaiting
-// review, A approves, R rejects, U takes the decision back, and after each decision the next
-// awaiting object is selected; ← / → (D) go to the previous / next image that may hold objects
-// awaiting review. See review.js.
+// instead of prompting, and keys step through and decide on the accepted objects. It is
+// ReviewMode (reviewmode.js); annotate.js hands it the keys, clicks and toolbar actions while
+// it is on.
+//
+// "How this was made" (I, or an object's button): the drawer with the selected object's
+// provenance and its raw and saved outlines on the canvas. It is ProvenanceDrawer
+// (provenancedrawer.js); annotate.js calls its render and draw.
 //
 // Room mode (docs/ROOMS.md): the socket is /ws?room=room:{id}&image={fileId}&since={lastSeq};
 // prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
@@ -57,8 +61,9 @@ import { paintColors, renderAvatars, paint } from './avatars.js';
 import { nextImage } from './room.js';
 import { CdfPanel } from './cdfpanel.js';
 import { applySave, saveState, canRetrySave } from './saves.js';
-import { mayReview, isReviewable, isAwaiting, stepReview, reviewCounts, nextReviewImage, reviewHref } from './review.js';
-import { parseProvenance, fromLocal, provenanceRows, writeText, countVertices } from './provenance.js';
+import { isAwaiting, reviewCounts } from './review.js';
+import { ReviewMode } from './reviewmode.js';
+import { ProvenanceDrawer } from './provenancedrawer.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -69,9 +74,6 @@ const RESEND_AFTER_MS = 2000; // restored prompts without a snapshot result are 
 const REFLUSH_MS = 3000; // queued room commands that failed in transit are retried after this
 const STATUS_WORDS = { idle: 'prompting', queued: 'queued', running: 'running', done: 'done', failed: 'failed' };
 const REVIEW_COLORS = { approved: '#4ade80', rejected: '#f87171', awaiting: '#fbbf24' };
-const RAW_COLOR = '#ffffff';
-const SAVED_COLOR = '#22d3ee';
-const AUTO_SKIP_MS = 600; // in review mode, an image with nothing to review is left after this
 
 /** Message for a failed fetch, from the server's {"error":{"message"}} or by status. */
 async function errorMessage(res) {
@@ -160,11 +162,6 @@ export class Annotator {
     this.doneHref = d.doneHref || '';
     this.closed = d.closed === 'true';
     this.removed = false;
-    this.role = d.role || '';
-    this.reviewing = false;
-    const params = new URLSearchParams(window.location.search);
-    this.wantReview = this.inRoom && params.get('review') === '1'; // entered once the snapshot tells the role
-    this.reviewFrom = this.inRoom ? params.get('from') || '' : ''; // where a run of automatic skips began
 
     this.stage = root.querySelector('[data-stage]');
     this.canvas = root.querySelector('[data-canvas]');
@@ -181,17 +178,9 @@ export class Annotator {
     this.connection = root.querySelector('[data-connection]');
     this.detailInput = root.querySelector('[data-detail]');
     this.help = root.querySelector('[data-help]');
-    this.reviewToggle = root.querySelector('[data-review-toggle]');
-    this.reviewBar = root.querySelector('[data-review-bar]');
-    // "How this was made": open or not, and what it shows ({key, data} of the selected object).
-    this.prov = {
-      el: root.querySelector('[data-provenance]'),
-      open: false,
-      key: '',
-      data: null,
-      loading: '',
-      overlay: root.querySelector('[data-prov-overlay]'),
-    };
+    const failures = { errorMessage, signedOut: (msg) => showSignInNotice(msg) };
+    this.reviewMode = new ReviewMode(root, this, failures);
+    this.provDrawer = new ProvenanceDrawer(root, this, failures); // "How this was made"
 
     this.model = new Annotations({ now: () => performance.now() });
     if (this.inRoom) this.setupRoom();
@@ -229,12 +218,12 @@ export class Annotator {
       remove: (obj) => this.remove(obj),
       retry: (obj, e) => this.retry(obj, e),
       retrySave: (obj) => this.retrySave(obj),
-      provenance: (obj) => this.toggleProvenance(obj),
-      review: (obj, decision) => this.decide(decision, obj),
-      reviewing: () => this.reviewing,
+      provenance: (obj) => this.provDrawer.toggle(obj),
+      review: (obj, decision) => this.reviewMode.decide(decision, obj),
+      reviewing: () => this.reviewMode.on,
       takeOver: (obj) => this.takeOver(obj),
       // Review mode looks at objects, it does not prompt them: soft locks don't apply.
-      lockOf: (obj) => (this.inRoom && !this.reviewing ? this.roomState.lockOf(obj) : ''),
+      lockOf: (obj) => (this.inRoom && !this.reviewMode.on ? this.roomState.lockOf(obj) : ''),
       pickLabel: (n) => this.pickLabel(n),
       sticky: (text) => {
         this.model.sticky = text;
@@ -325,7 +314,6 @@ export class Annotator {
     });
     this.root.addEventListener('click', (e) => this.onToolbarClick(e));
     this.detailInput?.addEventListener('input', () => this.setDetail(Number(this.detailInput.value)));
-    this.prov.overlay?.addEventListener('change', () => this.requestRender());
     new ResizeObserver(() => this.resize()).observe(this.stage);
     // devicePixelRatio changes (browser zoom, moving between monitors) don't resize the stage.
     const watchDPR = () => {
@@ -345,8 +333,7 @@ export class Annotator {
     const el = e.target.closest('[data-action]');
     if (!el || el.closest('[data-object-list]')) return; // the panel handles its own
     const t = e.timeStamp || performance.now();
-    if (this.reviewing && ['undo', 'redo', 'clear', 'new', 'accept', 'delete'].includes(el.dataset.action)) {
-      this.flash('Review mode: A approves, R rejects — press V to leave it and edit objects.');
+    if (this.reviewMode.refuses(el.dataset.action)) {
       this.canvas.focus({ preventScroll: true });
       return;
     }
@@ -401,13 +388,13 @@ export class Annotator {
         this.update();
         break;
       case 'toggle-review':
-        this.setReviewing(!this.reviewing);
+        this.reviewMode.setReviewing(!this.reviewMode.on);
         break;
       case 'next-review':
-        this.goReview(1);
+        this.reviewMode.go(1);
         break;
       case 'close-provenance':
-        this.toggleProvenance(null, false);
+        this.provDrawer.toggle(null, false);
         break;
       case 'rerun':
         this.rerun();
@@ -589,14 +576,9 @@ export class Annotator {
     if (d.mode === 'pan') return;
     const t = e.timeStamp || performance.now();
     const s = this.screenOf(e);
-    if (this.reviewing) {
+    if (this.reviewMode.on) {
       // Review mode: a click selects the object under it (the reviewer prompts nothing).
-      if (!d.box && !g.isDrag(d.x0, d.y0, s.x, s.y)) {
-        const obj = this.objectAt(s);
-        this.model.select(obj ? obj.id : null);
-        if (obj && !isReviewable(obj)) this.flash(`${obj.label || 'This object'} is not accepted yet: nothing to review.`);
-        this.update();
-      }
+      if (!d.box && !g.isDrag(d.x0, d.y0, s.x, s.y)) this.reviewMode.click(this.objectAt(s));
       return;
     }
     if (!this.mayPrompt()) return;
@@ -683,7 +665,7 @@ export class Annotator {
     if (mod || e.altKey) return; // leave browser shortcuts alone
     // A focused button or link activates on Enter/Space natively.
     if ((k === 'Enter' || k === ' ') && e.target instanceof Element && e.target.closest('button, a, summary')) return;
-    if (this.reviewing && this.onReviewKey(e, k)) {
+    if (this.reviewMode.on && this.reviewMode.onKey(e, k)) {
       e.preventDefault();
       return;
     }
@@ -745,11 +727,11 @@ export class Annotator {
         break;
       case 'i':
       case 'I':
-        this.toggleProvenance();
+        this.provDrawer.toggle();
         break;
       case 'v':
       case 'V':
-        if (this.inRoom) this.setReviewing(true);
+        if (this.inRoom) this.reviewMode.setReviewing(true);
         else handled = false;
         break;
       case 'Tab': {
@@ -1019,9 +1001,9 @@ export class Annotator {
   rerun() {
     const obj = this.model.selected;
     if (!obj) return this.flash('Select an object to re-run its prompt.');
-    if (this.reviewing) return this.flash('Review mode: press V to leave it, then re-run the prompt.');
+    if (this.reviewMode.on) return this.flash('Review mode: press V to leave it, then re-run the prompt.');
     if (this.inRoom && (!this.mayEdit(obj) || !this.mayPrompt())) return;
-    const p = this.prov.data;
+    const p = this.provDrawer.data;
     if (promptIsEmpty(obj.prompt) && p && p.objectId === obj.id && !(p.prompt.points.length === 0 && !p.prompt.box)) {
       obj.prompt = { points: p.prompt.points.map((q) => ({ ...q })), box: p.prompt.box ? { ...p.prompt.box } : null };
     }
@@ -1136,7 +1118,7 @@ export class Annotator {
     if (!applySave(obj, d)) return false;
     if (obj.save.op === 'create' && obj.save.state === 'saved' && obj.save.version >= obj.version) {
       this.model.drop(obj.id);
-      if (this.prov.key.startsWith(obj.id + ':')) this.prov.data = null;
+      this.provDrawer.forget(obj.id);
       clearTimeout(this.cdfReloadTimer);
       // One reload for a burst of saves.
       this.cdfReloadTimer = setTimeout(() => this.cdf.load(), live ? 50 : 0);
@@ -1357,11 +1339,7 @@ export class Annotator {
         }
         const im = (d?.images || []).find((i) => String(i.fileId) === String(this.fileId));
         if (im) this.setDone(im.status === 'done');
-        if (this.wantReview) {
-          this.wantReview = false;
-          if (this.canReview()) this.setReviewing(true, { arrived: true });
-          else this.flash('Only the room\'s owner and reviewers review objects.');
-        }
+        this.reviewMode.afterSnapshot();
         break;
       }
       case 'object.updated':
@@ -1378,7 +1356,7 @@ export class Annotator {
       }
     }
     if (changed.has('removed')) return this.showRemoved();
-    if (changed.has('members')) this.roleChanged();
+    if (changed.has('members')) this.reviewMode.roleChanged();
     this.update();
   }
 
@@ -1443,8 +1421,8 @@ export class Annotator {
   renderRoom() {
     if (this.here) renderAvatars(this.here, this.roomState.on().filter((p) => p.userId !== this.me));
     const sel = this.model.selected;
-    const lock = sel && sel.remote && !this.reviewing ? this.roomState.lockOf(sel) : '';
-    const conflict = sel && !sel.remote && sel.conflict && !this.reviewing ? sel.conflict : '';
+    const lock = sel && sel.remote && !this.reviewMode.on ? this.roomState.lockOf(sel) : '';
+    const conflict = sel && !sel.remote && sel.conflict && !this.reviewMode.on ? sel.conflict : '';
     if (this.lockBanner) {
       this.lockBanner.hidden = !lock && !conflict;
       this.lockBanner.querySelector('[data-lock-text]').textContent = lock ? `${lock} is segmenting this` : conflict;
@@ -1467,384 +1445,6 @@ export class Annotator {
     }
   }
 
-  // ——— review mode ———
-
-  /** The user's role in the room, live (member.role), else as the page was rendered. */
-  myRole() {
-    return (this.inRoom && this.roomState.roleOf(this.me)) || this.role;
-  }
-
-  canReview() {
-    return this.inRoom && !this.removed && !this.closed && mayReview(this.myRole());
-  }
-
-  /** After a member change: the review toggle follows the user's role. */
-  roleChanged() {
-    const may = this.canReview();
-    if (this.reviewToggle) this.reviewToggle.hidden = !may;
-    if (!may && this.reviewing) {
-      this.setReviewing(false);
-      this.flash('You are no longer a reviewer of this room: review mode is off.');
-    }
-  }
-
-  /**
-   * Enters or leaves review mode. arrived: the page was opened in review mode; when nothing
-   * on it awaits review, it walks on to the next image that may hold some.
-   */
-  setReviewing(on, { arrived = false } = {}) {
-    if (on && !this.canReview()) {
-      return this.flash(this.inRoom ? 'Only the room\'s owner and reviewers review objects.' : 'Review happens in rooms.');
-    }
-    if (on === this.reviewing && !arrived) return;
-    this.reviewing = on;
-    this.root.classList.toggle('is-reviewing', on);
-    this.reviewToggle?.setAttribute('aria-pressed', String(on));
-    if (this.reviewBar) this.reviewBar.hidden = !on;
-    clearTimeout(this.skipTimer);
-    this.reviewDone = '';
-    // The URL keeps the mode, so a reload (or the back button) comes back to it.
-    const url = new URL(window.location.href);
-    if (on) url.searchParams.set('review', '1');
-    else {
-      url.searchParams.delete('review');
-      url.searchParams.delete('from');
-      this.reviewFrom = '';
-    }
-    history.replaceState(history.state, '', url);
-    if (on) {
-      this.flush(performance.now());
-      const id = stepReview(this.model.objects, null, 1);
-      this.model.select(id);
-      if (id) {
-        // Something to review here: a run of automatic skips ends.
-        this.setReviewFrom('');
-        this.flash('Review mode: A approves, R rejects, U takes back, Tab the next one.');
-      } else if (arrived) {
-        this.skipTimer = setTimeout(() => this.goReview(1, { auto: true }), AUTO_SKIP_MS);
-        this.reviewDone = 'Nothing to review on this image — opening the next one…';
-      } else {
-        this.reviewDone = 'Nothing left to review on this image.';
-      }
-    } else {
-      this.flash('Review mode off: clicks prompt again.');
-    }
-    this.update();
-  }
-
-  setReviewFrom(from) {
-    this.reviewFrom = from;
-    const url = new URL(window.location.href);
-    if (from) url.searchParams.set('from', from);
-    else url.searchParams.delete('from');
-    history.replaceState(history.state, '', url);
-  }
-
-  /** A review-mode key; returns true when it was one. */
-  onReviewKey(e, k) {
-    switch (k) {
-      case 'Tab':
-        // From a control (the panel's buttons), Tab moves the focus as usual.
-        if (e.target instanceof Element && e.target !== this.canvas && e.target.closest('button, a, input, select, textarea, summary')) return false;
-        this.stepReview(e.shiftKey ? -1 : 1);
-        return true;
-      case 'j':
-      case 'J':
-        this.stepReview(1);
-        return true;
-      case 'k':
-      case 'K':
-        this.stepReview(-1);
-        return true;
-      case 'a':
-      case 'A':
-        this.decide('approved');
-        return true;
-      case 'r':
-      case 'R':
-        this.decide('rejected');
-        return true;
-      case 'u':
-      case 'U':
-        this.decide('');
-        return true;
-      case 'ArrowRight':
-      case 'd':
-      case 'D':
-        this.goReview(1);
-        return true;
-      case 'ArrowLeft':
-        this.goReview(-1);
-        return true;
-      case 'v':
-      case 'V':
-        this.setReviewing(false);
-        return true;
-      case 'Escape':
-        this.model.newObject();
-        this.update();
-        return true;
-      case 'Enter':
-      case 'n':
-      case 'N':
-      case 'Delete':
-      case 'Backspace':
-        this.flash('Review mode: A approves, R rejects — press V to leave it and edit objects.');
-        return true;
-    }
-    if (/^[1-9]$/.test(k)) {
-      this.flash('Review mode: labels stay as they are — press V to leave it and edit objects.');
-      return true;
-    }
-    return false;
-  }
-
-  /** Tab / Shift+Tab: the next (previous) object awaiting review, wrapping around. */
-  stepReview(dir) {
-    const cur = this.model.selectedId;
-    const id = stepReview(this.model.objects, cur, dir) || stepReview(this.model.objects, cur, dir, { all: true });
-    if (!id) {
-      this.flash('No accepted object on this image to review — → opens the next image to review.');
-      return;
-    }
-    this.model.select(id);
-    this.update();
-  }
-
-  /**
-   * Sends a decision on obj (default: the selected object): "approved", "rejected", or "" to
-   * take it back. Shown at once; the next awaiting object is selected; a refusal puts it back.
-   */
-  async decide(decision, obj = this.model.selected) {
-    if (!this.canReview()) return this.flash('Only the room\'s owner and reviewers review objects.');
-    if (!obj || !isReviewable(obj)) return this.flash('Select an accepted object to review (Tab goes to the next one).');
-    if (decision === '' && !obj.review) return this.flash('Nothing to take back: no decision on this object.');
-    if (obj.reviewing) return;
-    const before = { review: obj.review, reviewerName: obj.reviewerName };
-    const version = obj.version;
-    obj.review = decision;
-    obj.reviewerName = decision ? this.roomState.nameOf(this.me) || document.querySelector('.user-name')?.textContent?.trim() || '' : '';
-    obj.reviewing = true;
-    if (decision && this.model.selectedId === obj.id) this.selectNextAwaiting(obj.id);
-    this.update();
-    let res;
-    try {
-      res = await this.postJSON(this.objectURL(obj.id, '/review'), { version, decision });
-    } catch {
-      res = null;
-    }
-    obj.reviewing = false;
-    if (!res || !res.ok) {
-      const msg = res ? await errorMessage(res) : 'The server could not be reached — the decision was not saved; try again.';
-      if (obj.version === version && obj.review === decision) Object.assign(obj, before);
-      this.model.select(obj.id);
-      this.reviewDone = '';
-      this.flash(msg);
-      if (res && res.status === 401) showSignInNotice(msg);
-      return this.update();
-    }
-    if (decision) this.flash(`${decision === 'approved' ? 'Approved' : 'Rejected'} ${obj.label || 'the object'}.`);
-    else this.flash(`Took the decision on ${obj.label || 'the object'} back: it awaits review again.`);
-    this.update();
-  }
-
-  /** After a decision: the next object awaiting review, or the offer to go to the next image. */
-  selectNextAwaiting(afterId) {
-    const id = stepReview(this.model.objects, afterId, 1);
-    if (id && id !== afterId) {
-      this.model.select(id);
-      this.reviewDone = '';
-    } else {
-      this.model.newObject();
-      this.setReviewFrom('');
-      const more = nextReviewImage([...this.roomState.images.values()], this.fileId, { from: String(this.fileId) });
-      this.reviewDone = more ? 'All reviewed on this image.' : 'All reviewed on this image; nothing else to review in this room.';
-    }
-  }
-
-  /**
-   * ← / → in review mode: the previous / next image of the room that may hold objects awaiting
-   * review. auto: this image had nothing to review (a run of skips; it ends where it began).
-   */
-  goReview(dir, { auto = false } = {}) {
-    if (this.goingReview) return;
-    clearTimeout(this.skipTimer);
-    const from = this.reviewFrom || String(this.fileId);
-    const images = [...this.roomState.images.values()];
-    const next = nextReviewImage(images, this.fileId, { dir, from: auto || dir > 0 ? from : '' });
-    if (!next) {
-      this.reviewDone = auto || dir > 0 ? 'Nothing else to review in this room.' : 'No earlier image to review.';
-      if (auto) this.setReviewFrom('');
-      this.flash(this.reviewDone);
-      return this.update();
-    }
-    this.goingReview = true;
-    window.location.assign(reviewHref(this.roomId, next, auto || dir > 0 ? from : ''));
-  }
-
-  /** The review bar: counts and, when nothing is left here, the way on. */
-  renderReviewBar() {
-    if (!this.reviewBar) return;
-    this.reviewBar.hidden = !this.reviewing;
-    if (!this.reviewing) return;
-    const c = reviewCounts(this.model.objects);
-    this.reviewBar.querySelector('[data-review-counts]').textContent = `${c.awaiting} to review · ${c.approved} approved · ${c.rejected} rejected`;
-    const done = this.reviewBar.querySelector('[data-review-done]');
-    done.hidden = !this.reviewDone || c.awaiting > 0;
-    done.querySelector('[data-review-done-text]').textContent = this.reviewDone;
-    done.querySelector('[data-action="next-review"]').hidden = /nothing else|no earlier/i.test(this.reviewDone);
-  }
-
-  // ——— "How this was made" ———
-
-  /** Opens the drawer for obj (selecting it), or closes it (open = false, or again for the same). */
-  toggleProvenance(obj = null, open = undefined) {
-    const p = this.prov;
-    if (!p.el) return;
-    if (obj && obj.id !== this.model.selectedId) {
-      this.model.select(obj.id);
-      open = true;
-    }
-    p.open = open === undefined ? !p.open : open;
-    p.el.hidden = !p.open;
-    if (p.open && !this.model.selected) this.flash('Select an object to see how it was made.');
-    this.update();
-    if (p.open) p.el.scrollIntoView?.({ block: 'nearest' });
-  }
-
-  /** The key of what the drawer shows: a change of object, version, save or review refetches. */
-  provKey(obj) {
-    return `${obj.id}:${obj.version}:${obj.status}:${obj.review || ''}:${saveState(obj)}:${obj.accepted}`;
-  }
-
-  renderProvenance() {
-    const p = this.prov;
-    if (!p.el || !p.open) return;
-    const obj = this.model.selected;
-    const note = p.el.querySelector('[data-prov-note]');
-    const rowsEl = p.el.querySelector('[data-prov-rows]');
-    const writesEl = p.el.querySelector('[data-prov-writes]');
-    const rerun = p.el.querySelector('[data-action="rerun"]');
-    p.el.querySelector('[data-prov-object]').textContent = obj ? obj.label || 'unlabelled' : '';
-    p.el.querySelector('[data-prov-body]').hidden = !obj;
-    if (!obj) {
-      p.key = '';
-      p.data = null;
-      note.textContent = 'Select an object to see how it was made.';
-      note.hidden = false;
-      rowsEl.replaceChildren();
-      writesEl.replaceChildren();
-      rerun.disabled = true;
-      return;
-    }
-    const key = this.provKey(obj);
-    if (key !== p.key) {
-      p.key = key;
-      if (this.inRoom && obj.known) {
-        p.data = p.data && p.data.objectId === obj.id ? p.data : null;
-        this.fetchProvenance(obj, key);
-      } else {
-        p.data = fromLocal(obj, { W: this.W, H: this.H });
-      }
-    }
-    const d = p.data;
-    note.textContent = d ? '' : p.loading === key ? 'Loading…' : 'Not known yet.';
-    note.hidden = !!d;
-    rowsEl.replaceChildren(
-      ...(d ? provenanceRows(d) : []).flatMap((r) => {
-        const dt = document.createElement('dt');
-        dt.textContent = r.term;
-        const dd = document.createElement('dd');
-        dd.textContent = r.value;
-        dd.dataset.prov = r.key;
-        return [dt, dd];
-      }),
-    );
-    const writes = d ? d.writes : [];
-    writesEl.replaceChildren(
-      ...(writes.length ? writes : [null]).map((w) => {
-        const li = document.createElement('li');
-        li.textContent = w ? writeText(w) : d?.accepted ? 'None yet.' : 'None: the object is not accepted.';
-        if (w) li.dataset.state = w.state;
-        return li;
-      }),
-    );
-    rerun.disabled = this.reviewing || this.closed || this.removed || (promptIsEmpty(obj.prompt) && !(d && (d.prompt.points.length || d.prompt.box)));
-    rerun.title = obj.remote
-      ? `${obj.author?.name || 'Another member'}'s object — Take over first to re-run its prompt`
-      : 'Send the stored prompt again as a new version: a new segment job';
-  }
-
-  async fetchProvenance(obj, key) {
-    const p = this.prov;
-    p.loading = key;
-    let res;
-    try {
-      res = await fetch(this.objectURL(obj.id, '/provenance'), { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-    } catch {
-      res = null;
-    }
-    if (p.key !== key) return; // the selection moved on
-    p.loading = '';
-    if (res && res.ok) {
-      const body = await res.json().catch(() => null);
-      if (p.key !== key) return;
-      p.data = body ? parseProvenance(body) : fromLocal(obj, { W: this.W, H: this.H });
-    } else {
-      // Not in the room yet (404), or unreachable: what the page knows.
-      p.data = fromLocal(obj, { W: this.W, H: this.H });
-      if (res && res.status === 401) showSignInNotice(await errorMessage(res));
-    }
-    this.update();
-  }
-
-  /** The raw (dashed) and saved (solid) outlines of the drawer's object; returns the vertex counts drawn. */
-  drawProvenance() {
-    const p = this.prov;
-    const obj = this.model.selected;
-    if (!p.open || !p.data || !obj || p.data.objectId !== obj.id || (p.overlay && !p.overlay.checked)) return '';
-    const ctx = this.ctx;
-    const ring = (vs) => {
-      vs.forEach((v, i) => {
-        const s = g.normToScreen(this.view, v.x, v.y, this.W, this.H);
-        if (i === 0) ctx.moveTo(s.x, s.y);
-        else ctx.lineTo(s.x, s.y);
-      });
-      ctx.closePath();
-    };
-    ctx.save();
-    ctx.lineJoin = 'round';
-    if (p.data.rawPolygons.length) {
-      ctx.beginPath();
-      p.data.rawPolygons.forEach(ring);
-      ctx.setLineDash([4, 3]);
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = 'rgba(0,0,0,0.6)';
-      ctx.stroke();
-      ctx.lineDashOffset = 3.5;
-      ctx.strokeStyle = RAW_COLOR;
-      ctx.stroke();
-    }
-    if (p.data.savedPolygons && p.data.savedPolygons.length) {
-      ctx.beginPath();
-      p.data.savedPolygons.forEach(ring);
-      ctx.setLineDash([]);
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = SAVED_COLOR;
-      ctx.stroke();
-      // The saved vertices, so the simplification shows.
-      ctx.fillStyle = SAVED_COLOR;
-      for (const vs of p.data.savedPolygons) {
-        for (const v of vs) {
-          const s = g.normToScreen(this.view, v.x, v.y, this.W, this.H);
-          ctx.fillRect(s.x - 2, s.y - 2, 4, 4);
-        }
-      }
-    }
-    ctx.restore();
-    return `${countVertices(p.data.rawPolygons)},${p.data.savedPolygons ? countVertices(p.data.savedPolygons) : 0}`;
-  }
-
   // ——— state → screen ———
 
   /** After any model change: panel, hooks, redraw, ticking. */
@@ -1852,8 +1452,8 @@ export class Annotator {
     const now = performance.now();
     this.panel.render(this.model, now);
     if (this.inRoom) this.renderRoom();
-    this.renderReviewBar();
-    this.renderProvenance();
+    this.reviewMode.render();
+    this.provDrawer.render();
     this.saveObjects();
     this.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
@@ -1888,7 +1488,7 @@ export class Annotator {
       const sel = this.model.selected;
       ds.lock = sel && sel.remote ? this.roomState.lockOf(sel) : '';
       ds.review = obj ? obj.review || '' : '';
-      ds.reviewing = String(this.reviewing);
+      ds.reviewing = String(this.reviewMode.on);
       const c = reviewCounts(this.model.objects);
       ds.reviews = `${c.awaiting},${c.approved},${c.rejected}`;
     }
@@ -1966,8 +1566,8 @@ export class Annotator {
       }
       if (obj === current) hook = drawn;
     }
-    if (selected && !this.reviewing) this.drawPrompt(selected);
-    const provenance = this.drawProvenance();
+    if (selected && !this.reviewMode.on) this.drawPrompt(selected);
+    const provenance = this.provDrawer.draw(ctx, view, this.W, this.H);
     this.cdf.drawHandles(ctx, view, this.W, this.H);
     this.drawRubberBand();
     this.updateHooks({ ...hook, others, provenance });
@@ -2014,7 +1614,7 @@ export class Annotator {
       if (obj.review === 'approved' || obj.review === 'rejected') {
         const mark = obj.review === 'approved' ? '✓' : '✗';
         this.drawTag(`${mark} ${obj.review}${obj.reviewerName ? ` · ${obj.reviewerName}` : ''}`, REVIEW_COLORS[obj.review], a.x, a.y + 19);
-      } else if (this.reviewing && isAwaiting(obj)) {
+      } else if (this.reviewMode.on && isAwaiting(obj)) {
         this.drawTag('to review', REVIEW_COLORS.awaiting, a.x, a.y + 19);
       }
     }
