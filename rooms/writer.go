@@ -101,9 +101,9 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 	if err != nil {
 		return err
 	}
-	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	writes, err := w.writesOf(ctx, o)
 	if err != nil {
-		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+		return err
 	}
 	seq := 0
 	if i := slices.IndexFunc(writes, func(e store.Write) bool { return e.Op == store.OpCreate && e.Version == o.Version }); i >= 0 {
@@ -128,9 +128,9 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 // EnqueueDelete deletes the annotations the object has in CDF (once they exist), for an object
 // that was deleted or is no longer accepted.
 func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) error {
-	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	writes, err := w.writesOf(ctx, o)
 	if err != nil {
-		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+		return err
 	}
 	for _, e := range standing(writes) {
 		if err := w.enqueueDelete(ctx, o, e, u); err != nil {
@@ -138,6 +138,15 @@ func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) err
 		}
 	}
 	return nil
+}
+
+// writesOf returns the object's writes, newest first.
+func (w *Writer) writesOf(ctx context.Context, o *store.Object) ([]store.Write, error) {
+	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+	}
+	return writes, nil
 }
 
 // standing returns the creates among writes whose annotations are (or will be) in CDF: not
@@ -175,9 +184,9 @@ func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer Us
 	if err != nil {
 		return err
 	}
-	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+	writes, err := w.writesOf(ctx, o)
 	if err != nil {
-		return fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
+		return err
 	}
 	seq := 0
 	for _, e := range writes {

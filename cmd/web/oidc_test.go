@@ -65,30 +65,14 @@ func TestCDFModeSignInAndTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := op.AddMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != mockoidc.TokenEndpoint {
-				next.ServeHTTP(w, r)
-				return
+	err = op.AddMiddleware(tokenAnswers(func(body map[string]any) {
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if s, _ := body[k].(string); s != "" {
+				rec.add(&rec.issued, s)
 			}
-			res := httptest.NewRecorder()
-			next.ServeHTTP(res, r)
-			var body map[string]any
-			if json.Unmarshal(res.Body.Bytes(), &body) != nil || res.Code != http.StatusOK {
-				w.WriteHeader(res.Code)
-				w.Write(res.Body.Bytes())
-				return
-			}
-			body["expires_in"] = 3600 // mockoidc writes a Go duration here
-			for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-				if s, _ := body[k].(string); s != "" {
-					rec.add(&rec.issued, s)
-				}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(body)
-		})
-	}); err != nil {
+		}
+	}))
+	if err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -269,5 +253,32 @@ func cdfModeEnv(t *testing.T, op *mockoidc.MockOIDC, cdfURL string) (addr, base 
 		"LASSO_OIDC_CLIENT_SECRET": op.ClientSecret,
 		"LASSO_OIDC_SCOPES":        "openid profile email", // what mockoidc supports
 		"LASSO_PUBLIC_URL":         base,
+	}
+}
+
+// tokenAnswers is mockoidc middleware that makes its token answer say expires_in in seconds
+// (it writes a Go duration there) and shows each successful answer to seen, if set.
+func tokenAnswers(seen func(body map[string]any)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != mockoidc.TokenEndpoint {
+				next.ServeHTTP(w, r)
+				return
+			}
+			res := httptest.NewRecorder()
+			next.ServeHTTP(res, r)
+			var body map[string]any
+			if json.Unmarshal(res.Body.Bytes(), &body) != nil || res.Code != http.StatusOK {
+				w.WriteHeader(res.Code)
+				w.Write(res.Body.Bytes())
+				return
+			}
+			body["expires_in"] = 3600
+			if seen != nil {
+				seen(body)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(body)
+		})
 	}
 }
