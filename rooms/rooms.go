@@ -147,13 +147,8 @@ func SavedEvent(wr *store.Write, state, errMsg string) map[string]any {
 
 // SavedEventOf is SavedEvent for a stored write, as it stands.
 func SavedEventOf(wr *store.Write) map[string]any {
-	switch wr.State {
-	case store.WriteDone:
-		return SavedEvent(wr, "saved", "")
-	case store.WriteFailed:
-		return SavedEvent(wr, "failed", wr.LastError)
-	}
-	return SavedEvent(wr, "saving", "")
+	state, errMsg := saveState(wr)
+	return SavedEvent(wr, state, errMsg)
 }
 
 // SetJobs gives the service the job runner. (Jobs publish through the service, see

@@ -218,14 +218,19 @@ func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq in
 }
 
 func (w *Writer) notifyState(wr *store.Write) {
+	state, errMsg := saveState(wr)
+	w.notify(wr, state, errMsg)
+}
+
+// saveState is how a stored write stands for people: "saving", "saved" or "failed" and why.
+func saveState(wr *store.Write) (state, errMsg string) {
 	switch wr.State {
 	case store.WriteDone:
-		w.notify(wr, "saved", "")
+		return "saved", ""
 	case store.WriteFailed:
-		w.notify(wr, "failed", wr.LastError)
-	default:
-		w.notify(wr, "saving", "")
+		return "failed", wr.LastError
 	}
+	return "saving", ""
 }
 
 // ForImage returns every write of the image's objects, newest first (roomID "" outside rooms).
