@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -412,7 +414,7 @@ func (w *Writer) failed(ctx context.Context, wr *store.Write, err error) {
 	case status == http.StatusForbidden:
 		w.fail(ctx, wr, "CDF refused: your account may not write annotations (annotationsAcl:WRITE or SUGGEST is needed)")
 	default:
-		w.fail(ctx, wr, err.Error())
+		w.fail(ctx, wr, reason(err))
 	}
 }
 
@@ -490,6 +492,28 @@ func deleteAll(ctx context.Context, api AnnotationsAPI, ids []int64) error {
 	return nil
 }
 
+// reason says for people why a call failed: CDF's own message and status rather than the
+// client's full error (operation, path, request id).
+func reason(err error) string {
+	var (
+		apiErr *cdf.APIError
+		netErr net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "CDF did not answer in time"
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "CDF could not be reached, or the connection dropped"
+	case !errors.As(err, &apiErr):
+		return err.Error()
+	}
+	msg := apiErr.Message
+	if msg == "" {
+		msg = http.StatusText(apiErr.Status)
+	}
+	return fmt.Sprintf("CDF answered %d: %s", apiErr.Status, msg)
+}
+
 // missing reports whether err is CDF's 400 naming unknown ids.
 func missing(err error) bool {
 	var apiErr *cdf.APIError
@@ -511,7 +535,7 @@ func (w *Writer) wait(ctx context.Context, wr *store.Write) {
 }
 
 func (w *Writer) retry(ctx context.Context, wr *store.Write, err error, ambiguous bool) {
-	if w.outbox.Retry(ctx, wr.ID, w.now().Add(w.Backoff(wr.Attempts)), err.Error(), ambiguous || wr.Ambiguous, w.now()) == nil {
+	if w.outbox.Retry(ctx, wr.ID, w.now().Add(w.Backoff(wr.Attempts)), reason(err), ambiguous || wr.Ambiguous, w.now()) == nil {
 		w.notify(wr, "saving", "CDF did not take it yet; trying again")
 	}
 }

@@ -984,10 +984,11 @@ export class Annotator {
       return this.update();
     }
     const body = await res.json().catch(() => null);
-    if (body && body.requeued > 0) {
+    // The socket may have told the outcome before this answer came: then it stands.
+    if (body && body.requeued > 0 && saveState(obj) === 'failed') {
       applySave(obj, { version, op, state: 'saving', annotationIds: obj.save.annotationIds });
       this.flash('Sending it to CDF again…');
-    } else {
+    } else if (!(body && body.requeued > 0)) {
       this.flash('Nothing to retry: the write is no longer failed.');
     }
     this.update();

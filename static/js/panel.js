@@ -226,7 +226,8 @@ export class ObjectPanel {
     const take = li.querySelector('[data-action=take-over]');
     if (take) take.hidden = (!obj.remote && !obj.conflict) || !!this.on.reviewing?.();
     li.querySelector('[data-action=accept]').disabled = obj.accepted;
-    li.querySelector('[data-action=accept]').hidden = !!obj.remote;
+    // Accepted, the button has nothing left to do: its room goes to the label and the badge.
+    li.querySelector('[data-action=accept]').hidden = !!obj.remote || obj.accepted;
     li.querySelector('[data-action=delete]').hidden = !!obj.remote;
   }
 
