@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -108,12 +109,25 @@ func (s *server) acceptSolo(c echo.Context) error {
 		Version *int   `json:"version"`
 		Label   string `json:"label"`
 		acceptDetail
+		// Points and Box are the prompt, kept as the object's provenance.
+		Points []promptPoint `json:"points"`
+		Box    *promptBox    `json:"box"`
 	}
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
 	if err := versionOf(body.Version); err != nil {
 		return err
+	}
+	var prompt json.RawMessage
+	if len(body.Points) > 0 || body.Box != nil {
+		req, err := (&segmentRequest{ObjectID: objectID, Version: *body.Version, Points: body.Points, Box: body.Box}).toCDF(fileID)
+		if err != nil {
+			return err
+		}
+		if prompt, err = json.Marshal(map[string]any{"points": req.Points, "box": req.BoundingBox}); err != nil {
+			return err
+		}
 	}
 	if len(body.Label) > 128 {
 		return newProblem(http.StatusBadRequest, "The label is too long (at most 128 characters).")
@@ -136,8 +150,8 @@ func (s *server) acceptSolo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o := &store.Object{FileID: fileID, ObjectID: objectID, Version: *body.Version, Label: body.Label,
-		JobID: result.JobID, Status: store.StatusDone, Segments: segments, Accepted: true}
+	o := &store.Object{FileID: fileID, ObjectID: objectID, Version: *body.Version, Label: body.Label, Prompt: prompt,
+		JobID: result.JobID, Status: store.StatusDone, Segments: segments, Accepted: true, Backend: s.Backend}
 	if err := s.Writer.Enqueue(c.Request().Context(), o, roomUser(c), d); err != nil {
 		return err
 	}
@@ -173,6 +187,40 @@ func (s *server) retrySolo(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]int{"requeued": n})
+}
+
+// annotationProvenance answers how an annotation of the image was made, when the user made it
+// with Lasso outside a room: the provenance kept with the write that created it, and the
+// object's writes since. (Room objects have their own, for every member.)
+func (s *server) annotationProvenance(c echo.Context) error {
+	id, err := fileID(c)
+	if err != nil {
+		return err
+	}
+	annID, err := annotationID(c)
+	if err != nil {
+		return err
+	}
+	writes, err := s.Writer.ForImage(c.Request().Context(), "", id)
+	if err != nil {
+		return err
+	}
+	u := userOf(c)
+	for _, w := range writes {
+		if w.Op != store.OpCreate || w.UserID != u.ID || w.Provenance == nil || !slices.Contains(w.AnnotationIDs, annID) {
+			continue
+		}
+		var p rooms.Provenance
+		if err := json.Unmarshal(w.Provenance, &p); err != nil {
+			return err
+		}
+		v := provenanceView{ObjectID: w.ObjectID, FileID: id, Version: w.Version, Label: p.Label, AuthorName: p.AuthorName,
+			Prompt: p.Prompt, JobID: p.JobID, Backend: p.Backend, Status: store.StatusDone, Accepted: true,
+			Score: p.Score, RawPolygons: p.RawPolygons}
+		v.addWrites(slices.DeleteFunc(slices.Clone(writes), func(o store.Write) bool { return o.ObjectID != w.ObjectID }))
+		return c.JSON(http.StatusOK, v)
+	}
+	return newProblem(http.StatusNotFound, "Lasso has no record of how annotation %d was made here: it was made by another tool, by someone else, or in a room.", annID)
 }
 
 // publisher is what PublishSaves needs of the hub.

@@ -137,34 +137,14 @@ type writeView struct {
 	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
-// roomProvenance answers how an object's mask was made: the prompt, the job, the backend, the
-// raw and the saved polygons, and every write to CDF.
-func (s *server) roomProvenance(c echo.Context) error {
-	fileID, objectID, err := objectPath(c)
-	if err != nil {
-		return err
-	}
-	o, writes, err := s.Rooms.Provenance(c.Request().Context(), c.Param("id"), roomUser(c), fileID, objectID)
-	if err != nil {
-		return err
-	}
-	v := provenanceView{
-		ObjectID: o.ObjectID, FileID: o.FileID, Version: o.Version, Label: o.Label, AuthorName: o.AuthorName,
-		Prompt: o.Prompt, JobID: o.JobID, Backend: o.Backend, Status: o.Status, Accepted: o.Accepted,
-		Review: o.Review, ReviewerName: o.ReviewerName, ReviewedAt: o.ReviewedAt, Deleted: o.DeletedAt != nil,
-		Writes: []writeView{},
-	}
-	var segments []cdf.Segment
-	if json.Unmarshal(o.Segments, &segments) == nil && len(segments) > 0 {
-		v.Score = &segments[0].Score
-		for _, p := range segments[0].Polygons {
-			v.RawPolygons = append(v.RawPolygons, p.Vertices)
-		}
-	}
+// addWrites adds the writes of the object, newest first, and what the latest create of v's
+// version wrote: its polygons and annotation ids.
+func (v *provenanceView) addWrites(writes []store.Write) {
+	v.Writes = []writeView{}
 	for _, w := range writes {
 		v.Writes = append(v.Writes, writeView{Op: w.Op, Version: w.Version, State: w.State, Attempts: w.Attempts,
 			LastError: w.LastError, AnnotationIDs: w.AnnotationIDs, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt})
-		if w.Op != store.OpCreate || w.Version != o.Version || v.SavedPolygons != nil {
+		if w.Op != store.OpCreate || w.Version != v.Version || v.SavedPolygons != nil {
 			continue
 		}
 		v.AnnotationIDs = w.AnnotationIDs
@@ -180,5 +160,31 @@ func (s *server) roomProvenance(c echo.Context) error {
 			}
 		}
 	}
+}
+
+// roomProvenance answers how an object's mask was made: the prompt, the job, the backend, the
+// raw and the saved polygons, and every write to CDF.
+func (s *server) roomProvenance(c echo.Context) error {
+	fileID, objectID, err := objectPath(c)
+	if err != nil {
+		return err
+	}
+	o, writes, err := s.Rooms.Provenance(c.Request().Context(), c.Param("id"), roomUser(c), fileID, objectID)
+	if err != nil {
+		return err
+	}
+	v := provenanceView{
+		ObjectID: o.ObjectID, FileID: o.FileID, Version: o.Version, Label: o.Label, AuthorName: o.AuthorName,
+		Prompt: o.Prompt, JobID: o.JobID, Backend: o.Backend, Status: o.Status, Accepted: o.Accepted,
+		Review: o.Review, ReviewerName: o.ReviewerName, ReviewedAt: o.ReviewedAt, Deleted: o.DeletedAt != nil,
+	}
+	var segments []cdf.Segment
+	if json.Unmarshal(o.Segments, &segments) == nil && len(segments) > 0 {
+		v.Score = &segments[0].Score
+		for _, p := range segments[0].Polygons {
+			v.RawPolygons = append(v.RawPolygons, p.Vertices)
+		}
+	}
+	v.addWrites(writes)
 	return c.JSON(http.StatusOK, v)
 }

@@ -57,14 +57,45 @@ func TestSoloAccept(t *testing.T) {
 			t.Errorf("accept %s: %d %s; want 400 %q", c.body, status, body, c.want)
 		}
 	}
+	if status, body := a.jsonPost(t, accept, `{"version":1,"label":"cat","points":[{"x":2,"y":0.5,"label":1}]}`); status != http.StatusBadRequest || !strings.Contains(body, "outside the image") {
+		t.Errorf("accept with a prompt point outside the image: %d %s; want 400", status, body)
+	}
 	until(t, "the segment to be accepted", func() bool {
-		status, _ := a.jsonPost(t, accept, `{"version":1,"label":"cat","tolerancePx":2}`)
+		status, _ := a.jsonPost(t, accept, `{"version":1,"label":"cat","tolerancePx":2,"box":{"xMin":0.2,"yMin":0.2,"xMax":0.8,"yMax":0.8}}`)
 		return status == http.StatusAccepted
 	})
 	a.flush()
 	got := a.standIn.Annotations()
 	if len(got) != 1 {
 		t.Fatalf("CDF has %d annotations after one accept, want 1", len(got))
+	}
+
+	// How it was made is kept with the write, for its author.
+	provenance := fmt.Sprintf("/api/images/%d/annotations/%d/provenance", file, got[0].ID)
+	status, body := a.get(t, provenance)
+	var p struct {
+		ObjectID string
+		Prompt   struct {
+			Box *struct{ XMin float64 }
+		}
+		JobID         int64
+		Backend       string
+		Score         *float64
+		RawPolygons   [][]cdf.Vertex
+		SavedPolygons [][]cdf.Vertex
+		AnnotationIDs []int64
+		Writes        []struct{ Op, State string }
+	}
+	if err := json.Unmarshal([]byte(body), &p); status != http.StatusOK || err != nil {
+		t.Fatalf("provenance: %d %s (%v)", status, body, err)
+	}
+	if p.ObjectID != "o1" || p.Prompt.Box == nil || p.Prompt.Box.XMin != 0.2 || p.JobID == 0 || p.Score == nil ||
+		len(p.RawPolygons) == 0 || len(p.SavedPolygons) != 1 || len(p.SavedPolygons[0]) > len(p.RawPolygons[0]) ||
+		len(p.AnnotationIDs) != 1 || p.AnnotationIDs[0] != got[0].ID || len(p.Writes) != 1 || p.Writes[0].State != "done" {
+		t.Errorf("provenance = %s", body)
+	}
+	if status, _ := a.get(t, fmt.Sprintf("/api/images/%d/annotations/%d/provenance", file, got[0].ID+100)); status != http.StatusNotFound {
+		t.Errorf("provenance of an annotation Lasso did not make: %d, want 404", status)
 	}
 	var d cdf.ObjectDetection
 	if err := json.Unmarshal(got[0].Data, &d); err != nil || d.Label != "cat" || d.Polygon == nil || got[0].AnnotatedResourceID != file ||
@@ -80,8 +111,11 @@ func TestSoloAccept(t *testing.T) {
 		t.Errorf("after accepting twice CDF has %d annotations, want 1", n)
 	}
 
-	// Another user cannot reach Tester's object by its id.
+	// Another user cannot reach Tester's object by its id, nor its provenance.
 	ben := a.signIn(t, "Ben")
+	if status, _ := ben.get(t, provenance); status != http.StatusNotFound {
+		t.Errorf("Ben reading Tester's provenance: %d, want 404", status)
+	}
 	if status, body := ben.jsonPost(t, fmt.Sprintf("/api/images/%d/objects/o1/delete", file), `{}`); status != http.StatusConflict {
 		t.Errorf("Ben deleting Tester's object: %d %s; want 409", status, body)
 	}

@@ -60,7 +60,9 @@ type Config struct {
 	Rooms roomService
 	// Writer writes accepted objects of images opened outside rooms to CDF.
 	Writer annotationWriter
-	Static fs.FS // served under /static/
+	// Backend names what segments prompts, kept as the provenance of accepted objects.
+	Backend string
+	Static  fs.FS // served under /static/
 	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
 	MaxPixels int64
 	// SecureCookies marks cookies Secure; set it when the app is served over TLS.
@@ -128,6 +130,7 @@ func New(cfg Config) http.Handler {
 	app.GET("/api/images/:id/annotations", s.listAnnotations)
 	app.POST("/api/images/:id/annotations/:annotationId", s.updateAnnotation)
 	app.POST("/api/images/:id/annotations/:annotationId/delete", s.deleteAnnotation)
+	app.GET("/api/images/:id/annotations/:annotationId/provenance", s.annotationProvenance)
 	app.GET("/ws", s.socket)
 	if cfg.Rooms != nil {
 		app.GET("/rooms", s.roomsPage)

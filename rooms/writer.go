@@ -82,6 +82,35 @@ type reviewPayload struct {
 	Status cdf.AnnotationStatus `json:"status"`
 }
 
+// Provenance is how an accepted object version's mask was made, kept with its create write
+// (store.Write.Provenance) so that anyone can see it, and re-run the prompt, later.
+type Provenance struct {
+	AuthorName string          `json:"authorName"`
+	Label      string          `json:"label"`
+	Prompt     json.RawMessage `json:"prompt"` // the points and box, normalised
+	JobID      int64           `json:"jobId"`
+	Backend    string          `json:"backend"`
+	// Score and RawPolygons are of the best segment as the backend answered it.
+	Score       *float64       `json:"score"`
+	RawPolygons [][]cdf.Vertex `json:"rawPolygons"`
+}
+
+// provenanceOf is the provenance of o's current version, accepted by u.
+func provenanceOf(o *store.Object, u User) (json.RawMessage, error) {
+	p := Provenance{AuthorName: u.Name, Label: o.Label, Prompt: o.Prompt, JobID: o.JobID, Backend: o.Backend}
+	var segments []cdf.Segment
+	if json.Unmarshal(o.Segments, &segments) == nil && len(segments) > 0 {
+		p.Score = &segments[0].Score
+		for _, poly := range segments[0].Polygons {
+			p.RawPolygons = append(p.RawPolygons, poly.Vertices)
+		}
+	}
+	if len(p.Prompt) == 0 {
+		p.Prompt = json.RawMessage(`null`)
+	}
+	return json.Marshal(p)
+}
+
 // Detail is how the polygons of an accepted object are simplified for CDF: Douglas–Peucker
 // with TolerancePx image pixels (0: as segmented) on the Width×Height image (0×0: unknown).
 type Detail struct {
@@ -114,7 +143,11 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 			seq++
 		}
 	}
-	if _, err := w.enqueue(ctx, o, store.OpCreate, seq, u, payload); err != nil {
+	provenance, err := provenanceOf(o, u)
+	if err != nil {
+		return err
+	}
+	if _, err := w.enqueue(ctx, o, store.OpCreate, seq, u, payload, provenance); err != nil {
 		return err
 	}
 	for _, e := range standing(writes) {
@@ -174,7 +207,7 @@ func deleting(writes []store.Write, create store.Write) bool {
 func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, create store.Write, u User) error {
 	v := *o
 	v.Version = create.Version
-	_, err := w.enqueue(ctx, &v, store.OpDelete, create.Seq, u, json.RawMessage(`{}`))
+	_, err := w.enqueue(ctx, &v, store.OpDelete, create.Seq, u, json.RawMessage(`{}`), nil)
 	return err
 }
 
@@ -198,7 +231,7 @@ func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer Us
 	}
 	// A concurrent review may take the same sequence number; the loser takes the next one.
 	for range 8 {
-		wr, err := w.enqueue(ctx, o, store.OpReview, seq, reviewer, payload)
+		wr, err := w.enqueue(ctx, o, store.OpReview, seq, reviewer, payload, nil)
 		if err != nil || wr.SessionID == reviewer.SessionID && string(wr.Payload) == string(payload) && wr.UserID == reviewer.ID {
 			return err
 		}
@@ -207,10 +240,10 @@ func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer Us
 	return fmt.Errorf("rooms: too many concurrent reviews of %s", o.ObjectID)
 }
 
-func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq int, u User, payload json.RawMessage) (*store.Write, error) {
+func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq int, u User, payload, provenance json.RawMessage) (*store.Write, error) {
 	now := w.now()
 	wr, err := w.outbox.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
-		Op: op, Seq: seq, UserID: u.ID, SessionID: u.SessionID, Payload: payload, NextAt: now, CreatedAt: now})
+		Op: op, Seq: seq, UserID: u.ID, SessionID: u.SessionID, Payload: payload, Provenance: provenance, NextAt: now, CreatedAt: now})
 	if err != nil {
 		return nil, fmt.Errorf("rooms: enqueue annotation %s: %w", op, err)
 	}

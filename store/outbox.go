@@ -42,6 +42,9 @@ type Write struct {
 	SessionID string `json:"-"`
 	// Payload is what the op needs (the create items, the review), opaque to the store.
 	Payload json.RawMessage `json:"payload"`
+	// Provenance says, for a create, how the object version's mask was made; opaque to the
+	// store, nil when there is none.
+	Provenance json.RawMessage `json:"provenance,omitempty"`
 
 	State string `json:"state"` // WritePending, WriteDone or WriteFailed
 	// Attempts counts the attempts that failed and were rescheduled (Retry calls).
@@ -112,6 +115,8 @@ func checkWrite(w *Write) error {
 		return fmt.Errorf("%w: prompt version %d, want ≥ 1", ErrInvalid, w.Version)
 	case len(w.Payload) == 0 || !json.Valid(w.Payload):
 		return fmt.Errorf("%w: payload is not JSON", ErrInvalid)
+	case w.Provenance != nil && !json.Valid(w.Provenance):
+		return fmt.Errorf("%w: provenance is not JSON", ErrInvalid)
 	case w.CreatedAt.IsZero():
 		return fmt.Errorf("%w: no time", ErrInvalid)
 	}

@@ -14,21 +14,24 @@ import (
 type sqliteOutbox struct{ db *sql.DB }
 
 const writeColumns = `id, room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
-	next_at, last_error, annotation_ids, created_at, updated_at`
+	next_at, last_error, annotation_ids, created_at, updated_at, provenance`
 
 func scanWrite(row interface{ Scan(...any) error }) (Write, error) {
 	var (
 		w                      Write
 		payload                string
-		ids                    sql.NullString
+		ids, provenance        sql.NullString
 		next, created, updated sql.NullInt64
 	)
 	err := row.Scan(&w.ID, &w.RoomID, &w.FileID, &w.ObjectID, &w.Version, &w.Op, &w.Seq, &w.UserID, &w.SessionID, &payload, &w.State,
-		&w.Attempts, &w.Ambiguous, &next, &w.LastError, &ids, &created, &updated)
+		&w.Attempts, &w.Ambiguous, &next, &w.LastError, &ids, &created, &updated, &provenance)
 	if err != nil {
 		return w, err
 	}
 	w.Payload = json.RawMessage(payload)
+	if provenance.Valid {
+		w.Provenance = json.RawMessage(provenance.String)
+	}
 	if ids.Valid {
 		if err := json.Unmarshal([]byte(ids.String), &w.AnnotationIDs); err != nil {
 			return w, fmt.Errorf("write %d: annotation ids: %w", w.ID, err)
@@ -80,11 +83,11 @@ func (q sqliteOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
 		// dialects, and every caller gets the same row.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO writes
 			(room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
-			 next_at, last_error, annotation_ids, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, FALSE, ?, '', NULL, ?, ?)
+			 next_at, last_error, annotation_ids, created_at, updated_at, provenance)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, FALSE, ?, '', NULL, ?, ?, ?)
 			ON CONFLICT (room_id, file_id, object_id, version, op, seq) DO NOTHING`,
 			w.RoomID, w.FileID, w.ObjectID, w.Version, w.Op, w.Seq, w.UserID, w.SessionID, string(w.Payload), WritePending,
-			toMicros(next), toMicros(w.CreatedAt), toMicros(w.CreatedAt)); err != nil {
+			toMicros(next), toMicros(w.CreatedAt), toMicros(w.CreatedAt), nullJSON(w.Provenance)); err != nil {
 			return err
 		}
 		var err error

@@ -117,10 +117,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Sequence numbers start from the clock, so they never repeat across restarts.
 	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	teams := rooms.New(st.Rooms(), events, nil)
-	teams.Backend = "CDF vision segment at " + cfg.cdfURL
+	backend := "CDF vision segment at " + cfg.cdfURL
 	if cfg.local() {
-		teams.Backend = "Lasso's engine in the local stand-in"
+		backend = "Lasso's engine in the local stand-in"
 	}
+	teams.Backend = backend
 	// Room objects' job events are stored with the object before they reach the room.
 	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
 	if cfg.local() {
@@ -181,6 +182,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Hub:           events,
 		Rooms:         teams,
 		Writer:        writer,
+		Backend:       backend,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,

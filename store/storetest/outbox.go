@@ -91,8 +91,19 @@ func testOutboxOps(t *testing.T, st store.Store) {
 	if len(distinct) != 4 {
 		t.Fatalf("create, two reviews and a delete share ids: %v", distinct)
 	}
-	if review1.Op != store.OpReview || review1.Seq != 1 || string(review1.Payload) != `{"op":"review","seq":1}` {
+	if review1.Op != store.OpReview || review1.Seq != 1 || string(review1.Payload) != `{"op":"review","seq":1}` || review1.Provenance != nil {
 		t.Errorf("review write = %+v", review1)
+	}
+	// A create keeps its provenance as given.
+	withProvenance := NewWrite(r.ID, File3, "p", 1)
+	withProvenance.Provenance = json.RawMessage(`{"jobId":7}`)
+	if got := enqueue(t, st, withProvenance); string(got.Provenance) != `{"jobId":7}` {
+		t.Errorf("provenance = %s, want {\"jobId\":7}", got.Provenance)
+	}
+	bad := NewWrite(r.ID, File3, "q", 1)
+	bad.Provenance = json.RawMessage(`{`)
+	if _, err := ob.Enqueue(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Enqueue with provenance that is not JSON: %v, want ErrInvalid", err)
 	}
 
 	// Outside a room: no room check, the user is kept, and they are not the room's writes.
