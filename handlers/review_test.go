@@ -24,6 +24,23 @@ func until(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// provenanceBody is what the tests read of a provenance answer.
+type provenanceBody struct {
+	ObjectID string
+	Prompt   struct {
+		Points []struct{ X, Y float64 }
+		Box    *struct{ XMin float64 }
+	}
+	JobID         int64
+	Backend       string
+	Score         *float64
+	RawPolygons   [][]cdf.Vertex
+	SavedPolygons [][]cdf.Vertex
+	AnnotationIDs []int64
+	Review        string
+	Writes        []struct{ Op, State string }
+}
+
 // flush delivers the outbox's due writes now.
 func (a *app) flush() { a.writer.Flush(context.Background()) }
 
@@ -73,19 +90,7 @@ func TestSoloAccept(t *testing.T) {
 	// How it was made is kept with the write, for its author.
 	provenance := fmt.Sprintf("/api/images/%d/annotations/%d/provenance", file, got[0].ID)
 	status, body := a.get(t, provenance)
-	var p struct {
-		ObjectID string
-		Prompt   struct {
-			Box *struct{ XMin float64 }
-		}
-		JobID         int64
-		Backend       string
-		Score         *float64
-		RawPolygons   [][]cdf.Vertex
-		SavedPolygons [][]cdf.Vertex
-		AnnotationIDs []int64
-		Writes        []struct{ Op, State string }
-	}
+	var p provenanceBody
 	if err := json.Unmarshal([]byte(body), &p); status != http.StatusOK || err != nil {
 		t.Fatalf("provenance: %d %s (%v)", status, body, err)
 	}
@@ -198,19 +203,7 @@ func TestRoomReview(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("provenance: %d %s", status, body)
 	}
-	var p struct {
-		Prompt struct {
-			Points []struct{ X, Y float64 }
-		}
-		JobID         int64
-		Backend       string
-		Score         *float64
-		RawPolygons   [][]cdf.Vertex
-		SavedPolygons [][]cdf.Vertex
-		AnnotationIDs []int64
-		Review        string
-		Writes        []struct{ Op, State string }
-	}
+	var p provenanceBody
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
 		t.Fatal(err)
 	}
