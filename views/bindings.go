@@ -40,6 +40,7 @@ var bindingGroups = []bindingGroup{
 		{[]string{"Shift+Alt+Click"}, "Select the CDF annotation under the cursor (a negative point where there is none)"},
 		{[]string{"Drag a handle"}, "While editing a CDF annotation's shape: move that vertex"},
 		{[]string{"Enter", "Esc"}, "In its label field: save the label in CDF / put it back"},
+		{[]string{"I"}, "How the selected CDF annotation was made, when Lasso made it (and no object is selected)"},
 	}},
 	{Title: "View", Bindings: []binding{
 		{[]string{"Wheel"}, "Zoom at the cursor"},

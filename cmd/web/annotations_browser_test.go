@@ -28,6 +28,29 @@ import (
 // chelsea.jpg and the annotations made.
 func seedAnnotations(t *testing.T, data string) (int64, []cdf.Annotation) {
 	t.Helper()
+	user := "someone@example.com"
+	return seedStandIn(t, data, func(cat int64) []cdf.AnnotationCreate {
+		item := func(typ, app string, user *string, status cdf.AnnotationStatus, data string) cdf.AnnotationCreate {
+			return cdf.AnnotationCreate{AnnotatedResourceType: cdf.ResourceFile, AnnotatedResourceID: cat, AnnotationType: typ,
+				CreatingApp: app, CreatingAppVersion: "2.1.0", CreatingUser: user, Status: status, Data: json.RawMessage(data)}
+		}
+		return []cdf.AnnotationCreate{
+			// Around the cat's head, from another tool.
+			item(cdf.AnnotationTypeObjectDetection, "other-tool", &user, cdf.AnnotationSuggested,
+				`{"label":"cat","confidence":0.82,"polygon":{"vertices":[{"x":0.45,"y":0.2},{"x":0.8,"y":0.22},{"x":0.85,"y":0.75},{"x":0.5,"y":0.85},{"x":0.4,"y":0.5}]}}`),
+			// A box at the left, made by a service.
+			item(cdf.AnnotationTypeObjectDetection, "labelstudio", nil, cdf.AnnotationApproved,
+				`{"label":"cushion","boundingBox":{"xMin":0.04,"yMin":0.5,"xMax":0.3,"yMax":0.95}}`),
+			// A whole-image label: listed, not drawn.
+			item(cdf.AnnotationTypeClassification, "classifier", nil, cdf.AnnotationSuggested, `{"label":"indoor","confidence":0.6}`),
+		}
+	})
+}
+
+// seedStandIn writes the annotations items(id of chelsea.jpg) into the data folder's stand-in
+// before the app starts; it returns the id of chelsea.jpg and the annotations made.
+func seedStandIn(t *testing.T, data string, items func(cat int64) []cdf.AnnotationCreate) (int64, []cdf.Annotation) {
+	t.Helper()
 	images := t.TempDir()
 	if err := os.CopyFS(images, samples.FS); err != nil {
 		t.Fatal(err)
@@ -47,21 +70,7 @@ func seedAnnotations(t *testing.T, data string) (int64, []cdf.Annotation) {
 		t.Fatalf("find chelsea.jpg: %v, %v", files, err)
 	}
 	cat := files[0].ID
-	user := "someone@example.com"
-	item := func(typ, app string, user *string, status cdf.AnnotationStatus, data string) cdf.AnnotationCreate {
-		return cdf.AnnotationCreate{AnnotatedResourceType: cdf.ResourceFile, AnnotatedResourceID: cat, AnnotationType: typ,
-			CreatingApp: app, CreatingAppVersion: "2.1.0", CreatingUser: user, Status: status, Data: json.RawMessage(data)}
-	}
-	made, err := client.Annotations.Create(ctx, []cdf.AnnotationCreate{
-		// Around the cat's head, from another tool.
-		item(cdf.AnnotationTypeObjectDetection, "other-tool", &user, cdf.AnnotationSuggested,
-			`{"label":"cat","confidence":0.82,"polygon":{"vertices":[{"x":0.45,"y":0.2},{"x":0.8,"y":0.22},{"x":0.85,"y":0.75},{"x":0.5,"y":0.85},{"x":0.4,"y":0.5}]}}`),
-		// A box at the left, made by a service.
-		item(cdf.AnnotationTypeObjectDetection, "labelstudio", nil, cdf.AnnotationApproved,
-			`{"label":"cushion","boundingBox":{"xMin":0.04,"yMin":0.5,"xMax":0.3,"yMax":0.95}}`),
-		// A whole-image label: listed, not drawn.
-		item(cdf.AnnotationTypeClassification, "classifier", nil, cdf.AnnotationSuggested, `{"label":"indoor","confidence":0.6}`),
-	})
+	made, err := client.Annotations.Create(ctx, items(cat))
 	if err != nil {
 		t.Fatal(err)
 	}

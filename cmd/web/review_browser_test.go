@@ -38,8 +38,11 @@ func (m *member) evalString(t *testing.T, js string) string {
 const canvasData = `document.querySelector('canvas[data-canvas]').dataset`
 
 // TestBrowserSaveOutsideRoom: on an image opened alone, Enter writes the object to CDF with
-// the polygon detail the user sees; once saved it leaves the object list and shows in the
-// "In CDF" layer, and after a reload it is there as a CDF annotation.
+// the polygon detail the user sees and its prompt; once saved it leaves the object list and
+// shows in the "In CDF" layer, and after a reload it is there as a CDF annotation. How it was
+// made outlives the object: the ⓘ of its In CDF item shows the job and raw → saved outlines
+// the server kept, before and after the reload, and Re-run prompt starts a new object with
+// the stored prompt.
 func TestBrowserSaveOutsideRoom(t *testing.T) {
 	data := t.TempDir()
 	base := startApp(t, "-queue-delay", "100ms", "-run-delay", "100ms", "-data", data)
@@ -64,7 +67,7 @@ func TestBrowserSaveOutsideRoom(t *testing.T) {
 	}
 	// Less detail: [ three times is a 2 px tolerance. "How this was made" (I) tells the raw vertices.
 	m.do(t, chromedp.KeyEvent("["), chromedp.KeyEvent("["), chromedp.KeyEvent("["), chromedp.KeyEvent("i"))
-	m.eventually(t, "the provenance drawer", `!document.querySelector('[data-provenance]').hidden && !!document.querySelector('[data-prov="vertices"]')`)
+	m.eventually(t, "the provenance drawer", `!document.querySelector('section[data-provenance]').hidden && !!document.querySelector('[data-prov="vertices"]')`)
 	vertices := m.evalString(t, `document.querySelector('[data-prov="vertices"]').textContent`)
 	raw, err := strconv.Atoi(strings.Fields(vertices)[0])
 	if err != nil || !strings.Contains(vertices, "not saved yet") {
@@ -77,6 +80,13 @@ func TestBrowserSaveOutsideRoom(t *testing.T) {
 		t.Fatalf("after Re-run prompt: %+v, %v", s, err)
 	}
 	m.eventually(t, "the drawer on version 2", `document.querySelector('[data-prov="version"]')?.textContent === 'v2'`)
+	// What the page knows of version 2, to compare with what the server keeps: the job (when the
+	// events told it) and the raw vertices.
+	pageJob := m.evalString(t, `document.querySelector('[data-prov="job"]')?.textContent || ''`)
+	raw2, err := strconv.Atoi(strings.Fields(m.evalString(t, `document.querySelector('[data-prov="vertices"]').textContent`))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Enter sends the detail the user sees with the accept.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
@@ -89,8 +99,9 @@ func TestBrowserSaveOutsideRoom(t *testing.T) {
 	}
 	m.do(t, chromedp.KeyEvent("\r"))
 	m.eventually(t, "the accept sent", `window.sentAccepts.length === 1`)
-	if body := m.evalString(t, `window.sentAccepts[0]`); !strings.Contains(body, `"tolerancePx":2`) || !strings.Contains(body, `"version":2`) {
-		t.Errorf("accept body %s, want version 2 at tolerancePx 2", body)
+	if body := m.evalString(t, `window.sentAccepts[0]`); !strings.Contains(body, `"tolerancePx":2`) || !strings.Contains(body, `"version":2`) ||
+		!regexp.MustCompile(`"points":\[\{"x":0\.[0-9]+,"y":0\.[0-9]+,"label":1\}\],"box":null`).MatchString(body) {
+		t.Errorf("accept body %s, want version 2 at tolerancePx 2 with its prompt, one positive point", body)
 	}
 	got := eventuallyStored(t, data, "Lasso's annotation", func(got map[int64]cdf.Annotation) bool {
 		return len(lassoAnnotations(got)) == 1
@@ -110,11 +121,61 @@ func TestBrowserSaveOutsideRoom(t *testing.T) {
 	m.eventually(t, "the object in the In CDF layer", canvasData+`.objects === '0' && `+canvasData+`.cdfAnnotations === '1' && `+canvasData+`.cdfDrawn === '1'`)
 	screenshot(t, ctx, "solo-saved.png")
 
+	// How this was made, from the server: the ⓘ of the In CDF item opens the drawer with the
+	// job and raw → saved vertices, and draws both outlines.
+	saved := len(od.Polygon.Vertices)
+	howMade := func(when string) {
+		t.Helper()
+		const how = `[data-cdf-list] [data-cdf-item] [data-cdf-action="provenance"]`
+		m.eventually(t, "the ⓘ of Lasso's In CDF item "+when, `(() => { const b = document.querySelector('`+how+`'); return !!b && !b.hidden; })()`)
+		m.do(t, chromedp.Click(chromedp.CSS(how)))
+		m.eventually(t, "the annotation's provenance "+when, `!document.querySelector('section[data-provenance]').hidden && !!document.querySelector('[data-prov="vertices"]') && `+canvasData+`.provenance !== ''`)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Job, Vertices, Drawn, Title, Selected string }](`(() => ({
+			job: document.querySelector('[data-prov="job"]').textContent,
+			vertices: document.querySelector('[data-prov="vertices"]').textContent,
+			drawn: `+canvasData+`.provenance, selected: `+canvasData+`.cdfSelected,
+			title: document.querySelector('[data-prov-object]').textContent}))()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`^[1-9][0-9]*$`).MatchString(got.Job) || (pageJob != "" && got.Job != pageJob) {
+			t.Errorf("%s: job %q, want the job of version 2 (the page said %q)", when, got.Job, pageJob)
+		}
+		if want := fmt.Sprintf("%d raw → %d saved", raw2, saved); got.Vertices != want {
+			t.Errorf("%s: vertices %q, want %q", when, got.Vertices, want)
+		}
+		if want := fmt.Sprintf("%d,%d", raw2, saved); got.Drawn != want {
+			t.Errorf("%s: drawn %q, want %q", when, got.Drawn, want)
+		}
+		if got.Selected != strconv.FormatInt(a.ID, 10) || !strings.Contains(got.Title, "in CDF") {
+			t.Errorf("%s: selected %q, title %q: want annotation %d, in CDF", when, got.Selected, got.Title, a.ID)
+		}
+	}
+	howMade("once saved")
+	screenshot(t, ctx, "solo-provenance-in-cdf.png")
+
 	m.do(t, chromedp.Reload(), loaded)
 	m.eventually(t, "the annotation after a reload", canvasData+`.cdfState === 'ready' && `+canvasData+`.cdfAnnotations === '1' && `+canvasData+`.objects === '0'`)
 	listed := m.evalString(t, `document.querySelector('[data-cdf-list]').innerText`)
 	if !strings.Contains(listed, "lasso") {
 		t.Errorf("the In CDF list after a reload: %q, want Lasso's annotation", listed)
+	}
+	howMade("after a reload")
+	// I closes the drawer, and opens it again for the selected In CDF annotation.
+	m.do(t, chromedp.KeyEvent("i"))
+	m.eventually(t, "the drawer closed", `document.querySelector('section[data-provenance]').hidden && `+canvasData+`.provenance === ''`)
+	m.do(t, chromedp.KeyEvent("i"))
+	m.eventually(t, "I on the selected annotation", `!document.querySelector('section[data-provenance]').hidden && `+canvasData+`.provenance === '`+fmt.Sprintf("%d,%d", raw2, saved)+`'`)
+	screenshot(t, ctx, "solo-provenance-reloaded.png")
+
+	// Re-run prompt: a new object with the stored prompt, segmented; the drawer follows it.
+	m.do(t, chromedp.Click(chromedp.CSS(`[data-provenance] [data-action="rerun"]`)))
+	if s, err := waitSettled(ctx, 1, 1); err != nil || s.Status != "done" || s.Polygons < 1 {
+		t.Fatalf("the re-run prompt: %+v, %v", s, err)
+	}
+	m.eventually(t, "the drawer on the new object", `document.querySelector('[data-prov="version"]')?.textContent === 'v1' && document.querySelector('[data-prov="prompt"]')?.textContent === '1 +' && !document.querySelector('[data-prov-object]').textContent.includes('in CDF')`)
+	if v := m.evalString(t, `document.querySelector('[data-prov="vertices"]').textContent`); !strings.HasPrefix(v, strconv.Itoa(raw2)+" raw") {
+		t.Errorf("the re-run's vertices %q, want %d raw as before", v, raw2)
 	}
 }
 

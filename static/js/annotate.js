@@ -31,7 +31,9 @@
 //   and the data-cdf-* hooks of the layer of annotations already in CDF (see cdfpanel.js).
 //
 // Writing to CDF: Enter accepts. In a room the edit carries the polygon detail the user sees
-// (tolerancePx); outside rooms it POSTs /api/images/{fileId}/objects/{objectId}/accept. Both
+// (tolerancePx); outside rooms it POSTs /api/images/{fileId}/objects/{objectId}/accept with
+// the detail and the prompt (points and box, as the segment request has them), which the
+// server keeps as the annotation's provenance. Both
 // report back as object.saved events (saving → saved | failed, with Retry); outside rooms a
 // saved object is then an annotation in CDF: it leaves the object list and the "In CDF" layer
 // is reloaded, so it is not drawn twice.
@@ -43,7 +45,9 @@
 //
 // "How this was made" (I, or an object's button): the drawer with the selected object's
 // provenance and its raw and saved outlines on the canvas. It is ProvenanceDrawer
-// (provenancedrawer.js); annotate.js calls its render and draw.
+// (provenancedrawer.js); annotate.js calls its render and draw. It also shows how an In CDF
+// annotation Lasso made was made (its ⓘ, or I when it is selected and no object is); Re-run
+// prompt then starts a new object with the stored prompt.
 //
 // Room mode (docs/ROOMS.md): the socket is /ws?room=room:{id}&image={fileId}&since={lastSeq};
 // prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
@@ -64,6 +68,7 @@ import { applySave, saveState, canRetrySave } from './saves.js';
 import { isAwaiting, reviewCounts } from './review.js';
 import { ReviewMode } from './reviewmode.js';
 import { ProvenanceDrawer } from './provenancedrawer.js';
+import { rerunPrompt } from './provenance.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -249,6 +254,8 @@ export class Annotator {
       render: () => this.requestRender(),
       flash: (text) => this.flash(text),
       signedOut: (msg) => showSignInNotice(msg),
+      provenance: (id) => this.provDrawer.showAnnotation(id),
+      changed: () => this.provDrawer.render(), // the drawer follows the In CDF selection
     });
 
     this.bind();
@@ -906,9 +913,11 @@ export class Annotator {
     const version = obj.version;
     applySave(obj, { version, op: 'create', state: 'saving' });
     this.update();
+    // The prompt goes with it, shaped as for the segment request: the server keeps it as provenance.
+    const { points, box } = requestBody(obj);
     let res;
     try {
-      res = await this.postJSON(this.soloURL(obj.id, '/accept'), { version, label: obj.label || '', tolerancePx: obj.savedTolerance });
+      res = await this.postJSON(this.soloURL(obj.id, '/accept'), { version, label: obj.label || '', tolerancePx: obj.savedTolerance, points, box });
     } catch {
       obj.save = null;
       applySave(obj, { version, op: 'create', state: 'failed', error: 'The server could not be reached — Retry save sends it again.', local: true });
@@ -998,19 +1007,42 @@ export class Annotator {
     if (this.model.retry(obj)) this.promptChanged(obj, performance.now());
   }
 
-  /** "Re-run prompt": the selected object's stored prompt again, as a new version (a new job). */
+  /**
+   * "Re-run prompt": the selected object's stored prompt again, as a new version (a new job);
+   * for an In CDF annotation shown in the drawer, a new object with its stored prompt.
+   */
   rerun() {
+    if (this.provDrawer.annotation) return this.rerunAnnotation();
     const obj = this.model.selected;
     if (!obj) return this.flash('Select an object to re-run its prompt.');
     if (this.reviewMode.on) return this.flash('Review mode: press V to leave it, then re-run the prompt.');
     if (this.inRoom && (!this.mayEdit(obj) || !this.mayPrompt())) return;
-    const p = this.provDrawer.data;
-    if (promptIsEmpty(obj.prompt) && p && p.objectId === obj.id && !(p.prompt.points.length === 0 && !p.prompt.box)) {
-      obj.prompt = { points: p.prompt.points.map((q) => ({ ...q })), box: p.prompt.box ? { ...p.prompt.box } : null };
-    }
+    const p = this.provDrawer.dataFor === '' ? this.provDrawer.data : null;
+    const stored = p && p.objectId === obj.id ? rerunPrompt(p.prompt) : null;
+    if (promptIsEmpty(obj.prompt) && stored) obj.prompt = stored;
     if (!this.model.retry(obj)) return this.flash('Nothing to re-run: the object has no prompt.');
     this.promptChanged(obj, performance.now());
     this.flash(`Re-running the prompt as version ${obj.version}.`);
+  }
+
+  /**
+   * Re-run prompt for an annotation in CDF: a new object on this image with the prompt Lasso
+   * kept for it (and its label outside rooms), sent at once; the drawer then follows the new object.
+   */
+  rerunAnnotation() {
+    const d = this.provDrawer;
+    const id = d.annotation.id;
+    const p = d.dataFor === `cdf:${id}` ? d.data : null;
+    const prompt = p && rerunPrompt(p.prompt);
+    if (!prompt) return this.flash('Nothing to re-run: Lasso kept no prompt for this annotation.');
+    if (this.reviewMode.on) return this.flash('Review mode: press V to leave it, then re-run the prompt.');
+    this.model.newObject();
+    if (this.inRoom && !this.mayPrompt()) return this.update();
+    const obj = this.model.ensureSelected();
+    if (!this.inRoom && p.label) obj.label = p.label; // a room's objects take the room's labels
+    this.model.changePrompt(obj, prompt);
+    this.promptChanged(obj, performance.now());
+    this.flash(`Re-running the prompt of annotation ${id} as a new object.`);
   }
 
   pickLabel(n) {

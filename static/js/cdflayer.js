@@ -91,6 +91,14 @@ export function provenance(item) {
   return parts.join(' · ');
 }
 
+/** The creatingApp of the annotations Lasso writes (rooms/writer.go AppName). */
+export const LASSO_APP = 'lasso';
+
+/** Whether Lasso made the annotation: then the server may know how ("How this was made"). */
+export function madeByLasso(item) {
+  return !!item && item.creatingApp === LASSO_APP;
+}
+
 /** Distance in px from p to the segment a–b (all in the same screen space). */
 function segmentDistance(p, a, b) {
   const dx = b.x - a.x;

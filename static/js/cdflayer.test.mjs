@@ -1,7 +1,7 @@
 // Run with: node --test static/js/
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { CdfLayer, parseItem, shapeVertices, drawable, provenance, STATUSES } from './cdflayer.js';
+import { CdfLayer, parseItem, shapeVertices, drawable, provenance, madeByLasso, STATUSES } from './cdflayer.js';
 
 // An identity view of a 100×100 image: screen px = image px = 100 × normalised.
 const view = { scale: 1, tx: 0, ty: 0 };
@@ -66,6 +66,14 @@ test('drawable, shapeVertices and provenance', () => {
   ]);
   assert.equal(provenance(l.byId(11)), 'lasso · Ana');
   assert.equal(provenance(l.byId(12)), 'other-tool · a service');
+});
+
+test('madeByLasso: only annotations whose creatingApp is lasso', () => {
+  const l = loaded();
+  assert.equal(madeByLasso(l.byId(11)), true);
+  assert.equal(madeByLasso(l.byId(12)), false);
+  assert.equal(madeByLasso({ ...l.byId(11), creatingApp: 'Lasso' }), false);
+  assert.equal(madeByLasso(null), false);
 });
 
 test('hitTest finds the topmost drawn annotation; the selected one is on top', () => {

@@ -6,6 +6,10 @@
 // The model is CdfLayer (cdflayer.js); annotate.js calls draw/drawHandles from its frame and
 // hands it pointer gestures that are not prompts.
 //
+// Annotations Lasso made (creatingApp "lasso") have a "How this was made" (ⓘ) button: it
+// selects the annotation and calls opts.provenance(id), which opens the ProvenanceDrawer
+// (provenancedrawer.js) with what the server kept of how it was made.
+//
 // Canvas gestures (shown in the help): Shift+Alt+click selects the CDF annotation under the
 // cursor (where there is none it stays a negative point); while a shape is being edited, a
 // drag that starts on one of its vertex handles moves that vertex instead of drawing a box.
@@ -19,7 +23,7 @@
 //   data-cdf-dirty        "true" while the edited shape differs from CDF's
 
 import * as g from './geometry.js';
-import { CdfLayer, MAX_LABEL, drawable, provenance } from './cdflayer.js';
+import { CdfLayer, MAX_LABEL, drawable, provenance, madeByLasso } from './cdflayer.js';
 
 const HANDLE_RADIUS = 8; // px around a vertex handle that grabs it
 const STATUS_COLORS = { suggested: '#fbbf24', approved: '#4ade80', rejected: '#f87171' };
@@ -47,7 +51,8 @@ export class CdfPanel {
    * @param {HTMLElement} root the annotator element
    * @param {object} opts fileId, roomId ("" outside a room), csrf, canvas, and callbacks:
    *   render() redraws the canvas, flash(text) shows a short message in the status bar,
-   *   signedOut(message) after a 401
+   *   signedOut(message) after a 401, provenance(id) opens "How this was made" for annotation
+   *   id, changed() after the list or its selection changed
    */
   constructor(root, opts) {
     this.opts = opts;
@@ -253,6 +258,12 @@ export class CdfPanel {
         l.cancelEdit();
         if (id !== null) this.errors.delete(id);
         break;
+      case 'provenance':
+        // Highlight it (unless a shape being edited holds the selection), then the drawer,
+        // which reads that selection (before changed() below lets it follow the selection).
+        if (l.selectedId !== id) l.select(id);
+        this.opts.provenance?.(id);
+        break;
       case 'delete':
         this.confirming = id;
         break;
@@ -450,6 +461,7 @@ export class CdfPanel {
   /** After any change: the panel, then a new frame. */
   changed() {
     this.render();
+    this.opts.changed?.();
     this.opts.render();
   }
 
@@ -535,6 +547,8 @@ export class CdfPanel {
     save.textContent = editing && l.edit.saving ? 'Saving…' : l.edit?.error ? 'Retry save' : 'Save shape';
     cancel.disabled = busy;
     li.querySelector('[data-cdf-action="delete"]').disabled = busy;
+    const how = li.querySelector('[data-cdf-action="provenance"]');
+    if (how) how.hidden = !madeByLasso(it);
     q('confirm').hidden = this.confirming !== it.id;
     q('error').textContent = (editing && l.edit.error) || this.errors.get(it.id) || '';
   }

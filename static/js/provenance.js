@@ -1,7 +1,9 @@
 // Provenance: "How this was made" for one object — the prompt, the job, the backend, the
 // score, the raw and the saved polygons, the annotation ids, the review and every write to
 // CDF. In a room it comes from GET …/objects/{objectId}/provenance; on an image opened alone
-// the page builds the same shape from what it knows (fromLocal). Pure: formatting only; the
+// the page builds the same shape from what it knows (fromLocal), and once the object is an
+// annotation in CDF the server keeps it: GET /api/images/{fileId}/annotations/{annotationId}/provenance
+// (annotationProvenanceURL) answers the same shape for its author. Pure: formatting only; the
 // annotate controller renders the rows and draws the polygons.
 
 import { currentPolygons } from './objects.js';
@@ -78,7 +80,22 @@ export function parseProvenance(raw) {
         }))
       : [],
     local: raw.local === true,
+    // Made outside a room (an annotation's provenance): no room review to wait for.
+    outsideRoom: raw.outsideRoom === true,
   };
+}
+
+/** GET URL of how an annotation in CDF was made, when its author made it with Lasso outside rooms. */
+export function annotationProvenanceURL(fileId, annotationId) {
+  return `/api/images/${encodeURIComponent(fileId)}/annotations/${encodeURIComponent(annotationId)}/provenance`;
+}
+
+/** A copy of a stored prompt {points, box} to send again, or null when it has neither points nor a box. */
+export function rerunPrompt(prompt) {
+  const points = Array.isArray(prompt?.points) ? prompt.points : [];
+  const box = prompt?.box || null;
+  if (!points.length && !box) return null;
+  return { points: points.map((q) => ({ x: q.x, y: q.y, label: q.label })), box: box ? { xMin: box.xMin, yMin: box.yMin, xMax: box.xMax, yMax: box.yMax } : null };
 }
 
 /** Number of vertices in rings [[{x,y}]]. */
@@ -154,7 +171,7 @@ export function provenanceRows(p, fmt = defaultTime) {
     review = p.review + (p.reviewerName ? ` by ${p.reviewerName}` : '');
     const at = timeText(p.reviewedAt, fmt);
     if (at) review += `, ${at}`;
-  } else if (p.accepted && !p.local) review = 'awaiting review';
+  } else if (p.accepted && !p.local && !p.outsideRoom) review = 'awaiting review';
   add('review', 'Review', review);
   if (p.deleted) add('deleted', 'Deleted', 'yes');
   return rows;

@@ -1,7 +1,7 @@
 // Run with: node --test static/js/
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { parseProvenance, countVertices, promptText, verticesText, writeText, provenanceRows, fromLocal } from './provenance.js';
+import { parseProvenance, countVertices, promptText, verticesText, writeText, provenanceRows, fromLocal, annotationProvenanceURL, rerunPrompt } from './provenance.js';
 
 const ring = (n, x = 0.1) => Array.from({ length: n }, (_, i) => ({ x: x + 0.01 * Math.cos(i), y: 0.5 + 0.01 * Math.sin(i) }));
 const fmt = (d) => d.toISOString().slice(11, 19);
@@ -98,4 +98,32 @@ test('fromLocal builds the same shape on an image opened alone', () => {
   const draft = fromLocal({ ...obj, accepted: false, save: null, jobId: 0 }, { W: 1000, H: 1000 });
   assert.equal(draft.savedPolygons, null);
   assert.equal(provenanceRows(draft, fmt).find((r) => r.key === 'job'), undefined);
+});
+
+test('an annotation\'s provenance (made outside rooms) awaits no review', () => {
+  const p = parseProvenance({ ...server, review: '', reviewerName: '', reviewedAt: '', outsideRoom: true });
+  assert.equal(p.outsideRoom, true);
+  assert.equal(parseProvenance(server).outsideRoom, false);
+  const rows = Object.fromEntries(provenanceRows(p, fmt).map((r) => [r.key, r.value]));
+  assert.equal(rows.review, undefined);
+  assert.equal(rows.job, '1234');
+  assert.equal(rows.ids, 'annotation 11, 12');
+});
+
+test('annotationProvenanceURL', () => {
+  assert.equal(annotationProvenanceURL(9, 11), '/api/images/9/annotations/11/provenance');
+  assert.equal(annotationProvenanceURL('9/x', 11), '/api/images/9%2Fx/annotations/11/provenance');
+});
+
+test('rerunPrompt copies a stored prompt, or null when it is empty', () => {
+  const p = parseProvenance(server);
+  const copy = rerunPrompt(p.prompt);
+  assert.deepEqual(copy, p.prompt);
+  copy.points[0].x = 0.99;
+  copy.box.xMin = 0.5;
+  assert.equal(p.prompt.points[0].x, 0.6, 'a copy');
+  assert.equal(p.prompt.box.xMin, 0.1, 'a copy');
+  assert.deepEqual(rerunPrompt({ points: [], box: { xMin: 0.1, yMin: 0.2, xMax: 0.3, yMax: 0.4 } }), { points: [], box: { xMin: 0.1, yMin: 0.2, xMax: 0.3, yMax: 0.4 } });
+  assert.equal(rerunPrompt({ points: [], box: null }), null);
+  assert.equal(rerunPrompt(null), null);
 });
