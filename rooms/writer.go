@@ -397,7 +397,12 @@ func (w *Writer) create(ctx, callCtx context.Context, api AnnotationsAPI, wr *st
 		return
 	}
 	if wr.Ambiguous {
-		ids, err := landed(callCtx, api, items)
+		claimed, err := w.claimed(ctx, wr)
+		if err != nil {
+			w.retry(ctx, wr, err, true)
+			return
+		}
+		ids, err := landed(callCtx, api, items, claimed)
 		if err != nil {
 			w.retry(ctx, wr, err, true)
 			return
@@ -586,9 +591,28 @@ func (w *Writer) fail(ctx context.Context, wr *store.Write, msg string) {
 	}
 }
 
+// claimed returns the annotation ids that the image's other writes have created: an equal
+// annotation that one of them made (two objects can have the same outline) is not wr's.
+func (w *Writer) claimed(ctx context.Context, wr *store.Write) (map[int64]bool, error) {
+	writes, err := w.outbox.ForImage(ctx, wr.RoomID, wr.FileID)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[int64]bool{}
+	for _, o := range writes {
+		if o.ID != wr.ID && o.Op == store.OpCreate {
+			for _, id := range o.AnnotationIDs {
+				ids[id] = true
+			}
+		}
+	}
+	return ids, nil
+}
+
 // landed looks in CDF for annotations equal to items (same file, app, user, label and
-// polygon) and returns their ids in item order, or fewer when some are missing.
-func landed(ctx context.Context, api AnnotationsAPI, items []cdf.AnnotationCreate) ([]int64, error) {
+// polygon) that no other write claimed, and returns their ids in item order, or fewer when
+// some are missing.
+func landed(ctx context.Context, api AnnotationsAPI, items []cdf.AnnotationCreate, claimed map[int64]bool) ([]int64, error) {
 	var ids []int64
 	for _, it := range items {
 		list, err := api.List(ctx, cdf.AnnotationFilter{
@@ -598,12 +622,15 @@ func landed(ctx context.Context, api AnnotationsAPI, items []cdf.AnnotationCreat
 			CreatingApp:           it.CreatingApp,
 			CreatingUser:          it.CreatingUser,
 			Data:                  it.Data,
-		}, cdf.ListOptions{Limit: 2})
+		}, cdf.ListOptions{Limit: cdf.MaxAnnotationLimit})
 		if err != nil {
 			return nil, err
 		}
-		if len(list.Items) > 0 {
-			ids = append(ids, list.Items[0].ID)
+		for _, a := range list.Items {
+			if !claimed[a.ID] && !slices.Contains(ids, a.ID) {
+				ids = append(ids, a.ID)
+				break
+			}
 		}
 	}
 	return ids, nil

@@ -343,3 +343,36 @@ func TestSlowWriteHoldsUpNoOne(t *testing.T) {
 		t.Errorf("%d annotations after the hung create was answered, want 3", n)
 	}
 }
+
+// TestTwinObjectsBothSaved: two objects with the same outline and label make equal
+// annotations; when the second one's create is lost in transit, the look for it must not take
+// the first one's annotation for its own.
+func TestTwinObjectsBothSaved(t *testing.T) {
+	var creates atomic.Int32
+	g := newOpsRig(t, nil, func(r *http.Request) *cdflocal.Fault {
+		if r.URL.Path == "/api/v1/projects/lasso-local/annotations" && creates.Add(1) == 2 {
+			return &cdflocal.Fault{Drop: true} // the twin's first create never lands
+		}
+		return nil
+	})
+	g.segmented("a", 1, 0.3)
+	g.accept("a")
+	g.drain()
+	g.segmented("b", 1, 0.3) // the same outline and label
+	g.accept("b")
+	g.drain()
+	if got := g.inCDF(); len(got) != 2 {
+		t.Fatalf("CDF has %v for two accepted twins, want two annotations", got)
+	}
+	ids := map[int64]bool{}
+	for _, id := range []string{"a", "b"} {
+		writes, err := g.st.Outbox().ForObject(context.Background(), g.room.ID, g.fileID, id)
+		if err != nil || len(writes) != 1 || writes[0].State != store.WriteDone || len(writes[0].AnnotationIDs) != 1 {
+			t.Fatalf("writes of %s = %+v, %v", id, writes, err)
+		}
+		ids[writes[0].AnnotationIDs[0]] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("the twins claim the same annotation: %v", ids)
+	}
+}
