@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/oauth2-proxy/mockoidc"
 	"golang.org/x/oauth2"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -330,22 +329,7 @@ func TestTwoHundredAcceptedUnderFaults(t *testing.T) {
 	)
 	began := time.Now()
 
-	op, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.AddMiddleware(tokenAnswers(nil)); err != nil {
-		t.Fatal(err)
-	}
-	opLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.Start(opLn, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { op.Shutdown() })
-	op.QueueUser(&mockoidc.MockUser{Subject: "ana-123", Email: "ana@example.com", PreferredUsername: "ana"})
+	op := startProvider(t, nil)
 
 	// The stand-in outlives the app's restarts, with its own listener and data folder.
 	faults := newAnnotationFaults(0.3, 3*writeTimeout, 20260601)

@@ -61,29 +61,7 @@ func (s *syncBuffer) String() string {
 // page, a script, a WebSocket message or the log.
 func TestCDFModeSignInAndTokens(t *testing.T) {
 	rec := &recorder{}
-	op, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = op.AddMiddleware(tokenAnswers(func(body map[string]any) {
-		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-			if s, _ := body[k].(string); s != "" {
-				rec.add(&rec.issued, s)
-			}
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { op.Shutdown() })
-	op.QueueUser(&mockoidc.MockUser{Subject: "ana-123", Email: "ana@example.com", PreferredUsername: "ana"})
+	op := startProvider(t, func(token string) { rec.add(&rec.issued, token) })
 
 	// The stand-in plays CDF: it accepts any bearer, and records which one it got.
 	standIn, err := cdflocal.New(cdflocal.Config{ImagesDir: "../../static/samples", Project: "acme", Engine: segment.New(segment.Options{})})
@@ -256,9 +234,32 @@ func cdfModeEnv(t *testing.T, op *mockoidc.MockOIDC, cdfURL string) (addr, base 
 	}
 }
 
-// tokenAnswers is mockoidc middleware that makes its token answer say expires_in in seconds
-// (it writes a Go duration there) and shows each successful answer to seen, if set.
-func tokenAnswers(seen func(body map[string]any)) func(http.Handler) http.Handler {
+// startProvider starts mockoidc on a loopback port with "ana" queued to sign in. Its token
+// answers say expires_in in seconds (mockoidc writes a Go duration there), and issued, if set,
+// is told every token it hands out.
+func startProvider(t *testing.T, issued func(token string)) *mockoidc.MockOIDC {
+	t.Helper()
+	op, err := mockoidc.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.AddMiddleware(tokenAnswers(issued)); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Shutdown() })
+	op.QueueUser(&mockoidc.MockUser{Subject: "ana-123", Email: "ana@example.com", PreferredUsername: "ana"})
+	return op
+}
+
+// tokenAnswers is the mockoidc middleware of startProvider.
+func tokenAnswers(issued func(token string)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != mockoidc.TokenEndpoint {
@@ -274,8 +275,12 @@ func tokenAnswers(seen func(body map[string]any)) func(http.Handler) http.Handle
 				return
 			}
 			body["expires_in"] = 3600
-			if seen != nil {
-				seen(body)
+			if issued != nil {
+				for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+					if s, _ := body[k].(string); s != "" {
+						issued(s)
+					}
+				}
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(body)

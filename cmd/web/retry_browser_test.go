@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/lassoteam/lasso/cdf/cdflocal"
 	"github.com/lassoteam/lasso/rooms"
@@ -37,31 +35,11 @@ func TestBrowserSaveFailedRetry(t *testing.T) {
 	)
 	refusing.Store(true)
 
-	op, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = op.AddMiddleware(tokenAnswers(func(body map[string]any) {
+	op := startProvider(t, func(token string) {
 		issuedMu.Lock()
 		defer issuedMu.Unlock()
-		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-			if s, _ := body[k].(string); s != "" {
-				issued = append(issued, s)
-			}
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { op.Shutdown() })
-	op.QueueUser(&mockoidc.MockUser{Subject: "ana-123", Email: "ana@example.com", PreferredUsername: "ana"})
+		issued = append(issued, token)
+	})
 
 	// The stand-in refuses creates (POST …/annotations, not /list or /suggest) while refusing.
 	standIn, err := cdflocal.New(cdflocal.Config{ImagesDir: "../../static/samples", Project: "acme", Engine: segment.New(segment.Options{}),
