@@ -193,11 +193,7 @@ func (s *server) retrySolo(c echo.Context) error {
 // with Lasso outside a room: the provenance kept with the write that created it, and the
 // object's writes since. (Room objects have their own, for every member.)
 func (s *server) annotationProvenance(c echo.Context) error {
-	id, err := fileID(c)
-	if err != nil {
-		return err
-	}
-	annID, err := annotationID(c)
+	id, annID, err := annotationPath(c)
 	if err != nil {
 		return err
 	}

@@ -138,6 +138,16 @@ func annotationID(c echo.Context) (int64, error) {
 	return id, nil
 }
 
+// annotationPath parses the :id and :annotationId path parameters.
+func annotationPath(c echo.Context) (int64, int64, error) {
+	id, err := fileID(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	annID, err := annotationID(c)
+	return id, annID, err
+}
+
 // listAnnotations answers every annotation on the image, read from CDF page by page. With
 // ?room=<id> and a member of that room asking, the annotations the room already shows as its
 // own objects (Config.AnnotationIDsOf) are left out.
@@ -253,11 +263,7 @@ func (e *annotationEdit) check() error {
 // updateAnnotation changes an annotation's label, status and/or polygon in CDF and answers it
 // as the list shows it.
 func (s *server) updateAnnotation(c echo.Context) error {
-	fileID, err := fileID(c)
-	if err != nil {
-		return err
-	}
-	annID, err := annotationID(c)
+	fileID, annID, err := annotationPath(c)
 	if err != nil {
 		return err
 	}
@@ -341,11 +347,7 @@ func editedData(a *cdf.Annotation, label *string, polygon [][]float64) (json.Raw
 
 // deleteAnnotation deletes an annotation of the image from CDF.
 func (s *server) deleteAnnotation(c echo.Context) error {
-	fileID, err := fileID(c)
-	if err != nil {
-		return err
-	}
-	annID, err := annotationID(c)
+	fileID, annID, err := annotationPath(c)
 	if err != nil {
 		return err
 	}
