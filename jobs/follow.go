@@ -29,6 +29,8 @@ type follow struct {
 	cancel context.CancelCauseFunc
 
 	jobID     int64
+	backend   string // what the SegmentAPI said ran the job, and its notice
+	notice    string
 	last      Event // the last event this follow published
 	published bool
 	throttled bool // the last answer from CDF was a 429, for the timeout message
@@ -94,6 +96,9 @@ func (f *follow) run() {
 	}
 	f.throttled = false
 	f.jobID = job.JobID
+	if d, ok := f.api.(Described); ok {
+		f.backend, f.notice = d.Backend()
+	}
 	if f.observe(job) {
 		return
 	}
@@ -201,6 +206,8 @@ func (f *follow) event() Event {
 		JobID:     f.jobID,
 		User:      f.task.User,
 		FileID:    f.task.FileID,
+		Backend:   f.backend,
+		Notice:    f.notice,
 		ElapsedMS: f.m.opts.Clock.Now().Sub(f.start).Milliseconds(),
 	}
 }
@@ -276,8 +283,20 @@ func failureReason(job *cdf.SegmentJob) string {
 	return "no reason given"
 }
 
+// failure unwraps a *Failure: the backend's own words for the user.
+func failure(err error) (string, bool, bool) {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Reason, f.Retryable, true
+	}
+	return "", false, false
+}
+
 // transient reports whether a failed poll may succeed if simply repeated.
 func transient(err error) bool {
+	if _, _, ok := failure(err); ok {
+		return false // the backend has said what went wrong
+	}
 	var ae *cdf.APIError
 	if !errors.As(err, &ae) {
 		return true // transport error: the request may never have reached CDF
@@ -304,6 +323,9 @@ func apiMessage(ae *cdf.APIError) string {
 // startFailure describes a POST that failed for good. A 4xx means this prompt will be refused
 // again; a 5xx or transport error may pass on another try.
 func startFailure(err error) (string, bool) {
+	if msg, retry, ok := failure(err); ok {
+		return msg, retry
+	}
 	var ae *cdf.APIError
 	if !errors.As(err, &ae) {
 		return "could not reach CDF to start the job: " + err.Error(), true
@@ -317,6 +339,9 @@ func startFailure(err error) (string, bool) {
 // pollFailure describes a poll that failed for good (a 4xx other than 429). Signing in again
 // is what helps against 401/403; a job CDF has lost can be started anew.
 func pollFailure(err error) (string, bool) {
+	if msg, retry, ok := failure(err); ok {
+		return msg, retry
+	}
 	var ae *cdf.APIError
 	if !errors.As(err, &ae) {
 		return "could not follow the job: " + err.Error(), true

@@ -31,6 +31,23 @@ type SegmentAPI interface {
 	SegmentJob(ctx context.Context, jobID int64) (*cdf.SegmentJob, error)
 }
 
+// Described is implemented by a SegmentAPI that can say which backend ran its job ("cdf",
+// "local", "url") and what, if anything, the user should be told about that choice. The
+// Manager asks after StartSegment has returned and puts both into every event of the job.
+// A SegmentAPI given to Submit serves that one task, so it may remember what it started.
+type Described interface {
+	Backend() (name, notice string)
+}
+
+// Failure is an error a SegmentAPI returns when it has words for the user: the job fails with
+// Reason as its message. Other errors are described as CDF's.
+type Failure struct {
+	Reason    string
+	Retryable bool
+}
+
+func (f *Failure) Error() string { return "jobs: " + f.Reason }
+
 // Publisher receives the events; *hub.Hub satisfies it.
 type Publisher interface {
 	// Publish sends data as an event of type typ to room's subscribers without blocking.
@@ -73,6 +90,11 @@ type Event struct {
 	Status Status `json:"status"`
 	// ElapsedMS is the time since the prompt was submitted, in milliseconds.
 	ElapsedMS int64 `json:"elapsedMs"`
+	// Backend names what ran the job ("cdf", "local" or "url"), when the SegmentAPI said so.
+	Backend string `json:"backend,omitempty"`
+	// Notice is something the user should be told once about the backend, e.g. that CDF's
+	// vision API is gone and Lasso's own engine answers instead.
+	Notice string `json:"notice,omitempty"`
 	// Error says, for a person, why the job failed.
 	Error string `json:"error,omitempty"`
 	// Retryable tells the UI whether submitting the same prompt again may succeed.

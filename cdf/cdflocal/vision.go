@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/cdf/cdfseg"
 	"github.com/lassoteam/lasso/segment"
 )
 
@@ -324,14 +325,7 @@ func (s *Server) segment(ctx context.Context, j *job) (segs []cdf.Segment, err e
 			return os.Open(e.abs)
 		},
 	}
-	var p segment.Prompt
-	for _, pt := range j.points {
-		p.Points = append(p.Points, segment.Point{X: pt.X, Y: pt.Y, Label: pt.Label})
-	}
-	if b := j.box; b != nil {
-		p.Box = &segment.Box{XMin: b.XMin, YMin: b.YMin, XMax: b.XMax, YMax: b.YMax}
-	}
-	out, err := s.cfg.Engine.Segment(ctx, src, p)
+	out, err := s.cfg.Engine.Segment(ctx, src, cdfseg.Prompt(j.points, j.box))
 	if err != nil {
 		switch {
 		case errors.Is(err, segment.ErrUnsupported):
@@ -341,38 +335,5 @@ func (s *Server) segment(ctx context.Context, j *job) (segs []cdf.Segment, err e
 		}
 		return nil, fmt.Errorf("Segmentation failed: %v", err)
 	}
-	return toWire(out), nil
-}
-
-// toWire converts engine segments to CDF's shape: scores and vertices clamped to 0..1,
-// polygons of 3..1000 vertices (longer ones thinned evenly, shorter ones dropped).
-func toWire(in []segment.Segment) []cdf.Segment {
-	out := []cdf.Segment{}
-	for _, sg := range in {
-		var polys []cdf.Polygon
-		for _, pg := range sg.Polygons {
-			if len(pg) < 3 {
-				continue
-			}
-			n := min(len(pg), MaxPolygonVertices)
-			vs := make([]cdf.Vertex, 0, n)
-			for i := range n {
-				v := pg[i*len(pg)/n]
-				vs = append(vs, cdf.Vertex{X: clamp01(v.X), Y: clamp01(v.Y)})
-			}
-			polys = append(polys, cdf.Polygon{Vertices: vs})
-		}
-		if len(polys) == 0 {
-			continue
-		}
-		out = append(out, cdf.Segment{Score: clamp01(sg.Score), Polygons: polys})
-	}
-	return out
-}
-
-func clamp01(v float64) float64 {
-	if math.IsNaN(v) || v < 0 {
-		return 0
-	}
-	return min(v, 1)
+	return cdfseg.Segments(out), nil
 }

@@ -96,7 +96,8 @@ func TestImportRules(t *testing.T) {
 	onlyDeps("hub")
 	onlyDeps("export")
 	onlyDeps("cdf")
-	onlyDeps("cdf/cdflocal", "cdf", "segment", "golang.org/x/image")
+	onlyDeps("cdf/cdflocal", "cdf", "cdf/cdfseg", "segment", "golang.org/x/image")
+	onlyDeps("cdf/cdfseg", "cdf", "segment", "golang.org/x/image")
 	onlyDeps("jobs", "cdf", "hub")
 
 	for name, p := range pkgs {
