@@ -3,6 +3,8 @@ package cdf
 import (
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 )
 
 // Wire types shared by the client and the stand-in. Field names and JSON tags follow CDF's
@@ -39,6 +41,19 @@ type File struct {
 	CreatedTime     int64             `json:"createdTime"`
 	LastUpdatedTime int64             `json:"lastUpdatedTime"`
 	InstanceID      *InstanceID       `json:"instanceId,omitempty"`
+}
+
+// IsImage reports whether f is a JPEG or PNG image, the kinds Lasso segments: its MIME type
+// says so and its name's extension agrees.
+func (f *File) IsImage() bool {
+	ext := strings.ToLower(path.Ext(f.Name))
+	switch f.MimeType {
+	case "image/jpeg":
+		return ext == ".jpg" || ext == ".jpeg"
+	case "image/png":
+		return ext == ".png"
+	}
+	return false
 }
 
 // FileFilter is the filter of POST /files/list (the subset Lasso uses).

@@ -151,7 +151,7 @@ func (s *server) acceptSolo(c echo.Context) error {
 		return err
 	}
 	o := &store.Object{FileID: fileID, ObjectID: objectID, Version: *body.Version, Label: body.Label, Prompt: prompt,
-		JobID: result.JobID, Status: store.StatusDone, Segments: segments, Accepted: true, Backend: s.Backend}
+		JobID: result.JobID, Status: store.StatusDone, Segments: segments, Accepted: true, Backend: result.Backend}
 	if err := s.Writer.Enqueue(c.Request().Context(), o, roomUser(c), d); err != nil {
 		return err
 	}

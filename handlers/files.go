@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,18 +44,6 @@ func userRoom(u User, id int64) string { return ImageKey(u.ID, id) }
 // their writes are told there.
 func ImageKey(userID string, fileID int64) string { return "user:" + userID + "/" + imageRoom(fileID) }
 
-// isImage reports whether CDF's segment endpoint (and Lasso) can work on the file.
-func isImage(f *cdf.File) bool {
-	ext := strings.ToLower(path.Ext(f.Name))
-	switch f.MimeType {
-	case "image/jpeg":
-		return ext == ".jpg" || ext == ".jpeg"
-	case "image/png":
-		return ext == ".png"
-	}
-	return false
-}
-
 // openImage fetches a file's metadata with the request's user's client and checks that it is
 // an image within the pixel limit. It returns that client for the calls that follow.
 func (s *server) openImage(c echo.Context, id int64) (*cdf.Client, *cdf.File, error) {
@@ -72,7 +59,7 @@ func (s *server) openImage(c echo.Context, id int64) (*cdf.Client, *cdf.File, er
 	if !f.Uploaded {
 		return nil, nil, newProblem(http.StatusConflict, "“%s” has no content yet: its upload has not finished.", f.Name)
 	}
-	if !isImage(f) {
+	if !f.IsImage() {
 		return nil, nil, newProblem(http.StatusUnprocessableEntity, "“%s” is not a JPEG or PNG image; Lasso segments only those.", f.Name)
 	}
 	w, h, err := s.imageSize(ctx, client, f)
@@ -164,7 +151,7 @@ func (s *server) browse(c echo.Context) error {
 		if f.Directory != "" {
 			dirs[f.Directory] = true
 		}
-		if !isImage(f) {
+		if !f.IsImage() {
 			continue
 		}
 		page.Files = append(page.Files, fileCard(f))
@@ -266,7 +253,7 @@ func (s *server) neighbours(ctx context.Context, client *cdf.Client, f *cdf.File
 	var same []cdf.File
 	for i := range list.Items {
 		g := &list.Items[i]
-		if g.Directory == f.Directory && isImage(g) {
+		if g.Directory == f.Directory && g.IsImage() {
 			same = append(same, *g)
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/store"
+	"github.com/lassoteam/lasso/vision"
 )
 
 const standInToken = "stand-in-secret"
@@ -189,8 +190,13 @@ func setup(t *testing.T, opt options) *app {
 	writer.Notify = handlers.PublishSaves(events)
 	teams.SetWriter(writer)
 
+	segmenters, err := vision.New(context.Background(), vision.Config{Kind: vision.KindCDF})
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Config{
+		Segmenters:  segmenters,
 		Log:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mode:        "local",
 		Project:     "test-project",

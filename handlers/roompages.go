@@ -146,7 +146,7 @@ func (s *server) roomFiles(c echo.Context, client *cdf.Client, form views.NewRoo
 	}
 	images := files[:0]
 	for i := range files {
-		if isImage(&files[i]) {
+		if files[i].IsImage() {
 			images = append(images, files[i])
 		}
 	}

@@ -109,7 +109,7 @@ func (s *server) roomPrompt(c echo.Context) error {
 		return err
 	}
 	u := userOf(c)
-	_, started, err := s.Rooms.Prompt(c.Request().Context(), client.Vision, c.Param("id"), roomUser(c), rooms.Prompt{
+	_, started, err := s.Rooms.Prompt(c.Request().Context(), s.segmenter(u, client), c.Param("id"), roomUser(c), rooms.Prompt{
 		FileID: fileID, ObjectID: body.ObjectID, Version: body.Version, Label: body.Label,
 		Request: req, TakeOver: body.TakeOver, SessionID: u.SessionID,
 	})

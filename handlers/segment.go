@@ -148,7 +148,7 @@ func (s *server) segment(c echo.Context) error {
 		return err
 	}
 	u := userOf(c)
-	err = s.Jobs.Submit(client.Vision, jobs.Task{
+	err = s.Jobs.Submit(s.segmenter(u, client), jobs.Task{
 		Room:     userRoom(u, id),
 		ObjectID: body.ObjectID,
 		Version:  body.Version,
@@ -163,4 +163,9 @@ func (s *server) segment(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"objectId": body.ObjectID, "version": body.Version})
+}
+
+// segmenter is the segment backend for one of u's prompts, reading through u's own client.
+func (s *server) segmenter(u User, client *cdf.Client) jobs.SegmentAPI {
+	return s.Segmenters.For(u.ID, client.Vision, client.Files)
 }

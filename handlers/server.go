@@ -18,6 +18,7 @@ import (
 	"github.com/lassoteam/lasso/jobs"
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/views"
+	"github.com/lassoteam/lasso/vision"
 )
 
 // maxBodyBytes bounds every request body; a prompt of 100 points is about 5 KB.
@@ -27,6 +28,12 @@ const maxBodyBytes = 64 << 10
 type jobRunner interface {
 	Submit(api jobs.SegmentAPI, t jobs.Task) error
 	Snapshot(room string) []jobs.Event
+}
+
+// segmenters picks the segment backend of one task (vision.Service): visionAPI and files are
+// the user's own CDF client's.
+type segmenters interface {
+	For(user string, visionAPI jobs.SegmentAPI, files vision.FilesAPI) jobs.SegmentAPI
 }
 
 // subscriber is what handlers need of hub.Hub: subscribing, for room sockets resuming from a
@@ -60,9 +67,9 @@ type Config struct {
 	Rooms roomService
 	// Writer writes accepted objects of images opened outside rooms to CDF.
 	Writer annotationWriter
-	// Backend names what segments prompts, kept as the provenance of accepted objects.
-	Backend string
-	Static  fs.FS // served under /static/
+	// Segmenters gives each prompt its segment backend.
+	Segmenters segmenters
+	Static     fs.FS // served under /static/
 	// MaxPixels refuses images with more pixels than this before any decoding (default 40 MP).
 	MaxPixels int64
 	// SecureCookies marks cookies Secure; set it when the app is served over TLS.

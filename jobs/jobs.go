@@ -31,6 +31,13 @@ type SegmentAPI interface {
 	SegmentJob(ctx context.Context, jobID int64) (*cdf.SegmentJob, error)
 }
 
+// Backend names, as Described gives them and events carry them.
+const (
+	BackendCDF   = "cdf"   // CDF's vision API, with the user's own token
+	BackendLocal = "local" // Lasso's engine in process: its jobs do not outlive a restart
+	BackendURL   = "url"   // another service with CDF's segment contract
+)
+
 // Described is implemented by a SegmentAPI that can say which backend ran its job ("cdf",
 // "local", "url") and what, if anything, the user should be told about that choice. The
 // Manager asks after StartSegment has returned and puts both into every event of the job.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
 	"github.com/lassoteam/lasso/store"
@@ -414,7 +415,7 @@ func (p JobPublisher) Publish(room, typ string, data any) (hub.Message, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := p.Store.SetJob(ctx, roomID, fileID, objectID, ev.Version, ev.JobID, string(ev.Status), ev.Error, segments, box, time.Now())
+	err := p.Store.SetJob(ctx, roomID, fileID, objectID, ev.Version, ev.JobID, ev.Backend, string(ev.Status), ev.Error, segments, box, time.Now())
 	if errors.Is(err, store.ErrStale) {
 		return hub.Message{}, nil // a newer prompt exists: this result must not land
 	}
@@ -425,7 +426,20 @@ func (p JobPublisher) Publish(room, typ string, data any) (hub.Message, error) {
 	if err != nil {
 		return hub.Message{}, fmt.Errorf("rooms: read object: %w", err)
 	}
+	if ev.Notice != "" && ev.Status == jobs.StatusDone {
+		// The notice is the room's news once per result, not once per status change.
+		_, _ = p.Hub.Publish(room, NoticeEvent, Notice{Notice: ev.Notice})
+	}
 	return p.Hub.Publish(room, "object.updated", obj)
+}
+
+// NoticeEvent is the type of a room message that tells its members something about the
+// segment backend once (e.g. that CDF's vision API is gone); its data is a Notice.
+const NoticeEvent = "segment.notice"
+
+// Notice is the data of a NoticeEvent.
+type Notice struct {
+	Notice string `json:"notice"`
 }
 
 // Resume follows, after a restart, every job that was queued or running when the server
@@ -440,22 +454,45 @@ func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, s
 		api, err := apiFor(ctx, o.SessionID)
 		if err != nil {
 			msg := "The job was interrupted by a restart and its author's sign-in has ended; prompt again."
-			if s.store.SetJob(ctx, o.RoomID, o.FileID, o.ObjectID, o.Version, o.JobID, "failed", msg, nil, nil, s.now()) == nil {
+			if s.store.SetJob(ctx, o.RoomID, o.FileID, o.ObjectID, o.Version, o.JobID, "", "failed", msg, nil, nil, s.now()) == nil {
 				if obj, err := s.store.Object(ctx, store.ObjectKey{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID}); err == nil {
 					s.publish(o.RoomID, "object.updated", obj)
 				}
 			}
 			continue
 		}
-		err = s.jobs.Submit(api, jobs.Task{
+		t := jobs.Task{
 			Room: Key(o.RoomID), ObjectID: taskObject(o.FileID, o.ObjectID), Version: o.Version,
 			User: o.AuthorName, FileID: o.FileID, JobID: o.JobID,
-		})
+		}
+		if o.Backend == jobs.BackendLocal {
+			// An in-process job died with the process: run the stored prompt again.
+			if t.Request, err = storedRequest(o); err != nil {
+				return fmt.Errorf("rooms: resume object %s: %w", o.ObjectID, err)
+			}
+			t.JobID = 0
+		}
+		err = s.jobs.Submit(api, t)
 		if err != nil && !errors.Is(err, jobs.ErrStale) {
 			return fmt.Errorf("rooms: resume job %d: %w", o.JobID, err)
 		}
 	}
 	return nil
+}
+
+// storedRequest is the segment request of an object's stored prompt.
+func storedRequest(o store.Object) (cdf.SegmentRequest, error) {
+	var p struct {
+		Points      []cdf.SegmentPoint `json:"points"`
+		BoundingBox *cdf.BoundingBox   `json:"box"`
+	}
+	if err := json.Unmarshal(o.Prompt, &p); err != nil {
+		return cdf.SegmentRequest{}, fmt.Errorf("read the stored prompt: %w", err)
+	}
+	if p.Points == nil {
+		p.Points = []cdf.SegmentPoint{}
+	}
+	return cdf.SegmentRequest{Items: []cdf.FileReference{{FileID: o.FileID}}, Points: p.Points, BoundingBox: p.BoundingBox}, nil
 }
 
 // Summary is a room with its progress, for the list of a user's rooms.

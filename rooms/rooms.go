@@ -79,9 +79,6 @@ type JobRunner interface {
 
 // Service runs rooms. It is safe for concurrent use.
 type Service struct {
-	// Backend names what segments prompts, kept with each object as provenance.
-	Backend string
-
 	store  store.Rooms
 	pub    Publisher
 	jobs   JobRunner
@@ -278,7 +275,7 @@ func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string
 	now := s.now()
 	obj, err := s.store.PutPrompt(ctx, &store.Object{
 		RoomID: roomID, FileID: p.FileID, ObjectID: p.ObjectID,
-		AuthorID: u.ID, AuthorName: u.Name, SessionID: p.SessionID, Label: p.Label, Backend: s.Backend,
+		AuthorID: u.ID, AuthorName: u.Name, SessionID: p.SessionID, Label: p.Label,
 		Prompt: promptJSON, Version: p.Version, CreatedAt: now, UpdatedAt: now,
 	})
 	if errors.Is(err, store.ErrStale) {

@@ -74,7 +74,7 @@ func (g *opsRig) segmented(id string, v int, x float64) {
 		g.t.Fatal(err)
 	}
 	segments, _ := json.Marshal([]cdf.Segment{{Score: 0.8, Polygons: []cdf.Polygon{{Vertices: []cdf.Vertex{{X: x, Y: 0.2}, {X: x + 0.3, Y: 0.2}, {X: x + 0.1, Y: 0.7}}}}}})
-	if err := g.st.Rooms().SetJob(ctx, g.room.ID, g.fileID, id, v, int64(v), "done", "", segments, nil, time.Now()); err != nil {
+	if err := g.st.Rooms().SetJob(ctx, g.room.ID, g.fileID, id, v, int64(v), "", "done", "", segments, nil, time.Now()); err != nil {
 		g.t.Fatal(err)
 	}
 }

@@ -79,7 +79,7 @@ func TestAcceptedObjectsBecomeAnnotationsExactlyOnce(t *testing.T) {
 			Label: fmt.Sprintf("thing %d", i), Prompt: json.RawMessage(`{"points":[]}`), Version: 1, UpdatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Rooms().SetJob(ctx, r.ID, fileID, id, 1, int64(i+1), "done", "", segments, nil, time.Now()); err != nil {
+		if err := st.Rooms().SetJob(ctx, r.ID, fileID, id, 1, int64(i+1), "", "done", "", segments, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := svc.Edit(ctx, r.ID, ana, fileID, id, rooms.Change{Accepted: &accepted}); err != nil {

@@ -83,7 +83,7 @@ func loadWorkImage(ctx context.Context, src Source, maxPixels int64, long int) (
 	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
 		return nil, fmt.Errorf("%w: %d×%d = %d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, px, maxPixels)
@@ -96,7 +96,7 @@ func loadWorkImage(ctx context.Context, src Source, maxPixels int64, long int) (
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode: %v", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: decode: %w", ErrUnsupported, err)
 	}
 	data = nil
 	return newWorkImage(img, long), nil

@@ -248,9 +248,10 @@ type Rooms interface {
 	// SetJob records the job started for, or the state reached by the job of, the object's
 	// prompt version. It applies only while version is the stored version: otherwise it
 	// changes nothing and returns ErrStale, so a superseded job's result never lands.
-	// segments and box replace the stored ones (nil clears them). ErrNotFound if there is no
-	// such object or it was deleted; ErrInvalid for an unknown status.
-	SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64,
+	// segments and box replace the stored ones (nil clears them); a non-empty backend (what
+	// ran the job) replaces the stored one. ErrNotFound if there is no such object or it was
+	// deleted; ErrInvalid for an unknown status.
+	SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64, backend string,
 		status, errMsg string, segments, box json.RawMessage, at time.Time) error
 	// SetObjectMeta changes the label (when label is not nil) and acceptance (when accepted is
 	// not nil) and/or deletes the object, and returns the stored object. Deleting a deleted

@@ -75,6 +75,9 @@ func (s *SQLite) Rooms() Rooms { return sqliteRooms{s.db} }
 // Outbox returns the outbox of annotation writes.
 func (s *SQLite) Outbox() Outbox { return sqliteOutbox{s.db} }
 
+// Settings returns the deployment's settings.
+func (s *SQLite) Settings() Settings { return sqliteSettings{s.db} }
+
 // migration is one numbered schema change.
 type migration struct {
 	version int

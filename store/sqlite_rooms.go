@@ -510,7 +510,7 @@ func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) 
 	return stored, nil
 }
 
-func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64,
+func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64, backend string,
 	status, errMsg string, segments, box json.RawMessage, at time.Time) error {
 	if err := checkJob(status, segments, box); err != nil {
 		return fmt.Errorf("store: set job: %w", err)
@@ -525,9 +525,10 @@ func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, ob
 		// The version guard sits in the UPDATE itself, so a newer prompt committed
 		// concurrently always wins over an older job's result.
 		res, err := tx.ExecContext(ctx, `UPDATE room_objects
-			SET job_id = ?, status = ?, error = ?, segments = ?, bounding_box = ?, updated_at = ?
+			SET job_id = ?, backend = CASE WHEN ? = '' THEN backend ELSE ? END,
+				status = ?, error = ?, segments = ?, bounding_box = ?, updated_at = ?
 			WHERE room_id = ? AND file_id = ? AND object_id = ? AND version = ? AND deleted_at IS NULL`,
-			jobID, status, errMsg, nullJSON(segments), nullJSON(box), toMicros(at), roomID, fileID, objectID, version)
+			jobID, backend, backend, status, errMsg, nullJSON(segments), nullJSON(box), toMicros(at), roomID, fileID, objectID, version)
 		if err != nil {
 			return err
 		}

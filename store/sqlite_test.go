@@ -97,7 +97,7 @@ func TestSQLiteReopenRooms(t *testing.T) {
 	if _, err := s.Rooms().PutPrompt(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Rooms().SetJob(ctx, r.ID, storetest.File2, "o", 2, 77, store.StatusRunning, "", nil, nil, now); err != nil {
+	if err := s.Rooms().SetJob(ctx, r.ID, storetest.File2, "o", 2, 77, "", store.StatusRunning, "", nil, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Rooms().SetImageDone(ctx, r.ID, storetest.File1, "u-ben", true, now); err != nil {

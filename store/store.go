@@ -154,6 +154,8 @@ type Store interface {
 	Rooms() Rooms
 	// Outbox returns the outbox of annotation writes.
 	Outbox() Outbox
+	// Settings returns the deployment's settings.
+	Settings() Settings
 	// Close releases the backend; the sub-stores must not be used afterwards.
 	Close() error
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,12 @@ type config struct {
 	unsafeLocalSignIn  bool
 	maxPixels          int64
 	budget, jobTimeout time.Duration
+
+	// segmentation
+	segmentBackend string
+	segmentToken   string
+	segmentWorkers int
+	segmentQueue   int
 
 	// CDF mode
 	cdfURL           string
@@ -51,6 +58,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	var c config
 	var scopes string
+	ints, err := envInts(getenv, "LASSO_SEGMENT_WORKERS", "LASSO_SEGMENT_QUEUE")
+	if err != nil {
+		return c, err
+	}
 	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
@@ -63,6 +74,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
 	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
 	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
+	fl.StringVar(&c.segmentBackend, "segment-backend", env("LASSO_SEGMENT_BACKEND", "auto"), "what segments prompts: auto (CDF's vision API while it works, then Lasso's engine), cdf, local (Lasso's engine on CDF files), or url:<base URL> of a service with CDF's segment API, whose token is read from LASSO_SEGMENT_TOKEN (env LASSO_SEGMENT_BACKEND)")
+	fl.IntVar(&c.segmentWorkers, "segment-workers", ints[0], "Lasso's engine: prompts segmented at once (env LASSO_SEGMENT_WORKERS; default: the number of CPUs)")
+	fl.IntVar(&c.segmentQueue, "segment-queue", ints[1], "Lasso's engine: prompts that may wait for a worker before new ones are refused as busy (env LASSO_SEGMENT_QUEUE; default: 16 per worker)")
 	fl.StringVar(&c.cdfURL, "cdf-url", env("CDF_BASE_URL", ""), "CDF mode: the cluster's base URL, e.g. https://westeurope-1.cognitedata.com (env CDF_BASE_URL)")
 	fl.StringVar(&c.oidcIssuer, "oidc-issuer", env("LASSO_OIDC_ISSUER", ""), "CDF mode: the OIDC issuer URL (env LASSO_OIDC_ISSUER)")
 	fl.StringVar(&c.oidcClientID, "oidc-client-id", env("LASSO_OIDC_CLIENT_ID", ""), "CDF mode: the OIDC client id (env LASSO_OIDC_CLIENT_ID); the secret is read from LASSO_OIDC_CLIENT_SECRET only")
@@ -77,6 +91,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.oidcClientSecret = getenv("LASSO_OIDC_CLIENT_SECRET")
 	c.sessionKey = getenv("LASSO_SESSION_KEY")
+	c.segmentToken = getenv("LASSO_SEGMENT_TOKEN")
+	if strings.HasPrefix(c.segmentBackend, "url:") && c.segmentToken == "" {
+		return c, fmt.Errorf("-segment-backend %s needs the service's token in LASSO_SEGMENT_TOKEN", c.segmentBackend)
+	}
+	if c.segmentWorkers < 0 || c.segmentQueue < 0 {
+		return c, fmt.Errorf("-segment-workers and -segment-queue must not be negative")
+	}
 	c.publicURL = strings.TrimRight(c.publicURL, "/")
 	c.cdfURL = strings.TrimRight(c.cdfURL, "/")
 	if c.local() {
@@ -110,6 +131,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.secureCookies = strings.HasPrefix(c.publicURL, "https://") || env("LASSO_SECURE_COOKIES", "") == "true"
 	return c, nil
+}
+
+// envInts reads whole numbers from the environment variables keys (0 when unset).
+func envInts(getenv func(string) string, keys ...string) ([]int, error) {
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		if v := getenv(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s=%q is not a whole number", k, v)
+			}
+			out[i] = n
+		}
+	}
+	return out, nil
 }
 
 // isLoopback reports whether addr listens only on the loopback interface.

@@ -36,6 +36,7 @@ import (
 	"github.com/lassoteam/lasso/static"
 	"github.com/lassoteam/lasso/static/samples"
 	"github.com/lassoteam/lasso/store"
+	"github.com/lassoteam/lasso/vision"
 )
 
 // tuneWriter, when set, adjusts the annotation writer before it starts. It is nil except in
@@ -77,18 +78,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SecureCookie:  cfg.secureCookies,
 	}
 
+	// One engine serves the stand-in and the in-process backend, so they share its image cache.
+	engine := segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget})
 	var (
+		cdfURL  = cfg.cdfURL
 		mode    string
 		clients func(context.Context, handlers.User) (*cdf.Client, error)
 		authMgr *auth.Manager
 	)
 	if cfg.local() {
 		mode = "local"
-		standIn, err := startStandIn(ctx, cfg)
+		standIn, err := startStandIn(ctx, cfg, engine)
 		if err != nil {
 			return err
 		}
 		defer standIn.close()
+		cdfURL = standIn.url
 		// Every local user acts through the stand-in's secret, which nobody else holds.
 		client := cdf.New(standIn.url, cfg.project, oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standIn.token})))
 		clients = func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil }
@@ -114,14 +119,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
+	segmenters, closeSegmenters, err := startSegmenters(ctx, cfg, engine, cdfURL, st.Settings(), log)
+	if err != nil {
+		return err
+	}
+	defer closeSegmenters()
+
 	// Sequence numbers start from the clock, so they never repeat across restarts.
 	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	teams := rooms.New(st.Rooms(), events, nil)
-	backend := "CDF vision segment at " + cfg.cdfURL
-	if cfg.local() {
-		backend = "Lasso's engine in the local stand-in"
-	}
-	teams.Backend = backend
 	// Room objects' job events are stored with the object before they reach the room.
 	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
 	if cfg.local() {
@@ -164,7 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return nil, err
 		}
-		return c.Vision, nil
+		return segmenters.For(sessionID, c.Vision, c.Files), nil
 	})
 	if err != nil {
 		log.Warn("resume room jobs", "err", err)
@@ -182,7 +188,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Hub:           events,
 		Rooms:         teams,
 		Writer:        writer,
-		Backend:       backend,
+		Segmenters:    segmenters,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,
@@ -221,6 +227,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// startSegmenters starts the deployment's segment backend (cfg.segmentBackend): CDF's vision
+// API at cdfURL, the in-process engine on CDF files, a url: service, or auto. The returned
+// func stops the engine's workers.
+func startSegmenters(ctx context.Context, cfg config, engine *segment.Engine, cdfURL string, settings store.Settings, log *slog.Logger) (*vision.Service, func(), error) {
+	kind, base, err := vision.ParseKind(cfg.segmentBackend)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc := vision.Config{
+		Kind:     kind,
+		Settings: settings,
+		OnChange: func(retired bool, reason string) {
+			if retired {
+				log.Warn("CDF's vision API answers that it is gone: prompts now run on Lasso's engine", "answer", reason)
+			} else {
+				log.Info("CDF's vision API works again: prompts go to it")
+			}
+		},
+	}
+	closeFn := func() {}
+	if kind == vision.KindAuto || kind == vision.KindLocal {
+		vc.Local = vision.NewLocal(engine, vision.LocalOptions{
+			Scope: cdfURL + "/" + cfg.project, Workers: cfg.segmentWorkers, Queue: cfg.segmentQueue,
+		})
+		closeFn = vc.Local.Close
+	}
+	if kind == vision.KindURL {
+		// The service gets its own credential; users' tokens never leave for it.
+		hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.segmentToken}))
+		vc.Remote = cdf.New(base, cfg.project, hc).Vision
+	}
+	s, err := vision.New(ctx, vc)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	if retired, reason := s.Retired(); retired {
+		log.Info("CDF's vision API was found gone earlier: prompts run on Lasso's engine", "answer", reason)
+	}
+	return s, closeFn, nil
+}
+
 // sessionKey is the key that encrypts tokens at rest: LASSO_SESSION_KEY, or one generated into
 // the data folder (enough for a single server; replicas must share a configured key).
 func sessionKey(cfg config, log *slog.Logger) (*auth.Key, error) {
@@ -255,7 +303,7 @@ type standIn struct {
 	close      func()
 }
 
-func startStandIn(ctx context.Context, cfg config) (*standIn, error) {
+func startStandIn(ctx context.Context, cfg config, engine *segment.Engine) (*standIn, error) {
 	images, cleanup, err := imageFolder(cfg.images)
 	if err != nil {
 		return nil, err
@@ -271,7 +319,7 @@ func startStandIn(ctx context.Context, cfg config) (*standIn, error) {
 		Token:      token,
 		QueueDelay: cfg.queueDelay,
 		RunDelay:   cfg.runDelay,
-		Engine:     segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget}),
+		Engine:     engine,
 		// The stand-in's annotations live beside Lasso's own data, so local mode keeps them.
 		DataDir: filepath.Join(cfg.dataDir, "cdflocal"),
 	})

@@ -92,6 +92,7 @@ func TestImportRules(t *testing.T) {
 	onlyImports("auth", "github.com/coreos/go-oidc/v3/oidc", "golang.org/x/oauth2",
 		"golang.org/x/oauth2/clientcredentials", module+"/store")
 	onlyImports("rooms", module+"/cdf", module+"/hub", module+"/jobs", module+"/store")
+	onlyImports("vision", module+"/cdf", module+"/cdf/cdfseg", module+"/jobs", module+"/segment", module+"/store")
 	onlyDeps("segment", "golang.org/x/image")
 	onlyDeps("hub")
 	onlyDeps("export")

@@ -376,7 +376,7 @@ func testPutPrompt(t *testing.T, st store.Store) {
 
 	// A job result and an acceptance, which the next version must reset (result) and keep
 	// (acceptance).
-	if err := rs.SetJob(ctx, r.ID, File2, "obj-1", 1, 77, store.StatusDone, "", json.RawMessage(`[{"p":1}]`), json.RawMessage(`{"x":1}`), base.Add(90*time.Second)); err != nil {
+	if err := rs.SetJob(ctx, r.ID, File2, "obj-1", 1, 77, "", store.StatusDone, "", json.RawMessage(`[{"p":1}]`), json.RawMessage(`{"x":1}`), base.Add(90*time.Second)); err != nil {
 		t.Fatalf("SetJob: %v", err)
 	}
 	if _, err := rs.SetObjectMeta(ctx, p1.Key(), nil, ptr(true), false, base.Add(100*time.Second)); err != nil {
@@ -519,15 +519,16 @@ func testSetJob(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	t1, t2 := base.Add(time.Minute), base.Add(2*time.Minute)
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, store.StatusQueued, "", nil, nil, t1); err != nil {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, "", store.StatusQueued, "", nil, nil, t1); err != nil {
 		t.Fatalf("SetJob queued: %v", err)
 	}
 	segs, box := json.RawMessage(`[{"score":0.9,"polygon":[[0,0],[1,0],[1,1]]}]`), json.RawMessage(`{"xMin":0,"xMax":1,"yMin":0,"yMax":1}`)
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, store.StatusDone, "", segs, box, t2); err != nil {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, "local", store.StatusDone, "", segs, box, t2); err != nil {
 		t.Fatalf("SetJob done: %v", err)
 	}
 	want := promptWant(p1, p1.UpdatedAt)
-	want.JobID, want.Status, want.Segments, want.BoundingBox, want.UpdatedAt = 501, store.StatusDone, segs, box, us(t2)
+	// The backend that ran the job replaces the one stored with the prompt.
+	want.JobID, want.Status, want.Segments, want.BoundingBox, want.UpdatedAt, want.Backend = 501, store.StatusDone, segs, box, us(t2), "local"
 	got, err := rs.Object(ctx, p1.Key())
 	if err != nil {
 		t.Fatal(err)
@@ -539,31 +540,31 @@ func testSetJob(t *testing.T, st store.Store) {
 	if _, err := rs.PutPrompt(ctx, p2); err != nil {
 		t.Fatal(err)
 	}
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, store.StatusFailed, "late", nil, nil, base.Add(time.Hour)); !errors.Is(err, store.ErrStale) {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 501, "", store.StatusFailed, "late", nil, nil, base.Add(time.Hour)); !errors.Is(err, store.ErrStale) {
 		t.Errorf("SetJob for the old version: %v, want ErrStale", err)
 	}
 	// A version the store has not seen is stale too: results only land on their own prompt.
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 3, 503, store.StatusQueued, "", nil, nil, base.Add(time.Hour)); !errors.Is(err, store.ErrStale) {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 3, 503, "", store.StatusQueued, "", nil, nil, base.Add(time.Hour)); !errors.Is(err, store.ErrStale) {
 		t.Errorf("SetJob for a future version: %v, want ErrStale", err)
 	}
 	want = promptWant(p2, p1.UpdatedAt)
 	got, _ = rs.Object(ctx, p1.Key())
 	sameObject(t, "Object after stale job updates", got, want)
 
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, store.StatusFailed, "CDF said no", nil, nil, t2); err != nil {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, "", store.StatusFailed, "CDF said no", nil, nil, t2); err != nil {
 		t.Fatalf("SetJob failed: %v", err)
 	}
 	want.JobID, want.Status, want.Error, want.UpdatedAt = 502, store.StatusFailed, "CDF said no", us(t2)
 	got, _ = rs.Object(ctx, p1.Key())
 	sameObject(t, "Object after a failed job", got, want)
 
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, "Completed", "", nil, nil, t2); !errors.Is(err, store.ErrInvalid) {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, "", "Completed", "", nil, nil, t2); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("SetJob with an unknown status: %v, want ErrInvalid", err)
 	}
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, store.StatusDone, "", json.RawMessage(`[`), nil, t2); !errors.Is(err, store.ErrInvalid) {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 2, 502, "", store.StatusDone, "", json.RawMessage(`[`), nil, t2); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("SetJob with broken segments: %v, want ErrInvalid", err)
 	}
-	if err := rs.SetJob(ctx, r.ID, File1, "nope", 1, 1, store.StatusQueued, "", nil, nil, t2); !errors.Is(err, store.ErrNotFound) {
+	if err := rs.SetJob(ctx, r.ID, File1, "nope", 1, 1, "", store.StatusQueued, "", nil, nil, t2); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetJob of an unknown object: %v, want ErrNotFound", err)
 	}
 }
@@ -616,7 +617,7 @@ func testObjectMeta(t *testing.T, st store.Store) {
 	if o, err := rs.PutPrompt(ctx, NewPrompt(r.ID, File1, "a", 1)); !errors.Is(err, store.ErrStale) || o == nil || o.DeletedAt == nil {
 		t.Errorf("a replayed prompt for a deleted object = %+v, %v; want it and ErrStale", o, err)
 	}
-	if err := rs.SetJob(ctx, r.ID, File1, "a", 1, 9, store.StatusDone, "", nil, nil, delAt); !errors.Is(err, store.ErrNotFound) {
+	if err := rs.SetJob(ctx, r.ID, File1, "a", 1, 9, "", store.StatusDone, "", nil, nil, delAt); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a job result for a deleted object: %v, want ErrNotFound", err)
 	}
 	if o, err := rs.Object(ctx, key); err != nil || o.DeletedAt == nil || o.Label != "ship" {
@@ -719,7 +720,7 @@ func testPendingJobs(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 		if status != "" {
-			if err := rs.SetJob(ctx, room, File1, id, 1, jobID, status, "", nil, nil, at); err != nil {
+			if err := rs.SetJob(ctx, room, File1, id, 1, jobID, "", status, "", nil, nil, at); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -788,7 +789,7 @@ func testClosedRoom(t *testing.T, st store.Store) {
 	if _, err := rs.PutPrompt(ctx, NewPrompt(r.ID, File1, "new", 1)); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("PutPrompt of a new object: %v, want ErrClosed", err)
 	}
-	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 1, store.StatusDone, "", nil, nil, at); !errors.Is(err, store.ErrClosed) {
+	if err := rs.SetJob(ctx, r.ID, File1, "o", 1, 1, "", store.StatusDone, "", nil, nil, at); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("SetJob: %v, want ErrClosed", err)
 	}
 	if _, err := rs.SetObjectMeta(ctx, p.Key(), ptr("ship"), ptr(true), true, at); !errors.Is(err, store.ErrClosed) {

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("PendingConflict", func(t *testing.T) { testPendingConflict(t, fresh(t)) })
 	t.Run("PendingTakeConcurrent", func(t *testing.T) { testPendingTakeConcurrent(t, fresh(t)) })
 	t.Run("PendingDeleteExpired", func(t *testing.T) { testPendingDeleteExpired(t, fresh(t)) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, fresh(t)) })
 	runRooms(t, fresh)
 	runOutbox(t, fresh)
 }
@@ -364,5 +365,28 @@ func testPendingDeleteExpired(t *testing.T, st store.Store) {
 	}
 	if _, err := st.PendingLogins().Take(ctx, "fresh"); err != nil {
 		t.Errorf("Take(fresh): %v", err)
+	}
+}
+
+func testSettings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	st := s.Settings()
+	if _, err := st.Setting(ctx, "vision"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Setting of an unset key: %v, want ErrNotFound", err)
+	}
+	if err := st.PutSetting(ctx, "vision", `{"retired":true}`, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutSetting(ctx, "other", "x", base); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutSetting(ctx, "vision", "on", base.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"vision": "on", "other": "x"} {
+		got, err := st.Setting(ctx, key)
+		if err != nil || got != want {
+			t.Errorf("Setting(%q) = %q, %v; want %q", key, got, err, want)
+		}
 	}
 }
