@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lassoteam/lasso/cdf/cdflocal"
 )
 
 // config is everything run reads from flags and the environment.
@@ -25,6 +27,7 @@ type config struct {
 	queueDelay         time.Duration
 	runDelay           time.Duration
 	unsafeLocalSignIn  bool
+	standInVision      string
 	maxPixels          int64
 	budget, jobTimeout time.Duration
 
@@ -70,6 +73,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
 	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
 	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
+	fl.StringVar(&c.standInVision, "standin-vision", "on", "local mode: how the stand-in plays CDF's vision API: on, or retired-404, retired-410, retired-403 to try the move to Lasso's engine by hand")
 	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", false, "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name")
 	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
 	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
@@ -100,6 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.publicURL = strings.TrimRight(c.publicURL, "/")
 	c.cdfURL = strings.TrimRight(c.cdfURL, "/")
+	if _, err := cdflocal.ParseVision(c.standInVision); err != nil {
+		return c, fmt.Errorf("-standin-vision: %w", err)
+	}
 	if c.local() {
 		if !c.unsafeLocalSignIn && !isLoopback(c.addr) {
 			return c, fmt.Errorf("local mode signs people in by name alone, so it listens only on a loopback address (e.g. 127.0.0.1:8080), not %s; pass -unsafe-local-signin-on-network to override", c.addr)

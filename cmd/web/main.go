@@ -320,6 +320,7 @@ func startStandIn(ctx context.Context, cfg config, engine *segment.Engine) (*sta
 		QueueDelay: cfg.queueDelay,
 		RunDelay:   cfg.runDelay,
 		Engine:     engine,
+		Vision:     cfg.standInVision,
 		// The stand-in's annotations live beside Lasso's own data, so local mode keeps them.
 		DataDir: filepath.Join(cfg.dataDir, "cdflocal"),
 	})
