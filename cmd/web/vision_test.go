@@ -218,3 +218,27 @@ func TestVisionURLBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestVisionRetiredLocalMode is the switch as a person tries it by hand: local mode with
+// -standin-vision retired-410 still segments, with Lasso's engine, and says so once.
+func TestVisionRetiredLocalMode(t *testing.T) {
+	base := startApp(t, "-standin-vision", cdflocal.VisionRetired410)
+	m := &member{name: "Ana", ctx: newBrowser(t)}
+	ctx, cancel := context.WithTimeout(m.ctx, 60*time.Second)
+	defer cancel()
+	m.ctx = ctx
+	if err := signIn(ctx, base, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	m.do(t, chromedp.Click(chromedp.Search(`//a[contains(., "chelsea.jpg")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`canvas[data-canvas][data-image-loaded="true"]`)))
+	x, y, err := canvasPoint(ctx, 0.62, 0.55)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.do(t, chromedp.MouseClickXY(x, y))
+	if s, err := waitSettled(ctx, 1, 1); err != nil || s.Status != "done" || s.Polygons < 1 {
+		t.Fatalf("the cat: %+v, %v", s, err)
+	}
+	m.eventually(t, "the notice", `document.querySelectorAll('[data-notice]').length === 1`)
+}
