@@ -24,6 +24,7 @@ import (
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/store"
+	"github.com/lassoteam/lasso/vision"
 )
 
 // env is a rooms service over a real SQLite file, the real hub and jobs, and the CDF stand-in.
@@ -335,6 +336,49 @@ func TestRestartResumesJobs(t *testing.T) {
 	o := waitObject(t, sub, "o1")
 	if o.Status != "done" || len(o.Segments) == 0 {
 		t.Fatalf("after the restart: %+v", o)
+	}
+}
+
+// stuckEngine never answers: it holds a prompt until its context ends, like a server that
+// stops in the middle of segmenting.
+type stuckEngine struct{ started chan struct{} }
+
+func (e stuckEngine) Segment(ctx context.Context, _ segment.Source, _ segment.Prompt) ([]segment.Segment, error) {
+	e.started <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestRestartRerunsLocalJobs: a prompt the in-process engine was segmenting when the server
+// stopped died with it; after the restart its stored prompt runs again and the result reaches
+// the room, recorded as the local backend's.
+func TestRestartRerunsLocalJobs(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	r := e.room()
+	stuck := stuckEngine{started: make(chan struct{}, 1)}
+	before := vision.NewLocal(stuck, vision.LocalOptions{Workers: 1})
+	defer before.Close()
+	if _, _, err := e.svc.Prompt(ctx, before.For(ana.ID, e.api.Files), r.ID, ana, prompt(e.files[1], "o1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-stuck.started
+	e.stop()
+	e.start()
+
+	after := vision.NewLocal(segment.New(segment.Options{}), vision.LocalOptions{Workers: 1})
+	defer after.Close()
+	sub := e.hub.SubscribeWith(rooms.Key(r.ID), hub.SubscribeOptions{User: ana.ID})
+	defer sub.Close()
+	err := e.svc.Resume(ctx, func(_ context.Context, sessionID string) (jobs.SegmentAPI, error) {
+		return after.For(sessionID, e.api.Files), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := waitObject(t, sub, "o1")
+	if o.Status != "done" || len(o.Segments) == 0 || o.Backend != jobs.BackendLocal {
+		t.Fatalf("after the restart: status %s, %d bytes of segments, backend %q; want done by local", o.Status, len(o.Segments), o.Backend)
 	}
 }
 
