@@ -85,6 +85,7 @@ function resetResult(obj) {
   obj.statusAt = 0;
   obj.sent = false;
   obj.latencyMs = null;
+  obj.backend = ''; // what answers the new version's job is told by its events
   // A review is of one prompt version: a new version awaits review again.
   obj.review = '';
   obj.reviewerName = '';
@@ -391,6 +392,7 @@ export class Annotations {
     obj.status = status;
     if (!obj.trail.includes(status)) obj.trail.push(status);
     if (Number.isSafeInteger(ev.jobId) && ev.jobId > 0) obj.jobId = ev.jobId;
+    if (typeof ev.backend === 'string' && ev.backend) obj.backend = ev.backend;
     obj.elapsedMs = Number(ev.elapsedMs) || 0;
     obj.statusAt = this.now();
     if (status === 'done') {

@@ -10,7 +10,30 @@ import { reviewBadge, isReviewable } from './review.js';
 
 export { saveState };
 
-/** Badge text and badge state for an object at time `now` (ms, same clock as obj.statusAt). */
+const BACKEND_NAMES = { cdf: 'CDF vision API', local: 'Lasso engine', url: 'segment service' };
+
+/**
+ * The words for the segment backend that answered a job ("cdf", "local", "url" from the job
+ * event or room object); another value is shown as given, none gives "".
+ */
+export function backendName(backend) {
+  if (typeof backend !== 'string' || !backend) return '';
+  return Object.hasOwn(BACKEND_NAMES, backend) ? BACKEND_NAMES[backend] : backend;
+}
+
+/**
+ * A finished job's badge: its status text with the backend that answered it,
+ * "done · Lasso engine" (and by: "Lasso engine"); just the text when no backend is known.
+ */
+function answered(state, text, obj) {
+  const by = backendName(obj.backend);
+  return by ? { state, text: `${text} · ${by}`, by } : { state, text };
+}
+
+/**
+ * Badge text and badge state for an object at time `now` (ms, same clock as obj.statusAt);
+ * a finished job's badge also has `by`, the words for the backend that answered it.
+ */
 export function badgeFor(obj, now) {
   if (obj.offline && obj.status === 'idle') return { state: 'sending', text: 'waiting for connection' };
   switch (obj.status) {
@@ -21,15 +44,16 @@ export function badgeFor(obj, now) {
       return { state: 'running', text: `running ${(ms / 1000).toFixed(1)} s` };
     }
     case 'done':
-      if (currentPolygons(obj).length === 0) return { state: 'empty', text: 'nothing found' };
-      if (!obj.accepted) return { state: 'done', text: 'done' };
+      if (currentPolygons(obj).length === 0) return answered('empty', 'nothing found', obj);
+      // Accepted, the badge tells how the write to CDF goes instead.
+      if (!obj.accepted) return answered('done', 'done', obj);
       {
         const save = saveBadge(obj);
         if (save) return { state: save.state === 'saved' ? 'accepted' : save.state, text: save.text };
       }
       return { state: 'accepted', text: 'accepted' };
     case 'failed':
-      return { state: 'failed', text: 'failed' };
+      return answered('failed', 'failed', obj);
   }
   if (promptIsEmpty(obj.prompt)) return { state: 'idle', text: obj.accepted ? 'accepted' : 'empty' };
   if (obj.sent) return { state: 'queued', text: 'queued' };
@@ -179,7 +203,10 @@ export class ObjectPanel {
     const badge = badgeFor(obj, now);
     const b = li.querySelector('[data-field=badge]');
     b.textContent = badge.text;
+    b.title = badge.text; // the badge may be cut short (ellipsis)
     b.dataset.status = badge.state;
+    // Too long for the row with the backend's name: the badge gets a line of its own.
+    li.classList.toggle('is-answered', !!badge.by);
     li.querySelector('[data-field=info]').textContent = infoFor(obj);
     const lock = obj.remote ? this.on.lockOf?.(obj) || '' : '';
     li.classList.toggle('is-remote', !!obj.remote);
