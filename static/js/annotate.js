@@ -54,6 +54,10 @@
 // label/accept/delete to …/objects/{objectId}; other members' objects arrive as
 // object.updated events and are drawn read-only in their author's colour. Prompts made
 // while the socket is down wait in an Outbox and are sent once it is back.
+//
+// Notices: the `notice` of a job.status event and a room's segment.notice message (e.g. CDF's
+// vision API is gone, Lasso segments with its own engine) are told once per browser, in a
+// banner under the header (notice.js).
 
 import * as g from './geometry.js';
 import { Annotations, requestBody, roomPromptBody, promptIsEmpty, currentPolygons } from './objects.js';
@@ -69,6 +73,7 @@ import { isAwaiting, reviewCounts } from './review.js';
 import { ReviewMode } from './reviewmode.js';
 import { ProvenanceDrawer } from './provenancedrawer.js';
 import { rerunPrompt } from './provenance.js';
+import { showNotice } from './notice.js';
 
 const POINT_RADIUS = 5;
 const HIT_RADIUS = 9;
@@ -1123,6 +1128,8 @@ export class Annotator {
   // ——— live events ———
 
   onMessage(msg) {
+    // What the server wants told once about the segment backend (notice.js).
+    if (msg.type === 'job.status' || msg.type === 'segment.notice') showNotice(msg.data?.notice);
     if (this.inRoom) return this.onRoomMessage(msg);
     let changed = false;
     if (msg.type === 'snapshot') {

@@ -1,7 +1,7 @@
 // RoomPage: the controller for [data-room-page] — one room's image grid,
 // members, progress and share link, kept live from /ws?room=room:{id}
-// (docs/ROOMS.md): snapshot, member.presence, image.status, progress and
-// member.removed. The server renders the first paint; this only updates it.
+// (docs/ROOMS.md): snapshot, member.presence, image.status, progress,
+// member.removed and segment.notice (told once per browser, notice.js). The server renders the first paint; this only updates it.
 //
 // Test hooks: each image card [data-file-id] carries data-status
 // (done|in_progress|untouched) and its presence avatars [data-presence-user];
@@ -21,6 +21,7 @@ import { RoomState, imageStatus } from './roomstate.js';
 import { paintColors, renderAvatars, avatarEl } from './avatars.js';
 import { ExportProgress, newProgressId, exportURL, filenameFrom } from './exporter.js';
 import { mayReview, mayAwait, reviewHref } from './review.js';
+import { showNotice } from './notice.js';
 
 const STATUS_TEXT = { done: 'done', in_progress: 'in progress', untouched: 'untouched' };
 
@@ -193,6 +194,7 @@ export class RoomPage {
 
   onMessage(msg) {
     if (msg.type === 'export.progress') return this.exportProgress(msg.data);
+    if (msg.type === 'segment.notice') return void showNotice(msg.data?.notice);
     const changed = this.state.apply(msg);
     if (msg.type === 'snapshot' && !this.state.hasImages) this.fetchState();
     this.render(changed);
