@@ -730,3 +730,48 @@ func TestResumeFollowsWithoutStarting(t *testing.T) {
 		}
 	})
 }
+
+// describedAPI is a fakeAPI that says which backend ran its job, as the vision backends do.
+type describedAPI struct {
+	*fakeAPI
+	name, notice string
+}
+
+func (d describedAPI) Backend() (string, string) { return d.name, d.notice }
+
+// TestBackendInEvents: the backend a SegmentAPI names, and its notice, are in every event of
+// the job; a *jobs.Failure from the backend is the failed event's message, in its own words.
+func TestBackendInEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(jobs.Options{})
+		defer h.m.Close()
+		api := describedAPI{&fakeAPI{clock: h.clock,
+			post: posts(ok(job(7, cdf.JobQueued))),
+			get:  script(ok(job(7, cdf.JobRunning)), reply{err: &jobs.Failure{Reason: "“a.jpg” is damaged.", Retryable: false}}),
+		}, jobs.BackendLocal, "moved to the engine"}
+		mustSubmit(t, h.m, api, task(1))
+		settle(t, h.clock)
+		with := func(e jobs.Event) jobs.Event {
+			e.Backend, e.Notice = jobs.BackendLocal, "moved to the engine"
+			return e
+		}
+		diffEvents(t, []jobs.Event{
+			with(ev(1, 7, jobs.StatusQueued, 0)),
+			with(ev(1, 7, jobs.StatusRunning, 100)),
+			with(failed(ev(1, 7, jobs.StatusFailed, 250), "“a.jpg” is damaged.", false)),
+		}, h.rec.all(t))
+	})
+}
+
+// TestStartFailureInOwnWords: a backend that refuses to start with a *jobs.Failure (a full
+// queue, say) fails the job at once with that message, not as a CDF error.
+func TestStartFailureInOwnWords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(jobs.Options{})
+		defer h.m.Close()
+		api := &fakeAPI{clock: h.clock, post: posts(reply{err: &jobs.Failure{Reason: "busy, try again", Retryable: true}})}
+		mustSubmit(t, h.m, api, task(1))
+		settle(t, h.clock)
+		diffEvents(t, []jobs.Event{failed(ev(1, 0, jobs.StatusFailed, 0), "busy, try again", true)}, h.rec.all(t))
+	})
+}
