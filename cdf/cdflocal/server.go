@@ -16,6 +16,10 @@
 //
 // Like CDF it answers errors with {"error":{"code":N,"message":"..."}} (plus "missing" and
 // "duplicated" where they apply) and status N, and sets x-request-id on every response.
+// Config.Vision (or SetVision) plays the vision segment API as retired: both segment endpoints
+// then answer 404, 410 or 403 as CDF may once the Vision API is gone (retirement date
+// 2027-02-17), while the other endpoints go on working. Config.Authenticate lets the caller
+// decide which bearer tokens are valid, e.g. only those an OIDC provider signed.
 // Segment jobs run the segment engine in goroutines; Close stops them. Annotations are
 // validated as CDF validates them and kept in memory, or in Config.DataDir so that they
 // survive a restart.
@@ -38,6 +42,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -125,8 +130,16 @@ type Config struct {
 	// Project is the project URL name (default "lasso-local"); other projects get 403.
 	Project string
 	// Token is the only accepted bearer token when set; when empty any bearer is accepted.
-	// A request without a bearer always gets 401.
+	// Authenticate, when set, replaces it. A request without a bearer always gets 401.
 	Token string
+	// Authenticate, when set, decides whether a bearer token is accepted, instead of Token:
+	// a non-nil error answers 401 "Unauthorized: invalid token". It is called with the
+	// request's context, possibly from many goroutines at once.
+	Authenticate func(ctx context.Context, token string) error
+	// Vision plays CDF's vision segment API as working (VisionOn, also the meaning of "") or
+	// retired: VisionRetired404, VisionRetired410 or VisionRetired403 answer both segment
+	// endpoints with that error. SetVision changes it while the server runs.
+	Vision string
 	// QueueDelay is how long a segment job stays Queued; RunDelay the least time it stays Running.
 	QueueDelay, RunDelay time.Duration
 	// Engine segments images (default segment.New(segment.Options{})).
@@ -186,6 +199,8 @@ type Server struct {
 
 	iconMu sync.Mutex
 	icons  map[int64]*iconEntry
+
+	vision atomic.Value // string: the current Config.Vision mode, as ParseVision returns it
 }
 
 // New scans cfg.ImagesDir and returns a Server for it.
@@ -215,7 +230,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxImagePixels = DefaultMaxImagePixels
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	mode, err := ParseVision(cfg.Vision)
+	if err != nil {
+		return nil, fmt.Errorf("cdflocal: Config.Vision: %w", err)
+	}
+	cfg.Vision = mode
 	s := &Server{cfg: cfg, jobs: map[int64]*job{}, icons: map[int64]*iconEntry{}}
+	s.vision.Store(mode)
 	if cfg.Identity != nil {
 		s.identity = *cfg.Identity
 	} else {
@@ -495,10 +516,17 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
 	if pu, err := url.PathUnescape(project); err == nil {
 		project = pu
 	}
+	route := "/" + sub
+	isSegment := route == "/context/vision/segment" || strings.HasPrefix(route, "/context/vision/segment/")
+	if isSegment {
+		// A retired API is gone for every project, method and header: nothing else is checked.
+		if err := s.retired(project); err != nil {
+			return err
+		}
+	}
 	if project != s.cfg.Project {
 		return errf(http.StatusForbidden, "Project %q is not available to this token (cdflocal serves %q)", project, s.cfg.Project)
 	}
-	route := "/" + sub
 	switch {
 	case strings.HasPrefix(route, "/files"):
 		if err := s.require("filesAcl", "READ"); err != nil {
@@ -507,7 +535,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
 		return s.routeFiles(w, r, strings.TrimPrefix(route, "/files"))
 	case route == "/annotations" || strings.HasPrefix(route, "/annotations/"):
 		return s.routeAnnotations(w, r, strings.TrimPrefix(route, "/annotations"))
-	case route == "/context/vision/segment" || strings.HasPrefix(route, "/context/vision/segment/"):
+	case isSegment:
 		if err := s.require("filesAcl", "READ"); err != nil {
 			return err
 		}
@@ -567,6 +595,12 @@ func (s *Server) authenticate(r *http.Request) error {
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return errf(http.StatusUnauthorized, "Unauthorized: missing bearer token in the Authorization header")
+	}
+	if s.cfg.Authenticate != nil {
+		if err := s.cfg.Authenticate(r.Context(), tok); err != nil {
+			return errf(http.StatusUnauthorized, "Unauthorized: invalid token")
+		}
+		return nil
 	}
 	if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
 		return errf(http.StatusUnauthorized, "Unauthorized: invalid token")

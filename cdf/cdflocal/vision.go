@@ -337,3 +337,63 @@ func (s *Server) segment(ctx context.Context, j *job) (segs []cdf.Segment, err e
 	}
 	return cdfseg.Segments(out), nil
 }
+
+// Modes of Config.Vision: the vision segment API as it works today, or as CDF may answer
+// once it is retired (the Vision API is deprecated; the JS SDK gives 2027-02-17 as its
+// retirement date). How CDF will really answer is not documented, so each plausible answer
+// has its mode.
+const (
+	// VisionOn serves both segment endpoints (also the meaning of "").
+	VisionOn = "on"
+	// VisionRetired404 answers 404 "Not Found", as an API gateway answers for a path that no
+	// longer exists.
+	VisionRetired404 = "retired-404"
+	// VisionRetired410 answers 410: the segment endpoint was retired.
+	VisionRetired410 = "retired-410"
+	// VisionRetired403 answers 403: the Vision API is deprecated and no longer available for
+	// the project.
+	VisionRetired403 = "retired-403"
+)
+
+// visionModes lists the modes in the order error messages name them.
+var visionModes = []string{VisionOn, VisionRetired404, VisionRetired410, VisionRetired403}
+
+// ParseVision checks a Config.Vision mode, e.g. from a flag, and returns it with ""
+// taken as VisionOn.
+func ParseVision(s string) (string, error) {
+	if s == "" {
+		return VisionOn, nil
+	}
+	for _, m := range visionModes {
+		if s == m {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("unknown vision mode %q: use one of %s", s, strings.Join(visionModes, ", "))
+}
+
+// SetVision changes the Config.Vision mode of a running server; requests that arrive after it
+// returns see the new mode. Jobs already started go on and can be read again once the mode
+// is VisionOn. It is safe for concurrent use.
+func (s *Server) SetVision(mode string) error {
+	m, err := ParseVision(mode)
+	if err != nil {
+		return fmt.Errorf("cdflocal: SetVision: %w", err)
+	}
+	s.vision.Store(m)
+	return nil
+}
+
+// retired answers the error of the current vision mode for a segment request to project,
+// or nil when the API is on.
+func (s *Server) retired(project string) error {
+	switch s.vision.Load().(string) {
+	case VisionRetired404:
+		return errf(http.StatusNotFound, "Not Found")
+	case VisionRetired410:
+		return errf(http.StatusGone, "The vision segment endpoint was retired on 2027-02-17 and is no longer available")
+	case VisionRetired403:
+		return errf(http.StatusForbidden, "The Vision API is deprecated and is no longer available for project %q", project)
+	}
+	return nil
+}
