@@ -329,7 +329,12 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 	if !hasImage(r, fileID) {
 		return nil, ErrNoImage
 	}
-	obj, err := s.store.SetObjectMeta(ctx, store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}, label, accepted, deleted, s.now())
+	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
+	before, err := s.store.Object(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: edit object: %w", err)
+	}
+	obj, err := s.store.SetObjectMeta(ctx, key, label, accepted, deleted, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("rooms: edit object: %w", err)
 	}
@@ -339,6 +344,10 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 			err = s.writer.EnqueueDelete(ctx, obj, u)
 		case accepted != nil && *accepted:
 			err = s.writer.Enqueue(ctx, obj, u, ch.Detail)
+		}
+		if err == nil && before.Accepted && obj.Accepted && obj.Label != before.Label {
+			// What CDF holds must say what Lasso says, and a reviewer decided on the old label.
+			err = s.writer.EnqueueRelabel(ctx, obj, u)
 		}
 		if err != nil {
 			return obj, err

@@ -77,9 +77,10 @@ func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID s
 // ErrNothingToSave means an accepted object has no finished segment to write yet.
 var ErrNothingToSave = errors.New("rooms: the object has no finished segment to save yet")
 
-// reviewPayload is the payload of an OpReview write.
+// reviewPayload is the payload of an OpReview write, and of an OpRelabel write with Label.
 type reviewPayload struct {
 	Status cdf.AnnotationStatus `json:"status"`
+	Label  string               `json:"label,omitempty"`
 }
 
 // Provenance is how an accepted object version's mask was made, kept with its create write
@@ -215,7 +216,31 @@ func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, create stor
 // status, with the reviewer's rights, once they exist. Every decision is its own write, in
 // order, so that a reviewer who changes their mind ends with the last decision in CDF.
 func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer User, status cdf.AnnotationStatus) error {
-	payload, err := json.Marshal(reviewPayload{Status: status})
+	return w.enqueueChange(ctx, o, store.OpReview, reviewer, reviewPayload{Status: status})
+}
+
+// EnqueueRelabel gives the object's annotations in CDF its new label and sends them back to
+// review (status suggested), once they exist: a reviewer decided on the old label.
+func (w *Writer) EnqueueRelabel(ctx context.Context, o *store.Object, u User) error {
+	writes, err := w.writesOf(ctx, o)
+	if err != nil {
+		return err
+	}
+	// The annotations in CDF may be of an earlier version than the current prompt (a new
+	// prompt not accepted yet): those are the ones that must not keep the old label.
+	st := standing(writes)
+	if len(st) == 0 {
+		return nil // nothing in CDF yet; the create will carry the label
+	}
+	v := *o
+	v.Version = st[0].Version
+	return w.enqueueChange(ctx, &v, store.OpRelabel, u, reviewPayload{Status: cdf.AnnotationSuggested, Label: o.Label})
+}
+
+// enqueueChange records a review or relabel of the object's current version. Every change is
+// its own write, in order, so that the last one made is the one CDF ends with.
+func (w *Writer) enqueueChange(ctx context.Context, o *store.Object, op string, u User, p reviewPayload) error {
+	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
@@ -225,19 +250,19 @@ func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer Us
 	}
 	seq := 0
 	for _, e := range writes {
-		if e.Op == store.OpReview && e.Version == o.Version {
+		if e.Op == op && e.Version == o.Version {
 			seq = max(seq, e.Seq+1)
 		}
 	}
-	// A concurrent review may take the same sequence number; the loser takes the next one.
+	// A concurrent change may take the same sequence number; the loser takes the next one.
 	for range 8 {
-		wr, err := w.enqueue(ctx, o, store.OpReview, seq, reviewer, payload, nil)
-		if err != nil || wr.SessionID == reviewer.SessionID && string(wr.Payload) == string(payload) && wr.UserID == reviewer.ID {
+		wr, err := w.enqueue(ctx, o, op, seq, u, payload, nil)
+		if err != nil || wr.SessionID == u.SessionID && string(wr.Payload) == string(payload) && wr.UserID == u.ID {
 			return err
 		}
 		seq++
 	}
-	return fmt.Errorf("rooms: too many concurrent reviews of %s", o.ObjectID)
+	return fmt.Errorf("rooms: too many concurrent %s writes of %s", op, o.ObjectID)
 }
 
 func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq int, u User, payload, provenance json.RawMessage) (*store.Write, error) {
@@ -381,7 +406,7 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 	switch wr.Op {
 	case store.OpCreate:
 		w.create(ctx, callCtx, api, wr)
-	case store.OpReview, store.OpDelete:
+	case store.OpReview, store.OpRelabel, store.OpDelete:
 		w.change(ctx, callCtx, api, wr)
 	default:
 		w.fail(ctx, wr, "unknown write "+wr.Op)
@@ -485,14 +510,10 @@ func (w *Writer) change(ctx, callCtx context.Context, api AnnotationsAPI, wr *st
 	if wr.Op == store.OpDelete {
 		err = deleteAll(callCtx, api, ids)
 	} else {
-		var p reviewPayload
-		if err := json.Unmarshal(wr.Payload, &p); err != nil {
-			w.fail(ctx, wr, "the stored review is unreadable")
+		updates, err := changes(wr, writes[i], ids)
+		if err != nil {
+			w.fail(ctx, wr, err.Error())
 			return
-		}
-		updates := make([]cdf.AnnotationUpdate, len(ids))
-		for j, id := range ids {
-			updates[j] = cdf.AnnotationUpdate{ID: id, Status: p.Status}
 		}
 		_, err = api.Update(callCtx, updates)
 		if missing(err) {
@@ -505,6 +526,32 @@ func (w *Writer) change(ctx, callCtx context.Context, api AnnotationsAPI, wr *st
 		return
 	}
 	w.done(ctx, wr, ids)
+}
+
+// changes are the annotation updates of a review or relabel write wr of the annotations ids
+// that create made. A relabel rewrites each annotation's data as created with the new label.
+func changes(wr *store.Write, create store.Write, ids []int64) ([]cdf.AnnotationUpdate, error) {
+	var p reviewPayload
+	if err := json.Unmarshal(wr.Payload, &p); err != nil {
+		return nil, errors.New("the stored change is unreadable")
+	}
+	var items []cdf.AnnotationCreate
+	if wr.Op == store.OpRelabel && (json.Unmarshal(create.Payload, &items) != nil || len(items) != len(ids)) {
+		return nil, errors.New("the object's stored annotations are unreadable")
+	}
+	updates := make([]cdf.AnnotationUpdate, len(ids))
+	for j, id := range ids {
+		updates[j] = cdf.AnnotationUpdate{ID: id, Status: p.Status}
+		if wr.Op == store.OpRelabel {
+			var data map[string]json.RawMessage
+			if err := json.Unmarshal(items[j].Data, &data); err != nil {
+				return nil, errors.New("the object's stored annotations are unreadable")
+			}
+			data["label"], _ = json.Marshal(p.Label)
+			updates[j].Data, _ = json.Marshal(data)
+		}
+	}
+	return updates, nil
 }
 
 // deleteAll deletes ids; those already gone (an earlier attempt that landed, or someone else)

@@ -16,9 +16,10 @@ const (
 
 // Write ops: what a write does to the annotations of one object version.
 const (
-	OpCreate = "create" // create them; Payload is the create items
-	OpReview = "review" // set their status; Payload says which
-	OpDelete = "delete" // delete them
+	OpCreate  = "create"  // create them; Payload is the create items
+	OpReview  = "review"  // set their status; Payload says which
+	OpDelete  = "delete"  // delete them
+	OpRelabel = "relabel" // set their label and send them back to review; Payload says which
 )
 
 // Write is one entry of the outbox: a change to make in CDF to the annotations of one prompt
@@ -32,7 +33,7 @@ type Write struct {
 	FileID   int64  `json:"fileId"`
 	ObjectID string `json:"objectId"`
 	Version  int    `json:"version"` // the object's prompt version the annotations are of
-	Op       string `json:"op"`      // OpCreate, OpReview or OpDelete
+	Op       string `json:"op"`      // OpCreate, OpReview, OpRelabel or OpDelete
 	// Seq tells apart repeated ops on one version, from 0: a second review, or a create made
 	// again after the first one's annotations were deleted; a delete has its create's Seq.
 	Seq int `json:"seq"`
@@ -103,7 +104,7 @@ type Outbox interface {
 // checkWrite checks what Enqueue relies on.
 func checkWrite(w *Write) error {
 	switch {
-	case w.Op != OpCreate && w.Op != OpReview && w.Op != OpDelete:
+	case w.Op != OpCreate && w.Op != OpReview && w.Op != OpRelabel && w.Op != OpDelete:
 		return fmt.Errorf("%w: unknown op %q", ErrInvalid, w.Op)
 	case w.Seq < 0:
 		return fmt.Errorf("%w: op sequence %d, want ≥ 0", ErrInvalid, w.Seq)

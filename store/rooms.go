@@ -254,7 +254,9 @@ type Rooms interface {
 	SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64, backend string,
 		status, errMsg string, segments, box json.RawMessage, at time.Time) error
 	// SetObjectMeta changes the label (when label is not nil) and acceptance (when accepted is
-	// not nil) and/or deletes the object, and returns the stored object. Deleting a deleted
+	// not nil) and/or deletes the object, and returns the stored object. A label or acceptance
+	// that differs from the stored one withdraws the review: the reviewer decided on what the
+	// object was, not on what it has become. Deleting a deleted
 	// object returns it unchanged (retries are harmless); any other change to a deleted
 	// object is ErrNotFound, as is an unknown object.
 	SetObjectMeta(ctx context.Context, key ObjectKey, label *string, accepted *bool, deleted bool, at time.Time) (*Object, error)

@@ -662,6 +662,13 @@ func (q sqliteRooms) SetObjectMeta(ctx context.Context, key ObjectKey, label *st
 			labelArg, acceptedArg, deletedArg, toMicros(at), key.RoomID, key.FileID, key.ObjectID); err != nil {
 			return err
 		}
+		// A decision was made on what the object was: a new label or acceptance undoes it.
+		if label != nil && *label != stored.Label || accepted != nil && *accepted != stored.Accepted {
+			if _, err := tx.ExecContext(ctx, `UPDATE room_objects SET review = '', reviewer_id = '', reviewer_name = '', reviewed_at = NULL
+				WHERE room_id = ? AND file_id = ? AND object_id = ?`, key.RoomID, key.FileID, key.ObjectID); err != nil {
+				return err
+			}
+		}
 		// Read back rather than patch o, so the caller sees times at stored precision.
 		stored, err = getObject(ctx, tx, key)
 		return err

@@ -12,7 +12,7 @@ export const SAVE_STATES = ['saving', 'saved', 'failed'];
 /** Store states (snapshots) and event states (live) in one vocabulary. */
 const STATE_OF = { pending: 'saving', saving: 'saving', done: 'saved', saved: 'saved', failed: 'failed' };
 
-const OPS = ['create', 'review', 'delete'];
+const OPS = ['create', 'review', 'relabel', 'delete'];
 
 /**
  * A save from a snapshot entry or an object.saved event, or null when it is not one.
@@ -79,6 +79,7 @@ export function saveBadge(obj) {
   if (!state) return null;
   const words = {
     review: ['saving review…', 'saved', 'review not saved'],
+    relabel: ['saving label…', 'saved', 'label not saved'],
     delete: ['removing from CDF…', 'removed from CDF', 'not removed from CDF'],
   }[obj.save.op] || ['saving…', 'saved', 'save failed'];
   const [saving, saved, failed] = words;
@@ -95,6 +96,10 @@ export function saveBadge(obj) {
 /** The sentence under a failed save, e.g. "Not saved to CDF: CDF is unavailable. Retry sends it again." */
 export function saveError(obj) {
   if (saveState(obj) !== 'failed') return '';
-  const what = { review: 'The review did not reach CDF', delete: 'Not removed from CDF' }[obj.save.op] || 'Not saved to CDF';
+  const what = {
+    review: 'The review did not reach CDF',
+    relabel: 'The new label did not reach CDF',
+    delete: 'Not removed from CDF',
+  }[obj.save.op] || 'Not saved to CDF';
   return `${what}: ${obj.save.error}`;
 }

@@ -59,6 +59,11 @@ test('the save state machine of one object: saving → failed → saving → sav
   assert.deepEqual(saveBadge(obj), { state: 'failed', text: 'review not saved' });
   assert.equal(saveError(obj), 'The review did not reach CDF: forbidden');
   assert.deepEqual(obj.save.annotationIds, [42]);
+  // A relabel of the same version: its own words.
+  applySave(obj, { version: 1, op: 'relabel', state: 'saving' });
+  assert.deepEqual(saveBadge(obj), { state: 'saving', text: 'saving label…' });
+  applySave(obj, { version: 1, op: 'relabel', state: 'failed', error: 'forbidden' });
+  assert.equal(saveError(obj), 'The new label did not reach CDF: forbidden');
   // The object moves on to version 2: the version-1 save no longer describes it.
   obj.version = 2;
   assert.equal(saveState(obj), '');

@@ -29,6 +29,7 @@ func runRooms(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("ClosedRoom", func(t *testing.T) { testClosedRoom(t, fresh(t)) })
 	t.Run("RoomContext", func(t *testing.T) { testRoomContext(t, fresh(t)) })
 	t.Run("Review", func(t *testing.T) { testReview(t, fresh(t)) })
+	t.Run("ChangeWithdrawsReview", func(t *testing.T) { testChangeWithdrawsReview(t, fresh(t)) })
 	t.Run("SetRole", func(t *testing.T) { testSetRole(t, fresh(t)) })
 }
 
@@ -939,4 +940,42 @@ func testSetRole(t *testing.T, st store.Store) {
 	if err := rs.SetRole(ctx, r.ID, "u-ben", store.RoleReviewer); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetRole of a removed member: %v, want ErrNotFound", err)
 	}
+}
+
+// testChangeWithdrawsReview: a decision is on the object as it was; a new label, or acceptance
+// taken back or given again, withdraws it, while setting the same label again does not.
+func testChangeWithdrawsReview(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	rs := st.Rooms()
+	r := createRoom(t, st, "r")
+	p := NewPrompt(r.ID, File1, "o", 1)
+	if _, err := rs.PutPrompt(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	key := p.Key()
+	at := base.Add(time.Hour)
+	approve := func() {
+		t.Helper()
+		if _, err := rs.SetReview(ctx, key, 1, store.ReviewApproved, "u-rev", "Rita", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta := func(what string, label *string, accepted *bool, want string) {
+		t.Helper()
+		o, err := rs.SetObjectMeta(ctx, key, label, accepted, false, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Review != want || (want == "" && (o.ReviewerName != "" || o.ReviewedAt != nil)) {
+			t.Errorf("%s: review %q by %q at %v, want %q", what, o.Review, o.ReviewerName, o.ReviewedAt, want)
+		}
+	}
+	meta("accept", nil, ptr(true), "")
+	approve()
+	meta("the same label again", ptr(p.Label), nil, store.ReviewApproved)
+	meta("a new label", ptr(p.Label+" 2"), nil, "")
+	approve()
+	meta("accept taken back", nil, ptr(false), "")
+	approve()
+	meta("accepted again", nil, ptr(true), "")
 }
