@@ -190,7 +190,7 @@ type report struct {
 	PeakRSSMB      float64 `json:"peakRssMB"`
 	PeakRSSSource  string  `json:"peakRssSource"`
 	SampledRSSMB   float64 `json:"sampledPeakRssMB"` // the largest VmRSS seen every 50 ms while prompting
-	RSSBeforeMB    float64 `json:"rssBeforeMB"` // after the images were generated, before the first prompt
+	RSSBeforeMB    float64 `json:"rssBeforeMB"`      // after the images were generated, before the first prompt
 	GoroutinesFrom int     `json:"goroutinesStart"`
 	GoroutinesTo   int     `json:"goroutinesEnd"`
 	SetupSeconds   float64 `json:"setupSeconds"`
