@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"net/http"
 	"runtime"
@@ -289,8 +291,10 @@ func (l *Local) next() *localJob {
 		user := l.turns[0]
 		q := l.queues[user]
 		j := q[0]
-		l.turns = l.turns[1:]
-		l.setQueueLocked(user, q[1:]) // a user with more waiting goes to the back of the turns
+		// The user goes to the back of the turns; setQueueLocked takes them out if nothing
+		// more of theirs waits.
+		l.turns = append(l.turns[1:], user)
+		l.setQueueLocked(user, q[1:])
 		if j.ctx.Err() != nil {
 			l.finishLocked(j, nil, nil)
 			continue
@@ -381,7 +385,7 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 		return nil, nil // superseded or given up: nobody reads the answer
 	case errors.Is(err, segment.ErrTooLarge):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is too large to segment: %s.", f.Name, detail(err))}
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.ErrUnexpectedEOF) || truncated(err):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is damaged: the image data ends too early (a truncated upload?).", f.Name)}
 	case errors.Is(err, segment.ErrUnsupported):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” could not be read as a JPEG or PNG image: %s.", f.Name, detail(err))}
@@ -394,6 +398,15 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 	default:
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("Lasso's engine could not segment “%s”: %v", f.Name, err), Retryable: true}
 	}
+}
+
+// truncated reports whether err is a decoder's word for image data that ends too early: a
+// file cut inside its pixel data, where a truncated upload usually ends, gives these format
+// errors rather than io.ErrUnexpectedEOF.
+func truncated(err error) bool {
+	var je jpeg.FormatError
+	var pe png.FormatError
+	return errors.As(err, &je) && je == "short Huffman data" || errors.As(err, &pe) && pe == "not enough pixel data"
 }
 
 // fileFailure says why reading file id from CDF failed.

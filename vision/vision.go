@@ -10,6 +10,7 @@ package vision
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func ParseKind(s string) (kind, base string, err error) {
 		return s, "", nil
 	}
 	if rest, ok := strings.CutPrefix(s, KindURL); ok {
-		if !strings.HasPrefix(rest, "http://") && !strings.HasPrefix(rest, "https://") || len(rest) <= len("https://") {
+		if u, err := url.Parse(rest); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			return "", "", fmt.Errorf("segment backend %q: url: needs an http(s) base URL, e.g. url:https://segment.example.com", s)
 		}
 		return KindURL, strings.TrimRight(rest, "/"), nil
