@@ -99,18 +99,18 @@ func (a *auto) state() (bool, string) {
 
 // tryCDF reports whether a new prompt should go to CDF's API: always while it works, and
 // once every recheck period after it was found retired (the prompt that tries is the only
-// one until the answer is known).
-func (a *auto) tryCDF() bool {
+// one until the answer is known); recheck says it is such a try.
+func (a *auto) tryCDF() (try, recheck bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.mem.Retired {
-		return true
+		return true, false
 	}
 	if now := a.now(); now.Sub(a.mem.Checked) >= a.recheck {
 		a.mem.Checked = now
-		return true
+		return true, true
 	}
-	return false
+	return false, false
 }
 
 // answered records what CDF's API said to a start: retired (err is its answer) or working.
@@ -158,16 +158,20 @@ func (x *autoAPI) Backend() (string, string) { return x.name, x.notice }
 // StartSegment starts the job on CDF's API while it works; the first answer that says it is
 // gone moves the deployment, and this very prompt, to the local engine.
 func (x *autoAPI) StartSegment(ctx context.Context, req cdf.SegmentRequest) (*cdf.SegmentJob, error) {
-	if x.a.tryCDF() {
+	if try, recheck := x.a.tryCDF(); try {
 		j, err := x.vision.StartSegment(ctx, req)
-		if !Retired(err) {
-			if err == nil {
-				x.using, x.name = x.vision, jobs.BackendCDF
-				x.a.answered(ctx, false, nil)
-			}
-			return j, err
+		switch {
+		case err == nil:
+			x.using, x.name = x.vision, jobs.BackendCDF
+			x.a.answered(ctx, false, nil)
+			return j, nil
+		case Retired(err):
+			x.a.answered(ctx, true, err)
+		case !recheck:
+			return nil, err // a failed start is not a retirement
 		}
-		x.a.answered(ctx, true, err)
+		// A recheck that met some other failure proves nothing either way: the API stays
+		// retired and the user's prompt is not the one to pay for looking.
 	}
 	x.using, x.name, x.notice = x.local, jobs.BackendLocal, RetiredNotice
 	return x.local.StartSegment(ctx, req)

@@ -560,3 +560,24 @@ var (
 	_ vision.Settings = (*memSettings)(nil)
 	_ vision.Engine   = (*fakeEngine)(nil)
 )
+
+// TestAutoRecheckFailureFallsBack: a recheck of a retired API that meets some other failure (a
+// 500) proves nothing: the user's prompt is answered by the engine, and the API stays retired.
+func TestAutoRecheckFailureFallsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newAutoRig(t, newMemSettings())
+		r.vision.answer(retiredErr(http.StatusGone))
+		api, j, err := r.prompt(t)
+		wantLocal(t, r, api, j, err)
+		r.clock.advance(time.Hour)
+		r.vision.answer(&cdf.APIError{Status: http.StatusInternalServerError, Message: "Internal error"})
+		api, j, err = r.prompt(t)
+		wantLocal(t, r, api, j, err)
+		if n := r.vision.calls(); n != 2 {
+			t.Errorf("CDF asked %d times, want at the start and at the recheck", n)
+		}
+		if retired, _ := r.svc.Retired(); !retired {
+			t.Error("a 500 at the recheck took the retirement back")
+		}
+	})
+}
