@@ -122,9 +122,10 @@ func (k *Key) String() string { return "auth.Key[redacted]" }
 // GoString never prints key material.
 func (k *Key) GoString() string { return k.String() }
 
-// seal encrypts plaintext. The session's store id is authenticated as additional data so a
-// blob copied into another session's row does not decrypt there.
-func (k *Key) seal(plaintext []byte, sessionID string) ([]byte, error) {
+// seal encrypts plaintext and authenticates aad with it, so that a blob opens only where it
+// was made for: a token blob's aad is its session's store id (a blob copied into another
+// session's row does not decrypt there), a sign-in cookie's is a purpose prefix and its state.
+func (k *Key) seal(plaintext []byte, aad string) ([]byte, error) {
 	nonce := make([]byte, k.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -132,16 +133,16 @@ func (k *Key) seal(plaintext []byte, sessionID string) ([]byte, error) {
 	out := make([]byte, 0, 1+len(nonce)+len(plaintext)+k.aead.Overhead())
 	out = append(out, blobVersion)
 	out = append(out, nonce...)
-	return k.aead.Seal(out, nonce, plaintext, []byte(sessionID)), nil
+	return k.aead.Seal(out, nonce, plaintext, []byte(aad)), nil
 }
 
-// open decrypts a blob made by seal for the same session.
-func (k *Key) open(blob []byte, sessionID string) ([]byte, error) {
+// open decrypts a blob made by seal with the same aad.
+func (k *Key) open(blob []byte, aad string) ([]byte, error) {
 	ns := k.aead.NonceSize()
 	if len(blob) < 1+ns+k.aead.Overhead() || blob[0] != blobVersion {
 		return nil, errors.New("auth: token blob is malformed")
 	}
-	pt, err := k.aead.Open(nil, blob[1:1+ns], blob[1+ns:], []byte(sessionID))
+	pt, err := k.aead.Open(nil, blob[1:1+ns], blob[1+ns:], []byte(aad))
 	if err != nil {
 		// Wrong key (e.g. rotated without migration) or tampering; either way unusable.
 		return nil, errors.New("auth: token blob does not decrypt with this key")
