@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/lassoteam/lasso/auth"
-	"github.com/lassoteam/lasso/store"
 )
 
 // refused asserts that a callback response is a failed sign-in wrapping want, that no session
@@ -37,6 +35,18 @@ func (h *harness) refused(resp *http.Response, want error, detail string) {
 	if n := h.sessionCount(); n != 0 {
 		h.t.Errorf("%d sessions exist, want none", n)
 	}
+}
+
+// plantLogin puts into c's jar a binding cookie sealed with the server's key for a sign-in
+// with these parts, which StartLogin would not make.
+func (h *harness) plantLogin(c *http.Client, state, nonce, verifier, returnTo string, expiresAt time.Time) {
+	h.t.Helper()
+	name, value, err := h.m.LoginCookieForTest(state, nonce, verifier, returnTo, expiresAt)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	appURL, _ := url.Parse(h.app.URL + "/auth/callback")
+	c.Jar.SetCookies(appURL, []*http.Cookie{{Name: name, Value: value, Path: "/auth/callback"}})
 }
 
 // withQuery returns u with key set to value (or removed when value is "").
@@ -94,6 +104,85 @@ func TestAttackReplayedCallback(t *testing.T) {
 	// Sign out so that "no session" below is about the replay.
 	h.do(c, "POST", h.app.URL+"/auth/logout")
 	h.refused(h.do(c, "GET", cb.String()), auth.ErrLoginState, "")
+}
+
+// TestAttackReplayedCallbackWithOldCookie: the callback clears the binding cookie, but a copy
+// of it (kept by the user agent, or stolen with the callback URL) must not sign in again. The
+// provider would refuse the used code too; the sign-in must be refused as used before that.
+func TestAttackReplayedCallbackWithOldCookie(t *testing.T) {
+	h := newHarness(t, options{})
+	c := h.browser()
+	cb := h.authorize(c, h.startLogin(c, "/"))
+	cbURL := mustURL(t, h.app.URL+"/auth/callback")
+	var old *http.Cookie
+	for _, ck := range c.Jar.Cookies(cbURL) {
+		if strings.HasPrefix(ck.Name, auth.DefaultCookieName+"_login_") {
+			old = ck
+		}
+	}
+	if old == nil {
+		t.Fatal("no binding cookie in the jar")
+	}
+	resp := h.do(c, "GET", cb.String())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first callback: %d", resp.StatusCode)
+	}
+	if ck := findCookie(resp, old.Name); ck == nil || ck.MaxAge >= 0 {
+		t.Errorf("the callback does not clear the binding cookie: %+v", ck)
+	}
+	if n := len(c.Jar.Cookies(cbURL)); n != 1 {
+		t.Errorf("%d cookies for the callback after it, want only the session cookie", n)
+	}
+	h.do(c, "POST", h.app.URL+"/auth/logout")
+	for _, b := range []*http.Client{c, h.browser()} {
+		b.Jar.SetCookies(cbURL, []*http.Cookie{{Name: old.Name, Value: old.Value, Path: "/auth/callback"}})
+		h.refused(h.do(b, "GET", cb.String()), auth.ErrLoginState, "already used")
+	}
+}
+
+// TestAttackTamperedLoginCookie: the binding cookie opens only for the state it was sealed
+// for, with the server's key, intact.
+func TestAttackTamperedLoginCookie(t *testing.T) {
+	other := newHarness(t, options{})
+	for name, tamper := range map[string]func(h *harness, state, value string) string{
+		"one character changed": func(_ *harness, _, value string) string {
+			b := []byte(value)
+			if b[len(b)/2] == 'A' {
+				b[len(b)/2] = 'B'
+			} else {
+				b[len(b)/2] = 'A'
+			}
+			return string(b)
+		},
+		"another sign-in's cookie": func(h *harness, _, _ string) string {
+			ck := loginCookie(h.do(h.browser(), "GET", h.app.URL+"/auth/login"))
+			if ck == nil {
+				h.t.Fatal("no binding cookie")
+			}
+			return ck.Value
+		},
+		"sealed with another key": func(h *harness, state, _ string) string {
+			_, v, err := other.m.LoginCookieForTest(state, "n", "v", "/", time.Now().Add(time.Minute))
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			return v
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, options{})
+			cbURL := mustURL(t, h.app.URL+"/auth/callback")
+			c := h.browser()
+			cb := h.authorize(c, h.startLogin(c, "/"))
+			state := cb.Query().Get("state")
+			for _, ck := range c.Jar.Cookies(cbURL) {
+				if strings.HasPrefix(ck.Name, auth.DefaultCookieName+"_login_") {
+					c.Jar.SetCookies(cbURL, []*http.Cookie{{Name: ck.Name, Value: tamper(h, state, ck.Value), Path: "/auth/callback"}})
+				}
+			}
+			h.refused(h.do(c, "GET", cb.String()), auth.ErrLoginState, "unknown or already used")
+		})
+	}
 }
 
 // TestAttackReplayedCode: an old code is injected into a fresh sign-in of the same browser.
@@ -162,15 +251,10 @@ func TestAttackMissingVerifier(t *testing.T) {
 		t.Fatal("the provider redeemed a PKCE code without its verifier")
 	}
 
-	// A pending sign-in without a verifier, bound to this browser.
+	// A sign-in without a verifier, bound to this browser (sealed with the server's key, as
+	// if it had been made so).
 	state := "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
-	now := time.Now()
-	if err := h.st.PendingLogins().Put(context.Background(), &store.PendingLogin{State: state, Nonce: "n", ReturnTo: "/",
-		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	appURL, _ := url.Parse(h.app.URL + "/auth/callback")
-	c.Jar.SetCookies(appURL, []*http.Cookie{{Name: auth.DefaultCookieName + "_login_" + state[:12], Value: state, Path: "/auth/callback"}})
+	h.plantLogin(c, state, "n", "", "/", time.Now().Add(time.Minute))
 	cb2 := h.authorize(c, withQuery(h.startLogin(c, "/"), "state", state))
 	h.refused(h.do(c, "GET", cb2.String()), auth.ErrLoginExchange, "PKCE")
 }
@@ -180,12 +264,7 @@ func TestAttackExpiredLogin(t *testing.T) {
 	c := h.browser()
 	state := "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
 	past := time.Now().Add(-time.Hour)
-	if err := h.st.PendingLogins().Put(context.Background(), &store.PendingLogin{State: state, Nonce: "n", Verifier: "v", ReturnTo: "/",
-		CreatedAt: past, ExpiresAt: past.Add(10 * time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	appURL, _ := url.Parse(h.app.URL + "/auth/callback")
-	c.Jar.SetCookies(appURL, []*http.Cookie{{Name: auth.DefaultCookieName + "_login_" + state[:12], Value: state, Path: "/auth/callback"}})
+	h.plantLogin(c, state, "n", "v", "/", past.Add(10*time.Minute))
 	h.refused(h.do(c, "GET", h.app.URL+"/auth/callback?code=x&state="+state), auth.ErrLoginState, "too long")
 }
 

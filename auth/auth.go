@@ -5,7 +5,10 @@
 // The browser holds only an opaque random session id in an HttpOnly, SameSite=Lax cookie.
 // Access, refresh and ID tokens stay on the server, encrypted with AES-256-GCM (see Key)
 // inside the store's session record, whose key is a SHA-256 digest of the cookie value, so
-// neither a database dump nor a log line holds anything a browser could replay.
+// neither a database dump nor a log line holds anything a browser could replay. While an OIDC
+// sign-in is in flight, its state, nonce and PKCE verifier travel sealed with the same key in
+// a short-lived cookie of the browser that started it; the server keeps only which sign-ins
+// have been used, so starting sign-ins costs it no storage.
 //
 // The package works at the net/http level: Login, Callback and Logout are plain
 // http.Handlers for the web layer to mount; CSRF checks on Logout and the rendering of
@@ -69,8 +72,8 @@ const DefaultCookieName = "lasso_session"
 // Config is what New needs. Zero durations take the defaults documented per field.
 type Config struct {
 	Sessions      store.Sessions      // required
-	PendingLogins store.PendingLogins // required for OIDC
-	Key           *Key                // required for OIDC: encrypts tokens at rest
+	PendingLogins store.PendingLogins // required for OIDC: which sign-ins have been used (bounded)
+	Key           *Key                // required for OIDC: encrypts tokens at rest and seals sign-in cookies
 
 	// CookieName names the session cookie (default DefaultCookieName). The sign-in binding
 	// cookies are named CookieName + "_login_…".
@@ -281,8 +284,8 @@ func (m *Manager) Current(r *http.Request) (*Session, error) {
 	return fromRecord(rec), nil
 }
 
-// Sweep deletes expired sessions and abandoned sign-ins. Sign-ins sweep too; a server may
-// also call it from a ticker (e.g. hourly).
+// Sweep deletes expired sessions and the records of used sign-ins that have expired. Sign-ins
+// sweep too; a server may also call it from a ticker (e.g. hourly).
 func (m *Manager) Sweep(ctx context.Context) error {
 	now := m.now()
 	if _, err := m.cfg.Sessions.DeleteExpired(ctx, now); err != nil {

@@ -15,12 +15,12 @@ import (
 	"github.com/lassoteam/lasso/store"
 )
 
-// SafeReturnTo returns s if it is a same-site relative path ("/…"), else "/". It refuses
-// anything a browser could resolve to another origin: schemes, hosts, protocol-relative
-// "//…", backslashes (browsers read "/\evil" as "//evil"), and control characters (browsers
-// drop tabs and newlines, turning "/\t/evil" into "//evil").
+// SafeReturnTo returns s if it is a same-site relative path ("/…") of at most MaxReturnTo
+// bytes, else "/". It refuses anything a browser could resolve to another origin: schemes,
+// hosts, protocol-relative "//…", backslashes (browsers read "/\evil" as "//evil"), and
+// control characters (browsers drop tabs and newlines, turning "/\t/evil" into "//evil").
 func SafeReturnTo(s string) string {
-	if s == "" || len(s) > 2048 || s[0] != '/' {
+	if s == "" || len(s) > MaxReturnTo || s[0] != '/' {
 		return "/"
 	}
 	for i := 0; i < len(s); i++ {
@@ -38,10 +38,11 @@ func SafeReturnTo(s string) string {
 	return s
 }
 
-// Login starts an OIDC sign-in: GET /auth/login?return_to=/path. It remembers a fresh state,
-// nonce and PKCE verifier server-side, binds the state to this browser with a short-lived
-// cookie (so a sign-in started elsewhere cannot be completed here: no login CSRF), and
-// redirects to the provider with the S256 code challenge.
+// Login starts an OIDC sign-in: GET /auth/login?return_to=/path. It makes a fresh state,
+// nonce and PKCE verifier, seals them with the return-to path into a short-lived cookie that
+// binds the sign-in to this browser (so a sign-in started elsewhere cannot be completed here:
+// no login CSRF), and redirects to the provider with the S256 code challenge. It stores
+// nothing on the server.
 func (m *Manager) Login() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.oauth == nil {
@@ -58,8 +59,8 @@ func (m *Manager) Login() http.Handler {
 	})
 }
 
-// StartLogin is Login as a function: it records the sign-in, sets the binding cookie and
-// returns the provider URL to redirect to. returnTo is passed through SafeReturnTo.
+// StartLogin is Login as a function: it sets the binding cookie and returns the provider URL
+// to redirect to. returnTo is passed through SafeReturnTo.
 func (m *Manager) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
 	if m.oauth == nil {
 		return "", ErrOIDCDisabled
@@ -73,33 +74,12 @@ func (m *Manager) StartLogin(w http.ResponseWriter, r *http.Request, returnTo st
 		return "", fmt.Errorf("auth: login: %w", err)
 	}
 	verifier := oauth2.GenerateVerifier()
-	now := m.now()
-	p := &store.PendingLogin{State: state, Nonce: nonce, Verifier: verifier, ReturnTo: SafeReturnTo(returnTo),
-		CreatedAt: now, ExpiresAt: now.Add(m.cfg.LoginTimeout)}
-	if err := m.cfg.PendingLogins.Put(r.Context(), p); err != nil {
-		return "", fmt.Errorf("auth: login: %w", err)
+	p := pendingLogin{Nonce: nonce, Verifier: verifier, ReturnTo: SafeReturnTo(returnTo),
+		ExpiresAt: m.now().Add(m.cfg.LoginTimeout)}
+	if err := m.setLoginCookie(w, r, state, p); err != nil {
+		return "", err
 	}
-	// Sweeping here keeps abandoned sign-ins from piling up without a background goroutine.
-	_, _ = m.cfg.PendingLogins.DeleteExpired(r.Context(), now)
-	http.SetCookie(w, &http.Cookie{
-		Name:     m.loginCookieName(state),
-		Value:    state,
-		Path:     m.loginCookiePath,
-		MaxAge:   int(m.cfg.LoginTimeout.Seconds()),
-		HttpOnly: true,
-		Secure:   m.secure(r),
-		SameSite: http.SameSiteLaxMode,
-	})
 	return m.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
-}
-
-// loginCookieName is per sign-in (a prefix of its state) so that two tabs signing in at once
-// do not overwrite each other's binding.
-func (m *Manager) loginCookieName(state string) string {
-	if len(state) > 12 {
-		state = state[:12]
-	}
-	return m.cfg.CookieName + "_login_" + state
 }
 
 // Callback finishes an OIDC sign-in: GET /auth/callback?code=…&state=…. On success it creates
@@ -119,6 +99,11 @@ func (m *Manager) Callback() http.Handler {
 }
 
 // FinishLogin is Callback as a function: it returns the path to redirect to, or the error.
+//
+// A sign-in is used once: its cookie is cleared by the first callback that presents it, and a
+// sign-in that yields a session is recorded as used until it would have expired, so replaying
+// its callback fails even with a copy of the old cookie. Failed callbacks record nothing, so
+// requests without a real sign-in at the provider cannot fill the store.
 func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request) (string, error) {
 	if m.oauth == nil {
 		return "", ErrOIDCDisabled
@@ -129,23 +114,27 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request) (string, e
 	if state == "" {
 		return "", fmt.Errorf("%w: the callback has no state", ErrLoginState)
 	}
-	// The binding cookie is checked before the state is consumed, so a forged callback
-	// cannot use up the real browser's pending sign-in.
+	// Only this browser's cookie for this state says which sign-in this is, so a forged
+	// callback opened in another browser finds nothing to use up.
 	c, err := r.Cookie(m.loginCookieName(state))
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+	if err != nil {
 		return "", fmt.Errorf("%w: this sign-in was not started in this browser", ErrLoginState)
 	}
-	http.SetCookie(w, &http.Cookie{Name: c.Name, Value: "", Path: m.loginCookiePath, MaxAge: -1,
-		HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode})
-	pending, err := m.cfg.PendingLogins.Take(ctx, state)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("%w: unknown or already used", ErrLoginState)
-	}
+	m.clearLoginCookie(w, r, c.Name)
+	pending, err := m.openLogin(state, c.Value)
 	if err != nil {
-		return "", fmt.Errorf("auth: callback: %w", err)
+		return "", fmt.Errorf("%w: unknown or already used (%v)", ErrLoginState, err)
 	}
-	if !m.now().Before(pending.ExpiresAt) {
+	now := m.now()
+	if !now.Before(pending.ExpiresAt) {
 		return "", fmt.Errorf("%w: the sign-in took too long", ErrLoginState)
+	}
+	key := usedKey(state)
+	// Checked before the code goes to the provider; MarkUsed below settles races.
+	if used, err := m.cfg.PendingLogins.Used(ctx, key); err != nil {
+		return "", fmt.Errorf("auth: callback: %w", err)
+	} else if used {
+		return "", fmt.Errorf("%w: already used", ErrLoginState)
 	}
 	if e := q.Get("error"); e != "" {
 		return "", fmt.Errorf("%w: %s", ErrLoginDenied, errorCode(e))
@@ -155,7 +144,7 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request) (string, e
 		return "", fmt.Errorf("%w: the callback has no code", ErrLoginExchange)
 	}
 	if pending.Verifier == "" {
-		// Never exchange without PKCE, even if a record somehow lacks its verifier.
+		// Never exchange without PKCE, even if a sealed sign-in somehow lacks its verifier.
 		return "", fmt.Errorf("%w: the sign-in has no PKCE verifier", ErrLoginExchange)
 	}
 	tok, err := m.oauth.Exchange(m.providerContext(ctx), code, oauth2.VerifierOption(pending.Verifier))
@@ -180,6 +169,13 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request) (string, e
 	}
 	if err := idt.Claims(&claims); err != nil {
 		return "", fmt.Errorf("%w: claims: %v", ErrLoginToken, err)
+	}
+	// Recorded last, when nothing but the session is left to do, and atomically: of two
+	// callbacks racing with the same sign-in, only one gets a session.
+	if err := m.cfg.PendingLogins.MarkUsed(ctx, key, pending.ExpiresAt, now, maxUsedLogins); errors.Is(err, store.ErrConflict) {
+		return "", fmt.Errorf("%w: already used", ErrLoginState)
+	} else if err != nil {
+		return "", fmt.Errorf("auth: callback: %w", err)
 	}
 	name := firstNonEmpty(claims.Name, claims.PreferredUsername, claims.Email, idt.Subject)
 	rec := &store.Session{Subject: idt.Subject, Name: name, Email: claims.Email, Mode: store.ModeOIDC}

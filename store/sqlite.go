@@ -66,7 +66,7 @@ func (s *SQLite) Close() error { return s.db.Close() }
 // Sessions returns the login-session store.
 func (s *SQLite) Sessions() Sessions { return sqliteSessions{s.db} }
 
-// PendingLogins returns the in-flight sign-in store.
+// PendingLogins returns the record of used sign-ins (sqlite_pending.go).
 func (s *SQLite) PendingLogins() PendingLogins { return sqlitePending{s.db} }
 
 // Rooms returns the room store.
@@ -283,48 +283,4 @@ func nullJSON(b json.RawMessage) any {
 		return nil
 	}
 	return string(b)
-}
-
-type sqlitePending struct{ db *sql.DB }
-
-func (q sqlitePending) Put(ctx context.Context, p *PendingLogin) error {
-	res, err := q.db.ExecContext(ctx, `INSERT INTO pending_logins (state, nonce, verifier, return_to, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (state) DO NOTHING`,
-		p.State, p.Nonce, p.Verifier, p.ReturnTo, toMicros(p.CreatedAt), toMicros(p.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store: put pending login: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store: put pending login: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store: put pending login: %w", ErrConflict)
-	}
-	return nil
-}
-
-func (q sqlitePending) Take(ctx context.Context, state string) (*PendingLogin, error) {
-	// One statement that deletes and returns: whichever caller's DELETE runs first gets the
-	// row, every later one finds nothing. PostgreSQL has the same DELETE … RETURNING.
-	p := PendingLogin{State: state}
-	var created, expires sql.NullInt64
-	err := q.db.QueryRowContext(ctx, `DELETE FROM pending_logins WHERE state = ?
-		RETURNING nonce, verifier, return_to, created_at, expires_at`, state).
-		Scan(&p.Nonce, &p.Verifier, &p.ReturnTo, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: take pending login: %w", ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: take pending login: %w", err)
-	}
-	p.CreatedAt = fromMicros(created)
-	p.ExpiresAt = fromMicros(expires)
-	return &p, nil
-}
-
-func (q sqlitePending) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	res, err := q.db.ExecContext(ctx, `DELETE FROM pending_logins WHERE expires_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("store: delete expired pending logins: %w", err)
-	}
-	return res.RowsAffected()
 }

@@ -41,8 +41,7 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := s.Sessions().Create(ctx, storetest.NewSession("keep")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PendingLogins().Put(ctx, &store.PendingLogin{State: "st", Nonce: "n", Verifier: "v", ReturnTo: "/",
-		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+	if err := s.PendingLogins().MarkUsed(ctx, "st", time.Now().Add(time.Minute), time.Now(), 10); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -58,8 +57,8 @@ func TestSQLiteReopen(t *testing.T) {
 	if got.Name != "Ada Lovelace" || string(got.Tokens) != "\x00\x01\x02\xffx" {
 		t.Errorf("session after reopening = %+v", got)
 	}
-	if _, err := s.PendingLogins().Take(ctx, "st"); err != nil {
-		t.Errorf("Take after reopening: %v", err)
+	if used, err := s.PendingLogins().Used(ctx, "st"); err != nil || !used {
+		t.Errorf("Used after reopening = %v, %v; want true", used, err)
 	}
 
 	db := rawDB(t, path)
@@ -245,11 +244,10 @@ func TestRedaction(t *testing.T) {
 	s := storetest.NewSession("SECRET-ID")
 	s.Subject = "user-1"
 	s.Tokens = []byte("SECRET-BLOB")
-	p := store.PendingLogin{State: "SECRET-STATE", Nonce: "SECRET-NONCE", Verifier: "SECRET-VERIFIER", ReturnTo: "/x"}
 	var buf strings.Builder
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	log.Info("x", "session", s, "pending", p, "sp", &p)
-	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %v %+v %#v", s, s, s, s, p, &p, p), buf.String()} {
+	log.Info("x", "session", s)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", s, s, s, s), buf.String()} {
 		if strings.Contains(out, "SECRET") {
 			t.Errorf("output leaks a secret: %s", out)
 		}

@@ -1,6 +1,6 @@
 // Package store keeps Lasso's server-side state behind small interfaces: login sessions,
-// in-flight sign-ins, rooms with their members and objects, and the outbox of annotation
-// writes owed to CDF.
+// the record of used sign-ins, rooms with their members and objects, and the outbox of
+// annotation writes owed to CDF.
 //
 // The interfaces are the shared vocabulary of the packages that use them (auth, handlers):
 // they speak plain values and typed errors, never SQL, so that the embedded SQLite
@@ -22,7 +22,7 @@ import (
 )
 
 // ErrNotFound is returned (possibly wrapped) when a record with the given key does not
-// exist: an unknown session id, a state that was never issued or was already taken.
+// exist, e.g. an unknown session id.
 var ErrNotFound = errors.New("store: not found")
 
 // ErrConflict is returned (possibly wrapped) when a record is created under a key that is
@@ -80,30 +80,6 @@ func (s Session) LogValue() slog.Value {
 	)
 }
 
-// PendingLogin is an in-flight sign-in: what the server must remember between sending the
-// browser to the identity provider and the provider sending it back.
-type PendingLogin struct {
-	State     string // the OAuth2 state parameter; the record's key
-	Nonce     string // the OIDC nonce the ID token must carry
-	Verifier  string // the PKCE code verifier
-	ReturnTo  string // a validated same-site path to land on afterwards
-	CreatedAt time.Time
-	ExpiresAt time.Time
-}
-
-// String describes p without its state, nonce or verifier.
-func (p PendingLogin) String() string {
-	return fmt.Sprintf("pendingLogin{returnTo=%q expires=%s}", p.ReturnTo, p.ExpiresAt.UTC().Format(time.RFC3339))
-}
-
-// GoString makes %#v redact too.
-func (p PendingLogin) GoString() string { return p.String() }
-
-// LogValue implements slog.LogValuer with the same redaction as String.
-func (p PendingLogin) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("return_to", p.ReturnTo), slog.Time("expires", p.ExpiresAt))
-}
-
 func redacted(present bool) string {
 	if present {
 		return "[redacted]"
@@ -132,15 +108,20 @@ type Sessions interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
-// PendingLogins stores in-flight sign-ins.
+// PendingLogins records which sign-ins have been used, so that each is used once. A sign-in
+// in flight is not stored: auth seals it into a cookie of the browser that started it, so
+// that starting sign-ins (which anybody may do) writes nothing. Only sign-ins that produced a
+// session are recorded, each until it would have expired, and the caller caps their number.
 type PendingLogins interface {
-	// Put stores p under p.State; ErrConflict if that state is already pending.
-	Put(ctx context.Context, p *PendingLogin) error
-	// Take returns the sign-in stored under state and deletes it, atomically: of any number of
-	// concurrent callers with the same state, exactly one gets the record and the others get
-	// ErrNotFound. It returns the record even if it has expired; the caller decides.
-	Take(ctx context.Context, state string) (*PendingLogin, error)
-	// DeleteExpired removes every sign-in whose ExpiresAt is at or before now.
+	// Used reports whether key has been recorded by MarkUsed and not yet removed, expired or
+	// not: the caller judges expiry.
+	Used(ctx context.Context, key string) (bool, error)
+	// MarkUsed records key as used until expiresAt. Of any number of callers with the same
+	// key, concurrent or not, exactly one gets nil and the others ErrConflict, as long as the
+	// record exists. In the same transaction it removes the records that expire at or before
+	// now, and then, if more than limit (≥ 1) remain, those that expire first, never key's.
+	MarkUsed(ctx context.Context, key string, expiresAt, now time.Time, limit int) error
+	// DeleteExpired removes every record whose expiresAt is at or before now.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -148,7 +129,7 @@ type PendingLogins interface {
 type Store interface {
 	// Sessions returns the login-session store.
 	Sessions() Sessions
-	// PendingLogins returns the in-flight sign-in store.
+	// PendingLogins returns the record of used sign-ins.
 	PendingLogins() PendingLogins
 	// Rooms returns the room store.
 	Rooms() Rooms

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,10 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SessionNotFound", func(t *testing.T) { testSessionNotFound(t, fresh(t)) })
 	t.Run("SessionDelete", func(t *testing.T) { testSessionDelete(t, fresh(t)) })
 	t.Run("SessionDeleteExpired", func(t *testing.T) { testSessionDeleteExpired(t, fresh(t)) })
-	t.Run("PendingTakeOnce", func(t *testing.T) { testPendingTakeOnce(t, fresh(t)) })
-	t.Run("PendingConflict", func(t *testing.T) { testPendingConflict(t, fresh(t)) })
-	t.Run("PendingTakeConcurrent", func(t *testing.T) { testPendingTakeConcurrent(t, fresh(t)) })
-	t.Run("PendingDeleteExpired", func(t *testing.T) { testPendingDeleteExpired(t, fresh(t)) })
+	runPending(t, fresh)
 	t.Run("Settings", func(t *testing.T) { testSettings(t, fresh(t)) })
 	runRooms(t, fresh)
 	runOutbox(t, fresh)
@@ -202,9 +198,6 @@ func testSessionNotFound(t *testing.T, st store.Store) {
 	if err := ss.Delete(ctx, "nope"); err != nil {
 		t.Errorf("Delete of an unknown id: %v, want nil (sign-out is idempotent)", err)
 	}
-	if _, err := st.PendingLogins().Take(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Take: %v, want ErrNotFound", err)
-	}
 }
 
 func testSessionDelete(t *testing.T, st store.Store) {
@@ -254,117 +247,6 @@ func testSessionDeleteExpired(t *testing.T, st store.Store) {
 		if _, err := st.Sessions().Get(ctx, id); !errors.Is(err, wantErr) {
 			t.Errorf("Get(%s) after DeleteExpired: %v, want %v", id, err, wantErr)
 		}
-	}
-}
-
-func newPending(state string) *store.PendingLogin {
-	return &store.PendingLogin{
-		State: state, Nonce: "nonce-" + state, Verifier: "verifier-" + state, ReturnTo: "/files?page=2",
-		CreatedAt: base, ExpiresAt: base.Add(10 * time.Minute),
-	}
-}
-
-func testPendingTakeOnce(t *testing.T, st store.Store) {
-	ctx := context.Background()
-	p := newPending("s1")
-	if err := st.PendingLogins().Put(ctx, p); err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	if err := st.PendingLogins().Put(ctx, newPending("s2")); err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	got, err := st.PendingLogins().Take(ctx, "s1")
-	if err != nil {
-		t.Fatalf("Take: %v", err)
-	}
-	if got.State != p.State || got.Nonce != p.Nonce || got.Verifier != p.Verifier || got.ReturnTo != p.ReturnTo ||
-		!got.CreatedAt.Equal(us(p.CreatedAt)) || !got.ExpiresAt.Equal(us(p.ExpiresAt)) {
-		t.Errorf("Take = %+v, want %+v", *got, *p)
-	}
-	if _, err := st.PendingLogins().Take(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second Take: %v, want ErrNotFound (a state is used once)", err)
-	}
-	if _, err := st.PendingLogins().Take(ctx, "s2"); err != nil {
-		t.Errorf("Take of the other state: %v", err)
-	}
-}
-
-func testPendingConflict(t *testing.T, st store.Store) {
-	ctx := context.Background()
-	if err := st.PendingLogins().Put(ctx, newPending("s")); err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	evil := newPending("s")
-	evil.ReturnTo = "/elsewhere"
-	if err := st.PendingLogins().Put(ctx, evil); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("second Put with the same state: %v, want ErrConflict", err)
-	}
-	got, err := st.PendingLogins().Take(ctx, "s")
-	if err != nil || got.ReturnTo != "/files?page=2" {
-		t.Fatalf("Take after the conflict = %v, %v; the first record must stay", got, err)
-	}
-}
-
-func testPendingTakeConcurrent(t *testing.T, st store.Store) {
-	ctx := context.Background()
-	const rounds, racers = 20, 4
-	for r := range rounds {
-		state := fmt.Sprintf("race-%d", r)
-		if err := st.PendingLogins().Put(ctx, newPending(state)); err != nil {
-			t.Fatalf("Put: %v", err)
-		}
-		var (
-			wg             sync.WaitGroup
-			mu             sync.Mutex
-			wins, notFound int
-			otherErrs      []error
-			start          = make(chan struct{})
-		)
-		for range racers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, err := st.PendingLogins().Take(ctx, state)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					wins++
-				case errors.Is(err, store.ErrNotFound):
-					notFound++
-				default:
-					otherErrs = append(otherErrs, err)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if wins != 1 || notFound != racers-1 || len(otherErrs) > 0 {
-			t.Fatalf("round %d: %d winners, %d not found, errors %v; want exactly one winner", r, wins, notFound, otherErrs)
-		}
-	}
-}
-
-func testPendingDeleteExpired(t *testing.T, st store.Store) {
-	ctx := context.Background()
-	now := base.Add(time.Hour)
-	old, fresh := newPending("old"), newPending("fresh")
-	old.ExpiresAt, fresh.ExpiresAt = now, now.Add(time.Minute)
-	for _, p := range []*store.PendingLogin{old, fresh} {
-		if err := st.PendingLogins().Put(ctx, p); err != nil {
-			t.Fatalf("Put: %v", err)
-		}
-	}
-	n, err := st.PendingLogins().DeleteExpired(ctx, now)
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
-	}
-	if _, err := st.PendingLogins().Take(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Take(old): %v, want ErrNotFound", err)
-	}
-	if _, err := st.PendingLogins().Take(ctx, "fresh"); err != nil {
-		t.Errorf("Take(fresh): %v", err)
 	}
 }
 
