@@ -113,6 +113,13 @@ func runUntil(t *testing.T, c *fakeClock, d time.Duration) {
 	t.Fatal("follows did not settle after 10000 timers")
 }
 
+// pending is the number of timers not yet fired or stopped.
+func (c *fakeClock) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
 // nextDueBy reports whether a timer is pending at or before at.
 func (c *fakeClock) nextDueBy(at time.Time) bool {
 	c.mu.Lock()

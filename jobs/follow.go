@@ -212,17 +212,16 @@ func (f *follow) event() Event {
 	}
 }
 
-// publish sends ev unless it repeats the last event or the follow has been superseded. The check
-// and the send happen under the slot's lock, which Submit also takes to supersede: a poll
-// that returns after a newer prompt was submitted can never reach the room.
+// publish sends ev unless it repeats the last event or the follow has been superseded. The
+// check and the queueing in the slot's outbox happen under Manager.mu, which Submit also holds
+// while it supersedes and empties the outbox: a poll that returns after a newer prompt was
+// submitted can never reach the room. The Publisher is called by deliver, outside the lock,
+// so that a slow Publish stalls neither this follow nor any other object.
 func (f *follow) publish(ev Event) {
-	s := f.slot
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != f {
-		return
-	}
-	if errors.Is(context.Cause(f.ctx), ErrClosed) {
+	m, s := f.m, f.slot
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.current != f || m.closed {
 		return
 	}
 	if f.published && ev.Status == f.last.Status && ev.Error == f.last.Error {
@@ -230,9 +229,35 @@ func (f *follow) publish(ev Event) {
 	}
 	f.last, f.published = ev, true
 	s.latest, s.hasLatest = ev, true
-	// A Publisher error is a marshalling bug or a closed hub at shutdown; there is nobody to
-	// tell but the room, which is what failed. The latest event still reaches Snapshot.
-	_, _ = f.m.pub.Publish(f.task.Room, EventType, ev)
+	s.outbox = append(s.outbox, ev)
+	if !s.delivering {
+		s.delivering = true
+		m.wg.Add(1) // f's own count keeps the WaitGroup above zero here
+		go m.deliver(s)
+	}
+}
+
+// deliver hands s's outbox to the Publisher one event at a time, oldest first, until it is
+// empty. It is the slot's only caller of Publish, so an object's events arrive in order, and
+// an event of a superseded job already inside Publish when Submit emptied the outbox still
+// comes before any event of the newer prompt.
+func (m *Manager) deliver(s *slot) {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		if len(s.outbox) == 0 || m.closed {
+			s.outbox, s.delivering = nil, false
+			m.mu.Unlock()
+			return
+		}
+		ev := s.outbox[0]
+		s.outbox[0] = Event{}
+		s.outbox = s.outbox[1:]
+		m.mu.Unlock()
+		// A Publisher error is a marshalling bug or a closed hub at shutdown; there is nobody
+		// to tell but the room, which is what failed. The latest event still reaches Snapshot.
+		_, _ = m.pub.Publish(s.room, EventType, ev)
+	}
 }
 
 // bestFirst returns the segments of all items that have at least one polygon, each with only

@@ -2,9 +2,12 @@
 // job.status event to the prompt's room each time what a person would see changes.
 //
 // One object (Room + ObjectID) has at most one live job: a newer prompt version supersedes the
-// older job at once, and from then on nothing of the older job is published, even a result
-// that was already on its way. Each job is started and polled with the SegmentAPI of the user
-// who made the prompt, never with anyone else's credentials.
+// older job at once, and once Submit has returned nothing more of the older job is handed to
+// the Publisher, even a result that was already on its way. (An event already inside Publish
+// when Submit is called is not taken back; it arrives before any event of the newer prompt:
+// each object's events reach the Publisher one at a time, in order.) Each job is started and
+// polled with the SegmentAPI of the user who made the prompt, never with anyone else's
+// credentials.
 package jobs
 
 import (
@@ -57,7 +60,10 @@ func (f *Failure) Error() string { return "jobs: " + f.Reason }
 
 // Publisher receives the events; *hub.Hub satisfies it.
 type Publisher interface {
-	// Publish sends data as an event of type typ to room's subscribers without blocking.
+	// Publish sends data as an event of type typ to room's subscribers. It may take its time
+	// (a store write, say): the Manager hands each object's events over one at a time, in
+	// order, from outside its locks, so that a slow Publish holds back only the later events of
+	// that one object.
 	Publish(room, typ string, data any) (hub.Message, error)
 }
 
@@ -132,18 +138,21 @@ type Task struct {
 	JobID int64
 }
 
-// objectKey names an object across rooms.
-type objectKey struct{ room, objectID string }
-
-// slot is the state of one object: its current follow and the last event published for it.
+// slot is the state of one object: its current follow, the last event published for it, and
+// the events on their way to the Publisher. All fields are guarded by Manager.mu.
 type slot struct {
-	// mu orders Submit's supersession against the current follow's publishing: once Submit has
-	// replaced current, the old follow can no longer publish.
-	mu        sync.Mutex
-	version   int
-	current   *follow
-	latest    Event
-	hasLatest bool
+	room, objectID string
+	version        int
+	current        *follow
+	latest         Event
+	hasLatest      bool
+
+	// outbox holds the current follow's events not yet handed to the Publisher, oldest first;
+	// Submit empties it, so that nothing of a superseded job is handed over after Submit.
+	outbox []Event
+	// delivering says a deliver goroutine is working through outbox (or is inside Publish):
+	// there is at most one per slot, which keeps the object's events in order.
+	delivering bool
 }
 
 // Manager starts and follows segment jobs. It is safe for concurrent use.
@@ -155,7 +164,9 @@ type Manager struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards rooms and closed; taken before any slot's mu
+	// mu guards rooms, closed and the slots. It is held only for bookkeeping: never while
+	// calling the Publisher or a SegmentAPI.
+	mu     sync.Mutex
 	rooms  map[string]map[string]*slot
 	closed bool
 }
@@ -193,13 +204,9 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 	}
 	s := objects[t.ObjectID]
 	if s == nil {
-		s = &slot{}
+		s = &slot{room: t.Room, objectID: t.ObjectID}
 		objects[t.ObjectID] = s
-	}
-
-	s.mu.Lock()
-	if s.current != nil && t.Version <= s.version {
-		s.mu.Unlock()
+	} else if t.Version <= s.version {
 		m.mu.Unlock()
 		return ErrStale
 	}
@@ -216,9 +223,10 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 	}
 	s.current, s.version = f, t.Version
 	// The superseded job's last event leaves the snapshot too: a reconnecting client must not
-	// draw a result of a prompt that no longer exists.
+	// draw a result of a prompt that no longer exists. Its events not yet handed over never
+	// will be.
 	s.latest, s.hasLatest = Event{}, false
-	s.mu.Unlock()
+	s.outbox = nil
 	m.wg.Add(2)
 	m.mu.Unlock()
 
@@ -242,18 +250,16 @@ func (m *Manager) Snapshot(room string) []Event {
 	slices.Sort(ids)
 	out := make([]Event, 0, len(ids))
 	for _, id := range ids {
-		s := m.rooms[room][id]
-		s.mu.Lock()
-		if s.hasLatest {
+		if s := m.rooms[room][id]; s.hasLatest {
 			out = append(out, s.latest)
 		}
-		s.mu.Unlock()
 	}
 	return out
 }
 
 // Close stops following every job, without publishing anything more, and waits until all
-// follows have ended. Submit fails with ErrClosed afterwards.
+// follows have ended and a Publish under way has returned. Submit fails with ErrClosed
+// afterwards.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	m.closed = true
