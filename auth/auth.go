@@ -64,6 +64,8 @@ var (
 	// ErrLoginToken: the ID token is missing or fails verification (signature, issuer,
 	// audience, expiry, nonce).
 	ErrLoginToken = errors.New("auth: the identity token is not valid")
+	// ErrLoginReturnTo: the path to return to after the sign-in is longer than MaxReturnTo.
+	ErrLoginReturnTo = fmt.Errorf("auth: the return-to path is longer than %d bytes", MaxReturnTo)
 )
 
 // DefaultCookieName is the session cookie's name when Config.CookieName is empty.
@@ -95,8 +97,8 @@ type Config struct {
 	HTTPClient *http.Client
 
 	// OnError renders a failed sign-in (Callback or Login); err wraps one of the ErrLogin…
-	// errors or ErrOIDCDisabled. No session exists at that point. The default writes a
-	// plain-text 400 page with a "sign in again" link.
+	// errors (ErrLoginReturnTo from Login) or ErrOIDCDisabled. No session exists at that
+	// point. The default writes a plain-text 400 page with a "sign in again" link.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Now is the clock (default time.Now); tests move it.

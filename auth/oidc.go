@@ -60,10 +60,14 @@ func (m *Manager) Login() http.Handler {
 }
 
 // StartLogin is Login as a function: it sets the binding cookie and returns the provider URL
-// to redirect to. returnTo is passed through SafeReturnTo.
+// to redirect to. returnTo is passed through SafeReturnTo; one longer than MaxReturnTo bytes
+// is refused with an error wrapping ErrLoginReturnTo.
 func (m *Manager) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
 	if m.oauth == nil {
 		return "", ErrOIDCDisabled
+	}
+	if len(returnTo) > MaxReturnTo {
+		return "", fmt.Errorf("%w (it has %d)", ErrLoginReturnTo, len(returnTo))
 	}
 	state, err := randomString()
 	if err != nil {

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -149,5 +150,30 @@ func TestLoginCookie(t *testing.T) {
 	// http.Redirect percent-encodes the non-ASCII bytes.
 	if got, err := url.QueryUnescape(done.Header.Get("Location")); err != nil || got != long {
 		t.Errorf("after sign-in the browser goes to %d bytes %.40q… (%v), want the %d-byte return-to", len(got), got, err, len(long))
+	}
+}
+
+// TestReturnToTooLong: a return-to path longer than MaxReturnTo is refused with a clear error,
+// before anything is set.
+func TestReturnToTooLong(t *testing.T) {
+	h := newHarness(t, options{})
+	tooLong := "/" + strings.Repeat("a", auth.MaxReturnTo)
+	resp := h.do(h.browser(), "GET", h.app.URL+"/auth/login?return_to="+url.QueryEscape(tooLong))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", resp.StatusCode)
+	}
+	if err := h.takeErr(); !errors.Is(err, auth.ErrLoginReturnTo) || !strings.Contains(err.Error(), "2048 bytes") {
+		t.Errorf("error %v, want ErrLoginReturnTo saying 2048 bytes", err)
+	}
+	if ck := loginCookie(resp); ck != nil {
+		t.Errorf("a binding cookie was set: %s", ck.Name)
+	}
+	rec := httptest.NewRecorder()
+	if _, err := h.m.StartLogin(rec, httptest.NewRequest("GET", "/auth/login", nil), tooLong); !errors.Is(err, auth.ErrLoginReturnTo) {
+		t.Errorf("StartLogin: %v, want ErrLoginReturnTo", err)
+	}
+	// The longest path allowed still starts a sign-in.
+	if _, err := h.m.StartLogin(rec, httptest.NewRequest("GET", "/auth/login", nil), tooLong[:auth.MaxReturnTo]); err != nil {
+		t.Errorf("StartLogin with %d bytes: %v", auth.MaxReturnTo, err)
 	}
 }

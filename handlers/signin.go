@@ -54,6 +54,11 @@ func (s *server) login(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, s.signInURL(c.QueryParam("return_to")))
 	}
 	to, err := s.Auth.StartLogin(c.Response(), c.Request(), c.QueryParam("return_to"))
+	if errors.Is(err, auth.ErrLoginReturnTo) {
+		// Lasso's own links never get here (they fall back to "/"); a hand-made one does.
+		return s.renderSignIn(c, http.StatusBadRequest, "/", "", fmt.Sprintf(
+			"The address to come back to after signing in is too long (more than %d bytes). Sign in to start from the home page.", auth.MaxReturnTo))
+	}
 	if err != nil {
 		return err
 	}
