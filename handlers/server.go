@@ -6,7 +6,9 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -46,8 +48,8 @@ type subscriber interface {
 	LastSeq(room string) uint64
 }
 
-// Config holds the dependencies of the HTTP server. All fields but Static and AnnotationIDsOf
-// are required.
+// Config holds the dependencies of the HTTP server. All fields but Static, AnnotationIDsOf
+// and AllowedHost are required.
 type Config struct {
 	Log     *slog.Logger
 	Mode    string // "local" or "cdf", shown in the page header
@@ -79,6 +81,14 @@ type Config struct {
 	// annotation list asked for in that room (?room=) leaves them out, so they are not drawn
 	// twice. Optional.
 	AnnotationIDsOf func(ctx context.Context, roomID string, u rooms.User, fileID int64) (map[int64]bool, error)
+	// AllowedHost reports whether the server answers requests for a host name (lower case,
+	// without port, brackets or trailing dot; see HostAllowList). Any other Host header is
+	// refused with 421 Misdirected Request on every page, API call, static file and WebSocket,
+	// so that a web page whose name its owner rebinds to this server's address (DNS
+	// rebinding) cannot drive Lasso with the victim's browser. /healthz answers any host:
+	// orchestrators probe it by IP address, and it tells nothing. nil admits loopback names
+	// and addresses only.
+	AllowedHost func(host string) bool
 }
 
 type server struct {
@@ -95,12 +105,17 @@ func New(cfg Config) http.Handler {
 	if cfg.ProviderName == "" {
 		cfg.ProviderName = "your organisation"
 	}
+	if cfg.AllowedHost == nil {
+		cfg.AllowedHost = HostAllowList(true)
+	}
 	s := &server{Config: cfg, log: cfg.Log}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders(cfg.SecureCookies))
+	// Before the CSRF middleware, so that a foreign host is not even handed a token cookie.
+	e.Use(s.allowHosts)
 	e.Use(middleware.BodyLimit("64KB"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
@@ -222,4 +237,56 @@ func securityHeaders(tls bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// allowHosts refuses requests whose Host header names a host the server does not answer for
+// (see Config.AllowedHost). The refusal is plain text written here rather than by the error
+// handler: a rebound page can read the answer, so it carries nothing of the app's, not even
+// the page shell with the project's name.
+func (s *server) allowHosts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.URL.Path == "/healthz" || s.AllowedHost(hostName(r.Host)) {
+			return next(c)
+		}
+		s.log.Info("refused a request for another host", "host", r.Host, "method", r.Method, "path", r.URL.Path)
+		return c.String(http.StatusMisdirectedRequest, "This server does not answer for that host name. Open Lasso at its own address.\n")
+	}
+}
+
+// HostAllowList returns a Config.AllowedHost that admits the given hosts and, when loopback
+// is set, localhost and every loopback address (127.0.0.0/8, ::1). A host may be given with a
+// port, and an IPv6 address in brackets; both are ignored, as is the case of letters: the
+// name is what a rebinding page controls, not the port. Empty entries are skipped.
+func HostAllowList(loopback bool, hosts ...string) func(host string) bool {
+	names := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		if n := hostName(h); n != "" {
+			names[n] = true
+		}
+	}
+	return func(host string) bool {
+		if names[host] {
+			return true
+		}
+		if !loopback {
+			return false
+		}
+		if host == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+}
+
+// hostName is the host name of a Host header (or an allow-list entry): lower case, without
+// port, IPv6 brackets or a trailing dot.
+func hostName(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
