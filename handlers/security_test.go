@@ -117,6 +117,20 @@ func setupConfig(t *testing.T, tlsOn bool, edit func(*handlers.Config)) *configu
 	return c
 }
 
+// signInTester signs "Tester" in through the local sign-in form.
+func (c *configured) signInTester(t *testing.T) {
+	t.Helper()
+	c.csrf = csrfToken(t, c.client, c.url)
+	res, err := c.client.PostForm(c.url+"/signin", url.Values{"name": {"Tester"}, "_csrf": {c.csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: status %d", res.StatusCode)
+	}
+}
+
 // dialAs opens the socket of room with the client's cookies and the given headers (Host
 // among them, if set).
 func dialAs(base string, client *http.Client, tlsConf *tls.Config, room string, header http.Header) (*websocket.Conn, *http.Response, error) {
@@ -289,4 +303,57 @@ func TestHostAllowListConfigured(t *testing.T) {
 	if res, _ := a.send(t, http.MethodGet, "/healthz", "10.9.9.9:8080", "", ""); res.StatusCode != http.StatusOK {
 		t.Errorf("/healthz by another address: status %d, want 200", res.StatusCode)
 	}
+}
+
+// TestWebSocketOriginScheme: the socket opens only for a page of the app's own scheme and
+// host: an https:// page may not open an http:// app's socket, nor an http:// page an https://
+// app's; "null" and an absent Origin stay refused.
+func TestWebSocketOriginScheme(t *testing.T) {
+	plain := setup(t, options{})
+	room := fmt.Sprintf("image:%d", plain.files["square.jpg"])
+	hostport := strings.TrimPrefix(plain.url, "http://")
+	for _, tt := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"http://" + hostport, true},
+		{"HTTP://" + strings.ToUpper(hostport), true},
+		{"https://" + hostport, false},
+		{"ws://" + hostport, false},
+		{"null", false},
+		{"", false},
+	} {
+		conn, res, err := plain.dial(t, room, tt.origin)
+		if tt.ok {
+			if err != nil {
+				t.Errorf("http app, Origin %q: %v, want the socket", tt.origin, err)
+				continue
+			}
+			conn.Close()
+			continue
+		}
+		if err == nil {
+			conn.Close()
+			t.Errorf("http app, Origin %q: the socket opened", tt.origin)
+		} else if res == nil || res.StatusCode != http.StatusForbidden {
+			t.Errorf("http app, Origin %q: %v, %v; want 403", tt.origin, res, err)
+		}
+	}
+
+	secure := setupConfig(t, true, func(*handlers.Config) {})
+	secure.signInTester(t)
+	room = fmt.Sprintf("image:%d", secure.files["square.jpg"])
+	hostport = strings.TrimPrefix(secure.url, "https://")
+	conn, res, err := dialAs(secure.url, secure.client, secure.tls, room, http.Header{"Origin": {"http://" + hostport}})
+	if err == nil {
+		conn.Close()
+		t.Error("https app, Origin http://…: the socket opened")
+	} else if res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("https app, Origin http://…: %v, %v; want 403", res, err)
+	}
+	conn, _, err = dialAs(secure.url, secure.client, secure.tls, room, http.Header{"Origin": {"https://" + hostport}})
+	if err != nil {
+		t.Fatalf("https app, its own Origin: %v", err)
+	}
+	conn.Close()
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/a-h/templ"
+	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -93,8 +94,9 @@ type Config struct {
 
 type server struct {
 	Config
-	log   *slog.Logger
-	sizes sync.Map // file id and version → image size, see imageSize
+	log      *slog.Logger
+	sizes    sync.Map // file id and version → image size, see imageSize
+	upgrader websocket.Upgrader
 }
 
 // New returns the application's HTTP handler.
@@ -109,6 +111,13 @@ func New(cfg Config) http.Handler {
 		cfg.AllowedHost = HostAllowList(true)
 	}
 	s := &server{Config: cfg, log: cfg.Log}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		// Write buffers go back to a pool between messages: a room of idle members holds none.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,24 +30,48 @@ type socketMessage struct {
 	Data any    `json:"data"`
 }
 
-// checkOrigin accepts only pages of this very origin: a browser always sends Origin on a
-// WebSocket upgrade, and another site's page must not ride on the user's cookies.
-func checkOrigin(r *http.Request) bool {
+// checkOrigin accepts only pages of this very origin, scheme and host alike: a browser always
+// sends Origin on a WebSocket upgrade, and neither another site's page nor this site's page
+// served over the other scheme (http:// beside https://) may ride on the user's cookies. An
+// absent Origin and "null" (sandboxed frames, file: pages) are refused.
+func (s *server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		return false
 	}
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := s.scheme(r)
+	return strings.EqualFold(u.Scheme, scheme) && withoutDefaultPort(u.Host, scheme) == withoutDefaultPort(r.Host, scheme)
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 4096,
-	// Write buffers go back to a pool between messages: a room of idle members holds none.
-	WriteBufferPool: &sync.Pool{},
-	CheckOrigin:     checkOrigin,
+// scheme is the scheme the app's pages are served with: https when the server terminates TLS
+// itself or is configured as served over TLS (SecureCookies, e.g. an https public URL behind a
+// TLS-terminating proxy, where the request reaching Lasso is plain HTTP); else http.
+func (s *server) scheme(r *http.Request) string {
+	if r.TLS != nil || s.SecureCookies {
+		return "https"
+	}
+	return "http"
 }
+
+// withoutDefaultPort lower-cases host and drops the scheme's default port, which browsers
+// leave out of Origin and Host but a proxy may add.
+func withoutDefaultPort(host, scheme string) string {
+	host = strings.ToLower(host)
+	switch scheme {
+	case "http":
+		return strings.TrimSuffix(host, ":80")
+	case "https":
+		return strings.TrimSuffix(host, ":443")
+	}
+	return host
+}
+
+// errOriginNotAllowed answers an upgrade from another origin.
+const errOriginNotAllowed = "WebSocket connections are accepted only from this site's own pages."
 
 // socket streams a room's events: a snapshot first, then every live event. Slow clients are
 // dropped by the hub and reconnect; their snapshot brings them up to date.
@@ -62,8 +85,8 @@ func (s *server) socket(c echo.Context) error {
 	if !ok || err != nil || fileID <= 0 {
 		return newProblem(http.StatusBadRequest, "room must be image:<file id> or room:<room id>.")
 	}
-	if !checkOrigin(c.Request()) {
-		return newProblem(http.StatusForbidden, "WebSocket connections are accepted only from this site's own pages.")
+	if !s.checkOrigin(c.Request()) {
+		return newProblem(http.StatusForbidden, errOriginNotAllowed)
 	}
 	client, err := s.client(c)
 	if err != nil {
@@ -73,7 +96,7 @@ func (s *server) socket(c echo.Context) error {
 	if _, err := client.Files.Retrieve(c.Request().Context(), fileID); err != nil {
 		return err
 	}
-	conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
@@ -100,8 +123,8 @@ func (s *server) socket(c echo.Context) error {
 // roomSocket streams a team room: a snapshot (or, with since=N, what the client missed), then
 // live events. Members only; a member removed from the room is disconnected by the hub.
 func (s *server) roomSocket(c echo.Context, roomID string) error {
-	if !checkOrigin(c.Request()) {
-		return newProblem(http.StatusForbidden, "WebSocket connections are accepted only from this site's own pages.")
+	if !s.checkOrigin(c.Request()) {
+		return newProblem(http.StatusForbidden, errOriginNotAllowed)
 	}
 	var fileID *int64
 	if v := c.QueryParam("image"); v != "" {
@@ -144,7 +167,7 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 		first = append(first, socketMessage{Type: "snapshot", Room: key, Seq: snap.Seq, Data: snap})
 	}
 	defer sub.Close()
-	conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
