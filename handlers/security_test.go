@@ -357,3 +357,164 @@ func TestWebSocketOriginScheme(t *testing.T) {
 	}
 	conn.Close()
 }
+
+// readSnapshot reads a socket's first message, which must be its snapshot.
+func readSnapshot(t *testing.T, conn *websocket.Conn) {
+	t.Helper()
+	var m wsMessage
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.ReadJSON(&m); err != nil || m.Type != "snapshot" {
+		t.Fatalf("first message %+v, %v; want a snapshot", m, err)
+	}
+}
+
+// expectClose reads conn until it ends and checks that it ends with a normal close frame
+// with reason, and that no message about an object (an event caused after the session ended)
+// came first. Presence messages from before may.
+func expectClose(t *testing.T, name string, conn *websocket.Conn, reason string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, data, err := conn.ReadMessage()
+		if err == nil {
+			if s := string(data); strings.Contains(s, `"object.updated"`) || strings.Contains(s, `"job.status"`) {
+				t.Errorf("%s got an event after its session ended: %.200s", name, s)
+			}
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Errorf("%s ended with %v, want a normal close", name, err)
+		} else if ce := err.(*websocket.CloseError); ce.Text != reason {
+			t.Errorf("%s closed with reason %q, want %q", name, ce.Text, reason)
+		}
+		return
+	}
+}
+
+// expectEvent reads conn until a message of type typ that mentions want arrives.
+func expectEvent(t *testing.T, name string, conn *websocket.Conn, typ, want string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		var m wsMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("%s, waiting for %s: %v", name, typ, err)
+		}
+		if m.Type == typ && strings.Contains(string(m.Data), want) {
+			return
+		}
+	}
+}
+
+// TestSignOutClosesTheSessionsSockets: signing out closes the room socket and the image socket
+// of that login session at once, with a normal close frame saying "signed out", and neither
+// gets the events that follow; another user's socket, and the same user's socket in another
+// browser (another login session), stay open and get them.
+func TestSignOutClosesTheSessionsSockets(t *testing.T) {
+	ana := setup(t, options{})
+	roomID := ana.createRoom(t, url.Values{"name": {"Team"}, "labels": {"cat #ff0000"}})
+	anaElsewhere := ana.signIn(t, "Tester") // the same user in a second browser
+	ben := ana.signIn(t, "Ben")
+	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
+		t.Fatalf("join: status %d", got)
+	}
+	file := ana.files["square.jpg"]
+	image := fmt.Sprintf("image:%d", file)
+
+	benRoom, _, err := ben.dial(t, "room:"+roomID, ben.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer benRoom.Close()
+	readSnapshot(t, benRoom)
+	elsewhereImage, _, err := anaElsewhere.dial(t, image, ana.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer elsewhereImage.Close()
+	readSnapshot(t, elsewhereImage)
+	anaRoom, _, err := ana.dial(t, "room:"+roomID, ana.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anaRoom.Close()
+	readSnapshot(t, anaRoom)
+	anaImage, _, err := ana.dial(t, image, ana.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anaImage.Close()
+	readSnapshot(t, anaImage)
+
+	res, err := ana.client.PostForm(ana.url+"/auth/logout", url.Values{"_csrf": {ana.csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: status %d", res.StatusCode)
+	}
+
+	// Events after the sign-out: Ben's prompt in the room, and a prompt of Ana's in her other
+	// browser on the image, whose job events go to both of Ana's image sockets.
+	if got := ben.status(t, http.MethodPost, fmt.Sprintf("/api/rooms/%s/images/%d/objects/bens/prompt", roomID, file),
+		`{"version":1,"points":[{"x":0.5,"y":0.5,"label":1}],"label":"cat"}`); got != http.StatusAccepted {
+		t.Fatalf("Ben's prompt: status %d", got)
+	}
+	if status, body := anaElsewhere.post(t, ana.segmentPath("square.jpg"), "application/json",
+		[]byte(`{"objectId":"anas","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`), true); status != http.StatusAccepted {
+		t.Fatalf("Ana's prompt in her other browser: status %d: %s", status, body)
+	}
+
+	expectClose(t, "the signed-out room socket", anaRoom, "signed out")
+	expectClose(t, "the signed-out image socket", anaImage, "signed out")
+	expectEvent(t, "Ben's room socket", benRoom, "object.updated", "bens")
+	expectEvent(t, "Ana's socket in her other browser", elsewhereImage, "job.status", "anas")
+}
+
+// TestSocketClosesWhenItsSessionEndsElsewhere: a session ended without this server knowing
+// (signed out on another replica, which shares the store) closes its sockets at their next
+// session check, with a normal close frame; a live session's socket stays open through many
+// checks.
+func TestSocketClosesWhenItsSessionEndsElsewhere(t *testing.T) {
+	a := setupConfig(t, false, func(c *handlers.Config) { c.SessionCheck = 5 * time.Millisecond })
+	a.signInTester(t)
+	image := fmt.Sprintf("image:%d", a.files["square.jpg"])
+	other := &app{url: a.url, files: a.files, client: browser()}
+	other.csrf = csrfToken(t, other.client, a.url)
+	res, err := other.client.PostForm(a.url+"/signin", url.Values{"name": {"Ben"}, "_csrf": {other.csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+
+	conn, _, err := a.dial(t, image, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readSnapshot(t, conn)
+	bens, _, err := other.dial(t, image, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bens.Close()
+	readSnapshot(t, bens)
+
+	// Another replica signs the session out: the same store, not this server's handlers.
+	u, _ := url.Parse(a.url)
+	req := httptest.NewRequest(http.MethodPost, a.url+"/auth/logout", nil)
+	for _, c := range a.client.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	if _, err := a.sessions.SignOut(httptest.NewRecorder(), req); err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, "the socket of the ended session", conn, "sign-in ended; sign in again")
+
+	if status, body := other.post(t, other.segmentPath("square.jpg"), "application/json",
+		[]byte(`{"objectId":"bens","version":1,"points":[{"x":0.5,"y":0.5,"label":1}]}`), true); status != http.StatusAccepted {
+		t.Fatalf("Ben's prompt: status %d: %s", status, body)
+	}
+	expectEvent(t, "Ben's socket", bens, "job.status", "bens")
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/websocket"
@@ -49,8 +50,8 @@ type subscriber interface {
 	LastSeq(room string) uint64
 }
 
-// Config holds the dependencies of the HTTP server. All fields but Static, AnnotationIDsOf
-// and AllowedHost are required.
+// Config holds the dependencies of the HTTP server. All fields but Static, AnnotationIDsOf,
+// AllowedHost and SessionCheck are required.
 type Config struct {
 	Log     *slog.Logger
 	Mode    string // "local" or "cdf", shown in the page header
@@ -90,6 +91,10 @@ type Config struct {
 	// orchestrators probe it by IP address, and it tells nothing. nil admits loopback names
 	// and addresses only.
 	AllowedHost func(host string) bool
+	// SessionCheck is how often an open WebSocket checks that its login session still exists
+	// (it may have been signed out on another replica, swept or expired); the socket closes
+	// when it does not. Default 30 s.
+	SessionCheck time.Duration
 }
 
 type server struct {
@@ -97,6 +102,7 @@ type server struct {
 	log      *slog.Logger
 	sizes    sync.Map // file id and version → image size, see imageSize
 	upgrader websocket.Upgrader
+	sockets  sockets // open WebSockets by login session, closed when it ends
 }
 
 // New returns the application's HTTP handler.
@@ -109,6 +115,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.AllowedHost == nil {
 		cfg.AllowedHost = HostAllowList(true)
+	}
+	if cfg.SessionCheck <= 0 {
+		cfg.SessionCheck = 30 * time.Second
 	}
 	s := &server{Config: cfg, log: cfg.Log}
 	s.upgrader = websocket.Upgrader{

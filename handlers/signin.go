@@ -85,12 +85,24 @@ func (s *server) callback(c echo.Context) error {
 	return s.renderSignIn(c, http.StatusBadRequest, "/", "", msg)
 }
 
-// logout ends the login session (POST, so the CSRF check guards it) and, where the provider
-// has one, goes through its end-session endpoint.
+// logout ends the login session (POST, so the CSRF check guards it), closes its WebSockets
+// and, where the provider has one, goes through its end-session endpoint.
 func (s *server) logout(c echo.Context) error {
-	to, err := s.Auth.SignOut(c.Response(), c.Request())
+	r := c.Request()
+	// The session's id is known only while it exists. Without it (no session, or the store
+	// failing) no socket is closed here; a socket's own session check closes it later.
+	var sessionID string
+	if sess, err := s.Auth.Current(r); err == nil {
+		sessionID = sess.ID
+	} else if !errors.Is(err, auth.ErrNoSession) {
+		s.log.Warn("sign-out: current session", "err", err)
+	}
+	to, err := s.Auth.SignOut(c.Response(), r)
 	if err != nil {
 		return err
+	}
+	if sessionID != "" {
+		s.sockets.end(sessionID, reasonSignedOut)
 	}
 	return c.Redirect(http.StatusSeeOther, to)
 }

@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/lassoteam/lasso/auth"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/rooms"
 )
@@ -73,6 +75,80 @@ func withoutDefaultPort(host, scheme string) string {
 // errOriginNotAllowed answers an upgrade from another origin.
 const errOriginNotAllowed = "WebSocket connections are accepted only from this site's own pages."
 
+// Why a login session's sockets close, as the close frame's reason.
+const (
+	reasonSignedOut    = "signed out"
+	reasonSessionEnded = "sign-in ended; sign in again"
+)
+
+// sockets keeps the open WebSockets of each login session, so that the session's end closes
+// them at once instead of letting them carry the room's events to a signed-out browser.
+type sockets struct {
+	mu        sync.Mutex
+	bySession map[string]map[*liveSocket]struct{}
+}
+
+// liveSocket is one open WebSocket as sockets sees it.
+type liveSocket struct {
+	sub    *hub.Subscription
+	ended  chan struct{} // closed by end; reason is set before
+	once   sync.Once
+	reason string
+}
+
+// add registers a socket of the login session whose events come from sub; the returned func
+// removes it again.
+func (r *sockets) add(sessionID string, sub *hub.Subscription) (*liveSocket, func()) {
+	sock := &liveSocket{sub: sub, ended: make(chan struct{})}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bySession == nil {
+		r.bySession = make(map[string]map[*liveSocket]struct{})
+	}
+	if r.bySession[sessionID] == nil {
+		r.bySession[sessionID] = make(map[*liveSocket]struct{})
+	}
+	r.bySession[sessionID][sock] = struct{}{}
+	return sock, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.bySession[sessionID], sock)
+		if len(r.bySession[sessionID]) == 0 {
+			delete(r.bySession, sessionID)
+		}
+	}
+}
+
+// end closes every socket of the login session with a normal close frame carrying reason.
+// When it returns, no event published afterwards reaches any of them.
+func (r *sockets) end(sessionID, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for sock := range r.bySession[sessionID] {
+		sock.end(reason)
+	}
+}
+
+// end tells the socket's write pump to close with reason and unsubscribes it, so that nothing
+// published from now on is sent. Later calls do nothing.
+func (s *liveSocket) end(reason string) {
+	s.once.Do(func() {
+		s.reason = reason
+		close(s.ended)
+		s.sub.Close()
+	})
+}
+
+// endedWith returns the reason the socket was ended with, if it was.
+func (s *liveSocket) endedWith() (string, bool) {
+	select {
+	case <-s.ended:
+		return s.reason, true
+	default:
+		return "", false
+	}
+}
+
 // socket streams a room's events: a snapshot first, then every live event. Slow clients are
 // dropped by the hub and reconnect; their snapshot brings them up to date.
 func (s *server) socket(c echo.Context) error {
@@ -103,6 +179,8 @@ func (s *server) socket(c echo.Context) error {
 	hubRoom := userRoom(userOf(c), fileID)
 	sub := s.Hub.Subscribe(hubRoom)
 	defer sub.Close()
+	sock, forget := s.sockets.add(userOf(c).SessionID, sub)
+	defer forget()
 	saves, err := s.soloSaves(c.Request().Context(), userOf(c), fileID)
 	if err != nil {
 		s.Log.Warn("writes of the image", "file", fileID, "err", err)
@@ -112,7 +190,7 @@ func (s *server) socket(c echo.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.writePump(conn, []any{snapshot}, sub)
+		s.writePump(conn, []any{snapshot}, sock, s.sessionCheck(c.Request()))
 	}()
 	readPump(conn)
 	sub.Close()
@@ -171,12 +249,14 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
+	sock, forget := s.sockets.add(userOf(c).SessionID, sub)
+	defer forget()
 	leave := s.Rooms.Connect(roomID, u, fileID)
 	defer leave()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.writePump(conn, first, sub)
+		s.writePump(conn, first, sock, s.sessionCheck(c.Request()))
 	}()
 	readPump(conn)
 	sub.Close()
@@ -211,40 +291,95 @@ func readPump(conn *websocket.Conn) {
 	}
 }
 
+// sessionCheck returns what a socket opened by r asks every SessionCheck: whether its login
+// session still exists. The upgrade request's context lives as long as the socket.
+func (s *server) sessionCheck(r *http.Request) func() error {
+	return func() error {
+		_, err := s.Auth.Current(r)
+		return err
+	}
+}
+
+// closeWith sends a close frame with code and reason.
+func closeWith(conn *websocket.Conn, code int, reason string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+}
+
 // writePump is the connection's only writer: the first messages (a snapshot, or what a
-// resuming client missed), then hub messages and pings.
-func (s *server) writePump(conn *websocket.Conn, first []any, sub *hub.Subscription) {
+// resuming client missed), then hub messages and pings. Every SessionCheck it asks check
+// whether the login session still exists and closes the socket when it does not; a socket
+// ended by sock.end (sign-out) closes with its reason and sends nothing more.
+func (s *server) writePump(conn *websocket.Conn, first []any, sock *liveSocket, check func() error) {
 	ticker := time.NewTicker(pingPeriod)
+	checker := time.NewTicker(s.SessionCheck)
 	defer func() {
 		ticker.Stop()
+		checker.Stop()
 		conn.Close()
 	}()
+	sub := sock.sub
 	write := func(v any) error {
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 		return conn.WriteJSON(v)
 	}
+	// ended closes the connection if the socket was ended, and says so.
+	ended := func() bool {
+		reason, ok := sock.endedWith()
+		if ok {
+			closeWith(conn, websocket.CloseNormalClosure, reason)
+		}
+		return ok
+	}
 	for _, m := range first {
+		if ended() {
+			return
+		}
 		if err := write(m); err != nil {
 			return
 		}
 	}
 	for {
+		if ended() {
+			return
+		}
 		select {
+		case <-sock.ended:
+			ended()
+			return
 		case m, ok := <-sub.C():
 			if !ok {
-				closeFor(conn, sub.Err())
+				if !ended() {
+					closeFor(conn, sub.Err())
+				}
+				return
+			}
+			// A message taken as the session ended is not sent.
+			if ended() {
 				return
 			}
 			if err := write(m); err != nil {
 				return
 			}
 		case <-sub.Done():
-			closeFor(conn, sub.Err())
+			if !ended() {
+				closeFor(conn, sub.Err())
+			}
 			return
 		case <-ticker.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
 				return
+			}
+		case <-checker.C:
+			err := check()
+			if errors.Is(err, auth.ErrNoSession) {
+				sock.end(reasonSessionEnded)
+				ended()
+				return
+			}
+			if err != nil {
+				// The store may be back at the next check; the socket stays until then.
+				s.log.Warn("WebSocket session check", "err", err)
 			}
 		}
 	}
