@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lassoteam/lasso/cdf/cdflocal"
+	"github.com/lassoteam/lasso/handlers"
 )
 
 // config is everything run reads from flags and the environment.
@@ -47,6 +48,9 @@ type config struct {
 	publicURL        string
 	sessionKey       string
 	secureCookies    bool
+
+	// allowedHosts are host names the server answers besides its own (see allowedHost).
+	allowedHosts []string
 }
 
 // local reports whether Lasso runs against its own stand-in.
@@ -60,7 +64,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	var c config
-	var scopes string
+	var scopes, hosts string
 	ints, err := envInts(getenv, "LASSO_SEGMENT_WORKERS", "LASSO_SEGMENT_QUEUE")
 	if err != nil {
 		return c, err
@@ -87,8 +91,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fl.StringVar(&scopes, "oidc-scopes", env("LASSO_OIDC_SCOPES", ""), "CDF mode: space-separated scopes (env LASSO_OIDC_SCOPES; default: openid profile offline_access and the cluster's user_impersonation and IDENTITY)")
 	fl.StringVar(&c.providerName, "oidc-provider-name", env("LASSO_OIDC_PROVIDER_NAME", ""), "CDF mode: the identity provider's name on the sign-in button")
 	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
+	fl.StringVar(&hosts, "allowed-hosts", env("LASSO_ALLOWED_HOSTS", ""), "comma-separated host names (or addresses, a port is ignored) that Lasso also answers for, besides loopback in local mode and the public URL's host in CDF mode, e.g. the name a proxy sends (env LASSO_ALLOWED_HOSTS)")
 	if err := fl.Parse(args); err != nil {
 		return c, err
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/@*?# \t") {
+			return c, fmt.Errorf("-allowed-hosts: %q is not a host name; give names or addresses such as lasso.internal or 10.0.0.5:8080, without a scheme or path", h)
+		}
+		c.allowedHosts = append(c.allowedHosts, h)
 	}
 	if fl.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fl.Args())
@@ -138,6 +152,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.secureCookies = strings.HasPrefix(c.publicURL, "https://") || env("LASSO_SECURE_COOKIES", "") == "true"
 	return c, nil
+}
+
+// allowedHost is the server's Host allow-list, against DNS rebinding: loopback names and
+// addresses in local mode, the public URL's host in CDF mode, and -allowed-hosts in both.
+func (c config) allowedHost() func(host string) bool {
+	if c.local() {
+		return handlers.HostAllowList(true, c.allowedHosts...)
+	}
+	public, _ := url.Parse(c.publicURL) // parseConfig checked it
+	return handlers.HostAllowList(false, append([]string{public.Host}, c.allowedHosts...)...)
 }
 
 // envInts reads whole numbers from the environment variables keys (0 when unset).

@@ -192,6 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Static:        static.FS,
 		MaxPixels:     cfg.maxPixels,
 		SecureCookies: cfg.secureCookies,
+		AllowedHost:   cfg.allowedHost(),
 		// In a room, the image's CDF annotations leave out those the room shows as its objects.
 		AnnotationIDsOf: teams.AnnotationIDs,
 	})
