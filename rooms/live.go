@@ -100,6 +100,10 @@ func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
 
 // Next hands u the next untouched image that nobody else is on or was just given, after
 // current (in the room's order, wrapping around). ok is false when none is left.
+//
+// A member holds one reservation at a time: asking again releases what they were given
+// before, so pressing "next" repeatedly walks through the room instead of keeping every
+// untouched image from the others.
 func (s *Service) Next(ctx context.Context, roomID string, u User, current int64) (int64, bool, error) {
 	r, _, err := s.Access(ctx, roomID, u)
 	if err != nil {
@@ -138,13 +142,19 @@ func (s *Service) Next(ctx context.Context, roomID string, u User, current int64
 		res = map[int64]reservedFor{}
 		s.reserved[roomID] = res
 	}
+	for fileID, rv := range res {
+		// Expired reservations go too, so the map stays as small as the room's members.
+		if rv.user == u.ID || !now.Before(rv.until) {
+			delete(res, fileID)
+		}
+	}
 	for i := range r.Images {
 		im := r.Images[(start+i)%len(r.Images)]
 		if im.FileID == current || im.DoneBy != "" || touched[im.FileID] || busy[im.FileID] {
 			continue
 		}
-		if rv, ok := res[im.FileID]; ok && rv.user != u.ID && now.Before(rv.until) {
-			continue
+		if _, ok := res[im.FileID]; ok {
+			continue // someone else's, and current: u's own and expired ones are gone
 		}
 		res[im.FileID] = reservedFor{user: u.ID, until: now.Add(reservation)}
 		return im.FileID, true, nil
