@@ -111,7 +111,7 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 	}
 	start := time.Now()
 	wi, err := e.cache.get(ctx, src.Key, func() (*workImage, error) {
-		wi, err := loadWorkImage(ctx, src, e.opts.MaxPixels, e.opts.WorkSize)
+		wi, err := loadWorkImageWithin(ctx, src, e.opts.MaxPixels, e.opts.MaxDecodeBytes, e.opts.WorkSize)
 		if err == nil {
 			wi.cost = computeStepCosts(wi, e.tune.geoAlpha)
 			wi.d2 = [4][]float32{} // everything that needs it is derived now

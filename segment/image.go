@@ -1,10 +1,13 @@
 package segment
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -53,9 +56,15 @@ func (wi *workImage) bytes() int64 {
 // or a screenshot produces, well below what would hurt the process.
 const maxFileBytes = 256 << 20
 
-// loadWorkImage opens, checks, decodes and downscales a source so its long side is at most
-// long pixels.
+// loadWorkImage is loadWorkImageWithin with the default decode budget for maxPixels.
 func loadWorkImage(ctx context.Context, src Source, maxPixels int64, long int) (*workImage, error) {
+	return loadWorkImageWithin(ctx, src, maxPixels, 0, long)
+}
+
+// loadWorkImageWithin opens, checks, decodes and downscales a source so its long side is at
+// most long pixels. Images of more than maxPixels pixels, or whose decoded pixels take more
+// than maxBytes bytes (<= 0: DecodeBudget(maxPixels)), are refused before decoding.
+func loadWorkImageWithin(ctx context.Context, src Source, maxPixels, maxBytes int64, long int) (*workImage, error) {
 	rc, err := src.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open image: %w", err)
@@ -85,11 +94,15 @@ func loadWorkImage(ctx context.Context, src Source, maxPixels int64, long int) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
-		return nil, fmt.Errorf("%w: %d×%d = %d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, px, maxPixels)
-	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("%w: empty image", ErrUnsupported)
+	}
+	size, err := MeasureImage(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	if err := size.Check(maxPixels, maxBytes); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -257,6 +270,55 @@ func rgbFetch(img image.Image) func(int, []float32) {
 				row[3*x], row[3*x+1], row[3*x+2] = v, v, v
 			}
 		}
+	// 16-bit PNGs are reduced to 0..255 a row at a time: the generic At path would box
+	// every pixel's colour.
+	case *image.RGBA64:
+		return func(y int, row []float32) {
+			p := m.Pix[y*m.Stride:]
+			for x := 0; x < len(row)/3; x++ {
+				for k := range 3 {
+					row[3*x+k] = float32(uint16(p[8*x+2*k])<<8|uint16(p[8*x+2*k+1])) / 257
+				}
+			}
+		}
+	case *image.NRGBA64:
+		return func(y int, row []float32) {
+			p := m.Pix[y*m.Stride:]
+			for x := 0; x < len(row)/3; x++ {
+				for k := range 3 {
+					row[3*x+k] = float32(uint16(p[8*x+2*k])<<8|uint16(p[8*x+2*k+1])) / 257
+				}
+			}
+		}
+	case *image.Gray16:
+		return func(y int, row []float32) {
+			p := m.Pix[y*m.Stride:]
+			for x := 0; x < len(row)/3; x++ {
+				v := float32(uint16(p[2*x])<<8|uint16(p[2*x+1])) / 257
+				row[3*x], row[3*x+1], row[3*x+2] = v, v, v
+			}
+		}
+	case *image.Paletted:
+		pal := make([][3]float32, 256)
+		for i, c := range m.Palette[:min(len(m.Palette), 256)] {
+			r, g, bl, _ := c.RGBA()
+			pal[i] = [3]float32{float32(r) / 257, float32(g) / 257, float32(bl) / 257}
+		}
+		return func(y int, row []float32) {
+			p := m.Pix[y*m.Stride:]
+			for x := 0; x < len(row)/3; x++ {
+				c := pal[p[x]]
+				row[3*x], row[3*x+1], row[3*x+2] = c[0], c[1], c[2]
+			}
+		}
+	case *image.CMYK:
+		return func(y int, row []float32) {
+			p := m.Pix[y*m.Stride:]
+			for x := 0; x < len(row)/3; x++ {
+				r, g, bl := color.CMYKToRGB(p[4*x], p[4*x+1], p[4*x+2], p[4*x+3])
+				row[3*x], row[3*x+1], row[3*x+2] = float32(r), float32(g), float32(bl)
+			}
+		}
 	}
 	return func(y int, row []float32) {
 		for x := 0; x < len(row)/3; x++ {
@@ -418,4 +480,268 @@ func (wi *workImage) quantise() {
 			wi.binRGB[3*j+k] = float32(sums[3*j+k] / c)
 		}
 	}
+}
+
+// ImageSize is what decoding an image costs, read from its header alone.
+type ImageSize struct {
+	Width, Height int
+	// Model names the image's pixel layout, e.g. "16-bit RGB PNG" or "YCbCr 4:2:0 JPEG".
+	Model string
+	// Bytes is what the standard library's decoder allocates for the decoded image: its
+	// pixels, and also a progressive JPEG's coefficients, a CMYK JPEG's intermediate planes
+	// and an interlaced PNG's passes.
+	Bytes int64
+}
+
+// DecodeBudget is the default decode budget for a pixel limit: 4 bytes a pixel, what an
+// 8-bit RGBA image of maxPixels pixels takes. Every baseline YCbCr or gray JPEG and every
+// non-interlaced 8-bit PNG within the pixel limit fits in it; images that take about twice
+// that (16-bit PNGs: 8 bytes a pixel; progressive JPEGs: 7.5 at 4:2:0; CMYK JPEGs: 8) fit
+// up to about half the limit.
+func DecodeBudget(maxPixels int64) int64 { return 4 * maxPixels }
+
+// Check refuses, with an error wrapping ErrTooLarge that names the size, an image of more
+// than maxPixels pixels or whose decoding takes more than maxBytes bytes (<= 0:
+// DecodeBudget(maxPixels)).
+func (s ImageSize) Check(maxPixels, maxBytes int64) error {
+	if maxBytes <= 0 {
+		maxBytes = DecodeBudget(maxPixels)
+	}
+	if px := int64(s.Width) * int64(s.Height); px > maxPixels {
+		return fmt.Errorf("%w: %d×%d = %d pixels, over the limit of %d", ErrTooLarge, s.Width, s.Height, px, maxPixels)
+	}
+	if s.Bytes > maxBytes {
+		return fmt.Errorf("%w: %d×%d %s decodes to %s, over the decode budget of %s", ErrTooLarge, s.Width, s.Height, s.Model, megabytes(s.Bytes), megabytes(maxBytes))
+	}
+	return nil
+}
+
+// megabytes formats n bytes in decimal megabytes, as file sizes are usually shown.
+func megabytes(n int64) string {
+	if n < 10_000_000 {
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.0f MB", float64(n)/1e6)
+}
+
+// MeasureImage reads the header of a JPEG or PNG image from r (it stops before the pixel
+// data) and tells how large the image is and what decoding it with image/jpeg or
+// image/png allocates. Errors wrap ErrUnsupported.
+func MeasureImage(r io.Reader) (ImageSize, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(8)
+	switch {
+	case bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return measureJPEG(br)
+	case bytes.HasPrefix(head, []byte(pngSignature)):
+		return measurePNG(br)
+	}
+	return ImageSize{}, fmt.Errorf("%w: not JPEG or PNG", ErrUnsupported)
+}
+
+const pngSignature = "\x89PNG\r\n\x1a\n"
+
+// measurePNG reads IHDR and the chunks up to the first IDAT: a tRNS chunk makes image/png
+// decode grey and truecolour images with alpha, which takes more bytes a pixel.
+func measurePNG(br *bufio.Reader) (ImageSize, error) {
+	bad := func(what string) (ImageSize, error) {
+		return ImageSize{}, fmt.Errorf("%w: png: %s", ErrUnsupported, what)
+	}
+	if _, err := br.Discard(len(pngSignature)); err != nil {
+		return bad("short header")
+	}
+	var hdr [8]byte
+	var ihdr [13]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil || string(hdr[4:]) != "IHDR" || binary.BigEndian.Uint32(hdr[:4]) != 13 {
+		return bad("missing IHDR")
+	}
+	if _, err := io.ReadFull(br, ihdr[:]); err != nil {
+		return bad("short IHDR")
+	}
+	w, h := binary.BigEndian.Uint32(ihdr[0:4]), binary.BigEndian.Uint32(ihdr[4:8])
+	depth, ctype, interlaced := ihdr[8], ihdr[9], ihdr[12] == 1
+	if w == 0 || h == 0 || w > math.MaxInt32 || h > math.MaxInt32 {
+		return bad("bad dimensions")
+	}
+	if _, err := br.Discard(4); err != nil { // IHDR's CRC
+		return bad("short IHDR")
+	}
+	transparent := false
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return bad("no image data")
+		}
+		n, typ := int64(binary.BigEndian.Uint32(hdr[:4])), string(hdr[4:])
+		if typ == "IDAT" {
+			break
+		}
+		if typ == "tRNS" {
+			transparent = true
+		}
+		if _, err := br.Discard(int(n) + 4); err != nil {
+			return bad("short chunk " + typ)
+		}
+	}
+	// Bytes a pixel of the image type image/png decodes into (see its readImagePass): 16-bit
+	// images take twice what 8-bit ones do, and transparency makes grey images RGBA.
+	names := map[byte]string{0: "gray", 2: "RGB", 3: "paletted", 4: "gray+alpha", 6: "RGBA"}
+	model, ok := names[ctype]
+	if !ok {
+		return bad(fmt.Sprintf("colour type %d", ctype))
+	}
+	var bpp int64
+	switch {
+	case ctype == 3:
+		bpp = 1
+	case ctype == 0 && !transparent:
+		bpp = 1
+		if depth == 16 {
+			bpp = 2
+		}
+	default:
+		bpp = 4
+		if depth == 16 {
+			bpp = 8
+		}
+	}
+	if ctype != 3 {
+		model = fmt.Sprintf("%d-bit %s", depth, model)
+	}
+	if transparent && (ctype == 0 || ctype == 2) {
+		model += " with transparency"
+	}
+	size := ImageSize{Width: int(w), Height: int(h), Model: model + " PNG", Bytes: bpp * int64(w) * int64(h)}
+	if interlaced {
+		// Each of the seven passes is decoded into an image of its own, then copied into the
+		// full one: twice the bytes in all.
+		size.Model = "interlaced " + size.Model
+		size.Bytes *= 2
+	}
+	return size, nil
+}
+
+// measureJPEG walks the markers up to the frame header (SOF) and derives what image/jpeg
+// allocates: the component planes padded to whole MCUs, a progressive image's coefficient
+// blocks (64 int32 per 8×8 block and component), and for CMYK or RGB images the 4-byte
+// image they are converted into.
+func measureJPEG(br *bufio.Reader) (ImageSize, error) {
+	bad := func(what string) (ImageSize, error) {
+		return ImageSize{}, fmt.Errorf("%w: jpeg: %s", ErrUnsupported, what)
+	}
+	if _, err := br.Discard(2); err != nil { // SOI
+		return bad("short header")
+	}
+	adobeRGB := false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return bad("no frame header")
+		}
+		if c != 0xff {
+			continue // extraneous data, which image/jpeg skips too
+		}
+		m, err := br.ReadByte()
+		for err == nil && m == 0xff { // fill bytes
+			m, err = br.ReadByte()
+		}
+		if err != nil {
+			return bad("no frame header")
+		}
+		if m == 0 || (m >= 0xd0 && m <= 0xd7) || m == 0x01 {
+			continue // no length follows
+		}
+		if m == 0xd9 || m == 0xda {
+			return bad("no frame header before the image data")
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return bad("short segment")
+		}
+		n := int(binary.BigEndian.Uint16(l[:])) - 2
+		if n < 0 {
+			return bad("short segment length")
+		}
+		switch m {
+		case 0xee: // APP14: Adobe's colour transform; 0 means the components are RGB (or CMYK)
+			seg := make([]byte, n)
+			if _, err := io.ReadFull(br, seg); err != nil {
+				return bad("short APP14")
+			}
+			if n >= 12 && string(seg[:5]) == "Adobe" && seg[11] == 0 {
+				adobeRGB = true
+			}
+			continue
+		case 0xc0, 0xc1, 0xc2:
+			seg := make([]byte, n)
+			if _, err := io.ReadFull(br, seg); err != nil {
+				return bad("short frame header")
+			}
+			return jpegFrameSize(seg, m == 0xc2, adobeRGB)
+		case 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf:
+			return bad("unsupported coding (lossless, hierarchical or arithmetic)")
+		}
+		if _, err := br.Discard(n); err != nil {
+			return bad("short segment")
+		}
+	}
+}
+
+// jpegFrameSize computes an ImageSize from a SOF segment's payload.
+func jpegFrameSize(seg []byte, progressive, adobeRGB bool) (ImageSize, error) {
+	bad := func(what string) (ImageSize, error) {
+		return ImageSize{}, fmt.Errorf("%w: jpeg: %s", ErrUnsupported, what)
+	}
+	if len(seg) < 6 {
+		return bad("short frame header")
+	}
+	h, w, nComp := int(binary.BigEndian.Uint16(seg[1:3])), int(binary.BigEndian.Uint16(seg[3:5])), int(seg[5])
+	if w == 0 || h == 0 {
+		return bad("bad dimensions")
+	}
+	if nComp != 1 && nComp != 3 && nComp != 4 || len(seg) < 6+3*nComp {
+		return bad("number of components")
+	}
+	type comp struct{ id, h, v int }
+	comps := make([]comp, nComp)
+	for i := range comps {
+		c := seg[6+3*i:]
+		comps[i] = comp{int(c[0]), max(1, int(c[1]>>4)), max(1, int(c[1]&0x0f))}
+	}
+	if nComp == 1 {
+		comps[0].h, comps[0].v = 1, 1 // one component is never interleaved: image/jpeg does the same
+	}
+	h0, v0 := comps[0].h, comps[0].v
+	mxx, myy := int64((w+8*h0-1)/(8*h0)), int64((h+8*v0-1)/(8*v0))
+	W, H := 8*int64(h0)*mxx, 8*int64(v0)*myy // the padded image image/jpeg allocates
+	px := int64(w) * int64(h)
+	var size ImageSize
+	size.Width, size.Height = w, h
+	switch nComp {
+	case 1:
+		size.Model, size.Bytes = "gray JPEG", W*H
+	default:
+		hr, vr := max(1, h0/comps[1].h), max(1, v0/comps[1].v)
+		cw, ch := (W+int64(hr)-1)/int64(hr), (H+int64(vr)-1)/int64(vr)
+		size.Bytes = W*H + 2*cw*ch
+		size.Model = "YCbCr JPEG"
+		if ratio, ok := map[[2]int]string{{1, 1}: "4:4:4", {2, 1}: "4:2:2", {2, 2}: "4:2:0", {1, 2}: "4:4:0", {4, 1}: "4:1:1", {4, 2}: "4:1:0"}[[2]int{hr, vr}]; ok {
+			size.Model = "YCbCr " + ratio + " JPEG"
+		}
+		if nComp == 4 {
+			// The K plane, then the CMYK image the four planes are interleaved into.
+			size.Model = "CMYK JPEG"
+			size.Bytes += 64*int64(comps[3].h)*mxx*int64(comps[3].v)*myy + 4*px
+		} else if adobeRGB || comps[0].id == 'R' && comps[1].id == 'G' && comps[2].id == 'B' {
+			size.Model = "RGB JPEG"
+			size.Bytes += 4 * px
+		}
+	}
+	if progressive {
+		// Every component's coefficients are kept between scans: 64 int32 per block.
+		for _, c := range comps {
+			size.Bytes += mxx * int64(c.h) * myy * int64(c.v) * 64 * 4
+		}
+		size.Model = "progressive " + size.Model
+	}
+	return size, nil
 }

@@ -52,7 +52,7 @@ type Source struct {
 // Errors callers branch on.
 var (
 	ErrInvalidPrompt = errors.New("segment: invalid prompt")
-	ErrTooLarge      = errors.New("segment: image exceeds the pixel limit")
+	ErrTooLarge      = errors.New("segment: image too large") // over the pixel limit or the decode budget
 	ErrUnsupported   = errors.New("segment: unsupported image format")
 )
 
@@ -63,6 +63,11 @@ type Options struct {
 	CacheBytes  int64         // bound of the per-image cache (default 256 MiB)
 	MaxVertices int           // vertices per polygon at most (default and maximum 1000)
 	WorkSize    int           // long side in pixels of the working copy segmented (default 320)
+
+	// MaxDecodeBytes refuses, before decoding, images whose decoding takes more bytes (see
+	// MeasureImage): pixels alone do not bound memory, a 16-bit PNG takes 8 bytes a pixel.
+	// Default DecodeBudget(MaxPixels), 4 bytes a pixel.
+	MaxDecodeBytes int64
 }
 
 // MaxPoints is the largest number of points a prompt may carry.
