@@ -1,7 +1,6 @@
 package cdflocal
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,10 +9,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image"
-	"image/color"
-	_ "image/gif" // icons of GIF files, like CDF's "other image formats may work"
-	"image/jpeg"
-	_ "image/png" // decoding PNG files for icons
+	_ "image/jpeg" // image.DecodeConfig reads JPEG headers for the files' metadata
+	_ "image/png"  // and PNG headers
 	"io/fs"
 	"net/http"
 	"os"
@@ -22,10 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/image/draw"
 
 	"github.com/lassoteam/lasso/cdf"
 )
@@ -689,107 +683,4 @@ func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request, idStr str
 	w.Header().Set("Content-Type", e.meta.MimeType)
 	http.ServeContent(w, r, "", e.modTime, f)
 	return nil
-}
-
-type iconEntry struct {
-	once sync.Once
-	data []byte
-	err  error
-}
-
-func (s *Server) icon(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	var it identIn
-	forms := 0
-	if v := q.Get("id"); v != "" || q.Has("id") {
-		forms++
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return badRequest("id must be an integer, got %q", v)
-		}
-		it.ID = &id
-	}
-	if q.Has("externalId") {
-		forms++
-		v := q.Get("externalId")
-		it.ExternalID = &v
-	}
-	if q.Has("space") || q.Has("instanceExternalId") {
-		forms++
-		if !q.Has("space") || !q.Has("instanceExternalId") {
-			return badRequest("An instance id needs both space and instanceExternalId")
-		}
-		sp, ex := q.Get("space"), q.Get("instanceExternalId")
-		it.InstanceID = &instanceIn{Space: &sp, ExternalID: &ex}
-	}
-	if forms != 1 {
-		return badRequest("Give exactly one of id, externalId, or space and instanceExternalId")
-	}
-	if err := validateIdent(it, "icon"); err != nil {
-		return err
-	}
-	e := s.files.lookup(it)
-	if e == nil {
-		return &apiError{status: http.StatusBadRequest, msg: "Files ids not found", missing: []any{it.echo()}}
-	}
-	if !strings.HasPrefix(e.meta.MimeType, "image/") {
-		return badRequest("File %d (%s) is not an image: icons exist only for image files", e.meta.ID, e.meta.MimeType)
-	}
-	s.iconMu.Lock()
-	ie := s.icons[e.meta.ID]
-	if ie == nil {
-		ie = &iconEntry{}
-		s.icons[e.meta.ID] = ie
-	}
-	s.iconMu.Unlock()
-	ie.once.Do(func() { ie.data, ie.err = makeIcon(e.abs, s.cfg.MaxImagePixels) })
-	if ie.err != nil {
-		return badRequest("Cannot make an icon of file %d: %v", e.meta.ID, ie.err)
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Content-Length", strconv.Itoa(len(ie.data)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(ie.data)
-	}
-	return nil
-}
-
-// makeIcon decodes an image (refusing more than maxPixels before decoding) and returns a
-// JPEG thumbnail whose long side is IconLongSide, over white where it was transparent.
-func makeIcon(file string, maxPixels int64) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return nil, fmt.Errorf("unsupported or corrupt image: %v", err)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("image of %dx%d pixels exceeds the limit of %d pixels", cfg.Width, cfg.Height, maxPixels)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		return nil, err
-	}
-	src, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("unsupported or corrupt image: %v", err)
-	}
-	b := src.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w >= h && w > IconLongSide {
-		w, h = IconLongSide, max(1, h*IconLongSide/w)
-	} else if h > w && h > IconLongSide {
-		w, h = max(1, w*IconLongSide/h), IconLongSide
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	draw.BiLinear.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 85}); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

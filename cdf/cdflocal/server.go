@@ -170,7 +170,9 @@ type Config struct {
 	// DataSetID, when non-zero, is set as every file's dataSetId (DataSetExternalID names it).
 	DataSetID         int64
 	DataSetExternalID string
-	// MaxImagePixels bounds images the icon endpoint decodes (default 100 MP).
+	// MaxImagePixels bounds images the icon endpoint decodes (default 100 MP), and through
+	// segment.DecodeBudget the bytes their decoding may take: an image over either is
+	// refused from its header, and icons decoded at the same time share that budget.
 	MaxImagePixels int64
 	// DataDir is the folder where annotations are kept (in the file AnnotationsFile, written
 	// atomically on every change), so that they survive a restart. Empty keeps them in memory.
@@ -197,8 +199,7 @@ type Server struct {
 	active    int
 	closed    bool
 
-	iconMu sync.Mutex
-	icons  map[int64]*iconEntry
+	icons *iconCache
 
 	vision atomic.Value // string: the current Config.Vision mode, as ParseVision returns it
 }
@@ -235,7 +236,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cdflocal: Config.Vision: %w", err)
 	}
 	cfg.Vision = mode
-	s := &Server{cfg: cfg, jobs: map[int64]*job{}, icons: map[int64]*iconEntry{}}
+	s := &Server{cfg: cfg, jobs: map[int64]*job{}, icons: newIconCache(iconCacheBytes, segment.DecodeBudget(cfg.MaxImagePixels))}
 	s.vision.Store(mode)
 	if cfg.Identity != nil {
 		s.identity = *cfg.Identity

@@ -322,6 +322,8 @@ func startStandIn(ctx context.Context, cfg config, engine *segment.Engine) (*sta
 		RunDelay:   cfg.runDelay,
 		Engine:     engine,
 		Vision:     cfg.standInVision,
+		// Icons follow -max-pixels too, and with it the decode budget it implies.
+		MaxImagePixels: cfg.maxPixels,
 		// The stand-in's annotations live beside Lasso's own data, so local mode keeps them.
 		DataDir: filepath.Join(cfg.dataDir, "cdflocal"),
 	})
