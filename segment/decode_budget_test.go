@@ -50,7 +50,7 @@ func allocated(f func()) uint64 {
 }
 
 // TestDecodeBudgetRefusesA16BitPNGBeforeDecoding: 9000×9000 is within a 100 MP pixel limit
-// (the stand-in's default), but its 16-bit pixels decode to 648 MB, over the 400 MB budget
+// (the stand-in's default), but its 16-bit pixels decode to 648 MB, over the 600 MB budget
 // that limit implies. The engine refuses it from the header, allocating next to nothing.
 func TestDecodeBudgetRefusesA16BitPNGBeforeDecoding(t *testing.T) {
 	data := encodePNG(t, flat16{9000, 9000})
@@ -63,7 +63,7 @@ func TestDecodeBudgetRefusesA16BitPNGBeforeDecoding(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Errorf("9000×9000 16-bit PNG: %v, want ErrTooLarge", err)
 	} else {
-		for _, want := range []string{"9000×9000", "16-bit RGB PNG", "648 MB", "400 MB"} {
+		for _, want := range []string{"9000×9000", "16-bit RGB PNG", "648 MB", "600 MB"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
 			}

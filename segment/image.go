@@ -493,12 +493,12 @@ type ImageSize struct {
 	Bytes int64
 }
 
-// DecodeBudget is the default decode budget for a pixel limit: 4 bytes a pixel, what an
-// 8-bit RGBA image of maxPixels pixels takes. Every baseline YCbCr or gray JPEG and every
-// non-interlaced 8-bit PNG within the pixel limit fits in it; images that take about twice
-// that (16-bit PNGs: 8 bytes a pixel; progressive JPEGs: 7.5 at 4:2:0; CMYK JPEGs: 8) fit
-// up to about half the limit.
-func DecodeBudget(maxPixels int64) int64 { return 4 * maxPixels }
+// DecodeBudget is the default decode budget for a pixel limit: 6 bytes a pixel. Every
+// baseline JPEG and every 8-bit PNG within the pixel limit fits in it, and so do progressive
+// JPEGs (about 7.5 bytes a pixel at 4:2:0) up to 80 % of the limit, which covers the cameras
+// whose photos are progressive; 16-bit PNGs and CMYK JPEGs (8 bytes a pixel) fit up to 75 %.
+// What the decoders would allocate beyond it is refused before decoding.
+func DecodeBudget(maxPixels int64) int64 { return 6 * maxPixels }
 
 // Check refuses, with an error wrapping ErrTooLarge that names the size, an image of more
 // than maxPixels pixels or whose decoding takes more than maxBytes bytes (<= 0:

@@ -384,7 +384,7 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 	case ctx.Err() != nil:
 		return nil, nil // superseded or given up: nobody reads the answer
 	case errors.Is(err, segment.ErrTooLarge):
-		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is too large to segment: %s.", f.Name, detail(err))}
+		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is too large to segment: %s.", f.Name, strings.TrimPrefix(detail(err), "image too large: "))}
 	case errors.Is(err, io.ErrUnexpectedEOF) || truncated(err):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is damaged: the image data ends too early (a truncated upload?).", f.Name)}
 	case errors.Is(err, segment.ErrUnsupported):

@@ -89,7 +89,7 @@ func TestIconRefusesAnImageOverTheDecodeBudget(t *testing.T) {
 		maxPixels int64
 		want      []string
 	}{
-		{0, []string{"9000×9000", "16-bit RGB PNG", "648 MB", "decode budget of 400 MB"}},
+		{0, []string{"9000×9000", "16-bit RGB PNG", "648 MB", "decode budget of 600 MB"}},
 		{40_000_000, []string{"9000×9000", "81000000 pixels", "limit of 40000000"}},
 	} {
 		s := newIconServer(t, dir, tt.maxPixels)
