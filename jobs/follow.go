@@ -240,12 +240,14 @@ func (f *follow) publish(ev Event) {
 // deliver hands s's outbox to the Publisher one event at a time, oldest first, until it is
 // empty. It is the slot's only caller of Publish, so an object's events arrive in order, and
 // an event of a superseded job already inside Publish when Submit emptied the outbox still
-// comes before any event of the newer prompt.
+// comes before any event of the newer prompt. Close does not cut it short: what was
+// published before Close (the store's record of a job that must resume, say) is handed over
+// before Close returns, as when publishing was synchronous.
 func (m *Manager) deliver(s *slot) {
 	defer m.wg.Done()
 	for {
 		m.mu.Lock()
-		if len(s.outbox) == 0 || m.closed {
+		if len(s.outbox) == 0 {
 			s.outbox, s.delivering = nil, false
 			m.mu.Unlock()
 			return

@@ -258,8 +258,8 @@ func (m *Manager) Snapshot(room string) []Event {
 }
 
 // Close stops following every job, without publishing anything more, and waits until all
-// follows have ended and a Publish under way has returned. Submit fails with ErrClosed
-// afterwards.
+// follows have ended and the events they published before have reached the Publisher.
+// Submit fails with ErrClosed afterwards.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	m.closed = true

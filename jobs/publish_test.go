@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -127,4 +128,28 @@ func TestStuckPublisherStallsNothingElse(t *testing.T) {
 		}
 	}
 	diffEvents(t, []jobs.Event{ev(1, 1, jobs.StatusQueued, 0), ev(2, 2, jobs.StatusQueued, 0)}, got)
+}
+
+// TestCloseHandsOverWhatWasPublished: Close publishes nothing new, but an event published
+// before it (here one waiting behind a slow Publish) still reaches the Publisher before Close
+// returns, as when publishing was synchronous: a room's store must not miss that a job was
+// started, or it is not resumed after the restart.
+func TestCloseHandsOverWhatWasPublished(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeClock()
+		pub := &stuckPublisher{object: "obj-1", entered: make(chan struct{}, 1), release: make(chan struct{})}
+		m := jobs.New(pub, jobs.Options{Clock: c})
+		api := &fakeAPI{clock: c, post: posts(ok(job(1, cdf.JobQueued))), get: script(ok(job(1, cdf.JobRunning)))}
+		mustSubmit(t, m, api, task(1))
+		synctest.Wait() // queued is inside Publish
+		c.fireNext()    // the first poll: running waits behind it
+		synctest.Wait()
+
+		closed := make(chan struct{})
+		go func() { defer close(closed); m.Close() }()
+		synctest.Wait()
+		pub.unstick()
+		<-closed
+		diffEvents(t, []jobs.Event{ev(1, 1, jobs.StatusQueued, 0), ev(1, 1, jobs.StatusRunning, 100)}, pub.all(t))
+	})
 }
