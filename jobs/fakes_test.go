@@ -113,6 +113,20 @@ func runUntil(t *testing.T, c *fakeClock, d time.Duration) {
 	t.Fatal("follows did not settle after 10000 timers")
 }
 
+// advanceTo is runUntil, then moves the clock on to d (since t0) even when no timer is due
+// then: for spans nothing in the Manager waits out with a timer, such as how long it keeps the
+// state of an ended job.
+func advanceTo(t *testing.T, c *fakeClock, d time.Duration) {
+	t.Helper()
+	runUntil(t, c, d)
+	c.mu.Lock()
+	if at := t0.Add(d); at.After(c.now) {
+		c.now = at
+	}
+	c.mu.Unlock()
+	synctest.Wait()
+}
+
 // pending is the number of timers not yet fired or stopped.
 func (c *fakeClock) pending() int {
 	c.mu.Lock()

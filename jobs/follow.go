@@ -16,17 +16,26 @@ import (
 // errDeadline is the cancellation cause of a follow that ran out of time.
 var errDeadline = errors.New("jobs: deadline exceeded")
 
-// follow is the life of one submitted prompt: start the job, poll it, publish changes.
+// follow is the life of one submitted prompt: wait for its turn, start the job, poll it,
+// publish changes.
 type follow struct {
-	m     *Manager
-	slot  *slot
-	api   SegmentAPI
-	task  Task
-	start time.Time
+	m        *Manager
+	slot     *slot
+	api      SegmentAPI
+	task     Task
+	start    time.Time
+	deadline time.Time
+	user     *userState // nil for a resumed job, which is not held to the user's limits
 
-	// ctx is cancelled with errSuperseded, ErrClosed, errDeadline, or when the follow ends.
+	// ctx is cancelled with errSuperseded, errCrowded, ErrClosed, errDeadline, or when the
+	// follow ends.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// admit is closed when the follow may start its job.
+	admit chan struct{}
+
+	// Guarded by Manager.mu: waiting in the user's queue, holding one of the user's turns.
+	waiting, counted bool
 
 	jobID     int64
 	backend   string // what the SegmentAPI said ran the job, and its notice
@@ -48,14 +57,26 @@ func (f *follow) watchDeadline() {
 	}
 }
 
-// run starts the job and polls it until it ends, is superseded, or runs out of time.
+// run waits for the prompt's turn, starts the job and polls it until it ends, is superseded,
+// or runs out of time.
 func (f *follow) run() {
 	defer f.m.wg.Done()
+	defer f.m.ended(f)
 	defer f.cancel(context.Canceled) // releases watchDeadline
 	o := f.m.opts
+	select {
+	case <-f.admit:
+	case <-f.ctx.Done():
+		f.stopped()
+		return
+	}
 	// A prompt superseded before its goroutine got here (fast clicking) must not spend a job
 	// of the user's CDF budget.
 	if f.ctx.Err() != nil {
+		f.stopped()
+		return
+	}
+	if !f.pace() {
 		return
 	}
 
@@ -150,15 +171,18 @@ func (f *follow) sleep(d time.Duration) bool {
 	}
 }
 
-// stopped handles the end of a follow by cancellation: only a deadline is news to the room;
-// a superseded or closed follow ends in silence.
+// stopped handles the end of a follow by cancellation: a deadline, or a prompt pushed out of
+// its user's queue, is news to the room; a superseded or closed follow ends in silence.
 func (f *follow) stopped() {
-	if errors.Is(context.Cause(f.ctx), errDeadline) {
+	switch cause := context.Cause(f.ctx); {
+	case errors.Is(cause, errDeadline):
 		msg := "timed out after " + seconds(f.m.opts.Deadline)
 		if f.throttled {
 			msg += " (CDF was throttling requests)"
 		}
 		f.fail(msg, true)
+	case errors.Is(cause, errCrowded):
+		f.fail(crowdedMessage, true)
 	}
 }
 

@@ -8,6 +8,11 @@
 // each object's events reach the Publisher one at a time, in order.) Each job is started and
 // polled with the SegmentAPI of the user who made the prompt, never with anyone else's
 // credentials.
+//
+// One user cannot crowd out the others: each user has at most Options.UserJobs jobs in flight
+// and starts at most Options.UserRate a second; their further prompts wait in a queue of their
+// own, newest first, whose oldest prompt fails when it grows past Options.UserQueue. Nobody
+// waits for another user's queue.
 package jobs
 
 import (
@@ -79,6 +84,12 @@ var (
 // errSuperseded is the cancellation cause of a follow replaced by a newer prompt.
 var errSuperseded = errors.New("jobs: superseded by a newer prompt")
 
+// errCrowded is the cancellation cause of a waiting prompt pushed out of its user's queue by
+// newer ones; crowdedMessage is what the user is told.
+var errCrowded = errors.New("jobs: pushed out of the user's queue by newer prompts")
+
+const crowdedMessage = "Too many prompts at once; the newest ones are kept"
+
 // Status is the state of an object's job as the UI shows it.
 type Status string
 
@@ -127,14 +138,20 @@ type Task struct {
 	ObjectID string
 	// Version is the client's prompt version for the object; it must grow with every change.
 	Version int
-	// User made the prompt; the SegmentAPI given to Submit must be theirs.
+	// User made the prompt, as events name them (a display name); the SegmentAPI given to
+	// Submit must be theirs.
 	User string
+	// UserID identifies the user for the per-user limits (Options.UserJobs, UserQueue,
+	// UserRate). Callers should set it to a stable id, such as the signed-in user's id: a
+	// display name may be shared by two people and changed by one. When empty, User is used.
+	UserID string
 	// FileID is the image, echoed in events so that a client can place them.
 	FileID int64
 	// Request is sent to CDF as is; handlers have validated it.
 	Request cdf.SegmentRequest
 	// JobID, when set, names a job that was already started (before a restart, say): it is
-	// followed without starting another.
+	// followed without starting another, and without waiting for the user's limits, since its
+	// start has been paid for.
 	JobID int64
 }
 
@@ -164,10 +181,11 @@ type Manager struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 
-	// mu guards rooms, closed and the slots. It is held only for bookkeeping: never while
-	// calling the Publisher or a SegmentAPI.
+	// mu guards everything below, the slots, the users and the follows' bookkeeping. It is held
+	// only for bookkeeping: never while calling the Publisher or a SegmentAPI.
 	mu     sync.Mutex
 	rooms  map[string]map[string]*slot
+	users  map[string]*userState
 	closed bool
 }
 
@@ -180,14 +198,18 @@ func New(pub Publisher, opts Options) *Manager {
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  make(map[string]map[string]*slot),
+		users:  make(map[string]*userState),
 	}
 }
 
 // Submit starts following t in the background and returns at once. It returns ErrStale if a
 // prompt with the same or a newer Version was already submitted for t.Room and t.ObjectID;
-// otherwise the object's previous job, if still followed, is superseded: it is cancelled and
-// nothing more of it is published. The job is started and polled with api only, which should
-// carry the credentials of t.User.
+// otherwise the object's previous job, if still followed or waiting, is superseded: it is
+// cancelled and nothing more of it is published. The job is started and polled with api
+// only, which should carry the credentials of t.User.
+//
+// The job starts at once unless t's user (Task.UserID) is at a limit: then the prompt waits,
+// without an event, and fails if newer prompts of the same user push it out of their queue.
 func (m *Manager) Submit(api SegmentAPI, t Task) error {
 	if api == nil {
 		return errors.New("jobs: submit: nil SegmentAPI")
@@ -197,6 +219,7 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 		m.mu.Unlock()
 		return ErrClosed
 	}
+	now := m.opts.Clock.Now()
 	objects := m.rooms[t.Room]
 	if objects == nil {
 		objects = make(map[string]*slot)
@@ -213,13 +236,15 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 	old := s.current
 	ctx, cancel := context.WithCancelCause(m.ctx)
 	f := &follow{
-		m:      m,
-		slot:   s,
-		api:    api,
-		task:   t,
-		start:  m.opts.Clock.Now(),
-		ctx:    ctx,
-		cancel: cancel,
+		m:        m,
+		slot:     s,
+		api:      api,
+		task:     t,
+		start:    now,
+		deadline: now.Add(m.opts.Deadline),
+		ctx:      ctx,
+		cancel:   cancel,
+		admit:    make(chan struct{}),
 	}
 	s.current, s.version = f, t.Version
 	// The superseded job's last event leaves the snapshot too: a reconnecting client must not
@@ -227,11 +252,18 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 	// will be.
 	s.latest, s.hasLatest = Event{}, false
 	s.outbox = nil
+	if old != nil {
+		m.unqueue(old)
+	}
+	pushedOut := m.enter(f)
 	m.wg.Add(2)
 	m.mu.Unlock()
 
 	if old != nil {
 		old.cancel(errSuperseded)
+	}
+	if pushedOut != nil {
+		pushedOut.cancel(errCrowded)
 	}
 	go f.watchDeadline()
 	go f.run()
@@ -290,6 +322,22 @@ type Options struct {
 	// Jitter returns a number in [0, 1) that spreads the waits after 429, so that throttled
 	// clients do not come back in step. Default math/rand/v2.Float64.
 	Jitter func() float64
+
+	// UserJobs is the most jobs one user (Task.UserID) has in flight at once; their further
+	// prompts wait, and when one of their jobs ends the newest waiting prompt starts. A
+	// negative value means no limit. Default 4.
+	UserJobs int
+	// UserQueue is the most prompts one user has waiting; when another arrives, the oldest
+	// waiting one fails with "Too many prompts at once; the newest ones are kept" (retryable).
+	// A newer prompt for an object that is waiting takes its place rather than a new one.
+	// Values below 1 take the default. Default 8.
+	UserQueue int
+	// UserRate is the jobs one user may start per second once UserBurst is spent (a token
+	// bucket); a prompt whose turn has come waits for its token. A negative value means no
+	// limit. Default 10.
+	UserRate float64
+	// UserBurst is the jobs one user may start at once before UserRate applies. Default 20.
+	UserBurst int
 }
 
 func (o Options) withDefaults() Options {
@@ -316,6 +364,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
+	}
+	if o.UserJobs == 0 {
+		o.UserJobs = 4
+	}
+	if o.UserQueue < 1 {
+		o.UserQueue = 8
+	}
+	if o.UserRate == 0 {
+		o.UserRate = 10
+	}
+	if o.UserBurst < 1 {
+		o.UserBurst = 20
 	}
 	return o
 }

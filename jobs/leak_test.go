@@ -19,7 +19,8 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		api := &fakeAPI{clock: newFakeClock(), post: posts(ok(job(int64(i+1), cdf.JobQueued))),
 			hangGets: i%2 == 0, get: script(ok(job(int64(i+1), cdf.JobRunning)))}
 		tk := task(1)
-		tk.ObjectID = fmt.Sprint("obj-", i)
+		// One user each: one user's prompts beyond Options.UserJobs would wait, not poll.
+		tk.ObjectID, tk.UserID = fmt.Sprint("obj-", i), fmt.Sprint("user-", i)
 		mustSubmit(t, m, api, tk)
 	}
 	time.Sleep(20 * time.Millisecond) // let follows reach their polls
