@@ -34,8 +34,9 @@ type follow struct {
 	// admit is closed when the follow may start its job.
 	admit chan struct{}
 
-	// Guarded by Manager.mu: waiting in the user's queue, holding one of the user's turns.
-	waiting, counted bool
+	// Guarded by Manager.mu: waiting in the user's queue, holding one of the user's turns,
+	// done.
+	waiting, counted, ended bool
 
 	jobID     int64
 	backend   string // what the SegmentAPI said ran the job, and its notice
@@ -252,7 +253,7 @@ func (f *follow) publish(ev Event) {
 		return
 	}
 	f.last, f.published = ev, true
-	s.latest, s.hasLatest = ev, true
+	s.latest, s.hasLatest, s.latestAt = ev, true, m.opts.Clock.Now()
 	s.outbox = append(s.outbox, ev)
 	if !s.delivering {
 		s.delivering = true

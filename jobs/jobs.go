@@ -13,9 +13,13 @@
 // and starts at most Options.UserRate a second; their further prompts wait in a queue of their
 // own, newest first, whose oldest prompt fails when it grows past Options.UserQueue. Nobody
 // waits for another user's queue.
+//
+// What a reconnecting client is shown of an object (Snapshot) is kept for Options.Retain after
+// its job ended; then only the object's last version is remembered, for Options.Forget.
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -156,13 +160,20 @@ type Task struct {
 }
 
 // slot is the state of one object: its current follow, the last event published for it, and
-// the events on their way to the Publisher. All fields are guarded by Manager.mu.
+// the events on their way to the Publisher. Once freed (Options.Retain) a slot is a tombstone:
+// no follow, no event, only the version, until Options.Forget has passed too. All fields are
+// guarded by Manager.mu.
 type slot struct {
 	room, objectID string
-	version        int
-	current        *follow
-	latest         Event
-	hasLatest      bool
+	// version is the newest prompt version submitted; Submit refuses any other as stale.
+	version int
+	// gen counts the Submits, so that a pending expiry can tell that it is out of date.
+	gen     uint64
+	current *follow // nil in a tombstone
+
+	latest    Event
+	hasLatest bool
+	latestAt  time.Time // when latest was published, for Options.SnapshotLimit
 
 	// outbox holds the current follow's events not yet handed to the Publisher, oldest first;
 	// Submit empties it, so that nothing of a superseded job is handed over after Submit.
@@ -186,6 +197,8 @@ type Manager struct {
 	mu     sync.Mutex
 	rooms  map[string]map[string]*slot
 	users  map[string]*userState
+	retire []expiry // ended slots and idle users to let go of, oldest first
+	forget []expiry // tombstones to drop, oldest first
 	closed bool
 }
 
@@ -203,10 +216,11 @@ func New(pub Publisher, opts Options) *Manager {
 }
 
 // Submit starts following t in the background and returns at once. It returns ErrStale if a
-// prompt with the same or a newer Version was already submitted for t.Room and t.ObjectID;
-// otherwise the object's previous job, if still followed or waiting, is superseded: it is
-// cancelled and nothing more of it is published. The job is started and polled with api
-// only, which should carry the credentials of t.User.
+// prompt with the same or a newer Version was already submitted for t.Room and t.ObjectID
+// (also one whose job ended long ago, for Options.Retain + Options.Forget); otherwise the
+// object's previous job, if still followed or waiting, is superseded: it is cancelled and
+// nothing more of it is published. The job is started and polled with api only, which should
+// carry the credentials of t.User.
 //
 // The job starts at once unless t's user (Task.UserID) is at a limit: then the prompt waits,
 // without an event, and fails if newer prompts of the same user push it out of their queue.
@@ -220,6 +234,7 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 		return ErrClosed
 	}
 	now := m.opts.Clock.Now()
+	m.sweep(now)
 	objects := m.rooms[t.Room]
 	if objects == nil {
 		objects = make(map[string]*slot)
@@ -247,6 +262,7 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 		admit:    make(chan struct{}),
 	}
 	s.current, s.version = f, t.Version
+	s.gen++
 	// The superseded job's last event leaves the snapshot too: a reconnecting client must not
 	// draw a result of a prompt that no longer exists. Its events not yet handed over never
 	// will be.
@@ -271,22 +287,46 @@ func (m *Manager) Submit(api SegmentAPI, t Task) error {
 }
 
 // Snapshot returns the latest event of each object in room whose current prompt has published
-// one, ordered by ObjectID. A reconnecting client gets it before live events.
+// one, ordered by ObjectID. A reconnecting client gets it before live events. It holds at
+// most Options.SnapshotLimit objects, those whose latest event is newest, and an object's
+// event only until Options.Retain after its job ended.
 func (m *Manager) Snapshot(room string) []Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := make([]string, 0, len(m.rooms[room]))
-	for id := range m.rooms[room] {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := make([]Event, 0, len(ids))
-	for _, id := range ids {
-		if s := m.rooms[room][id]; s.hasLatest {
-			out = append(out, s.latest)
+	m.sweep(m.opts.Clock.Now())
+	have := make([]*slot, 0, len(m.rooms[room]))
+	for _, s := range m.rooms[room] {
+		if s.hasLatest {
+			have = append(have, s)
 		}
 	}
+	byID := func(a, b *slot) int { return cmp.Compare(a.objectID, b.objectID) }
+	if len(have) > m.opts.SnapshotLimit {
+		slices.SortFunc(have, func(a, b *slot) int {
+			return cmp.Or(b.latestAt.Compare(a.latestAt), byID(a, b))
+		})
+		have = have[:m.opts.SnapshotLimit]
+	}
+	slices.SortFunc(have, byID)
+	out := make([]Event, len(have))
+	for i, s := range have {
+		out[i] = s.latest
+	}
 	return out
+}
+
+// Latest returns the latest event of one object's current prompt, as Snapshot would but
+// whether or not the object is among the SnapshotLimit newest; false when there is none (no
+// event yet, superseded, or freed after Options.Retain).
+func (m *Manager) Latest(room, objectID string) (Event, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(m.opts.Clock.Now())
+	s := m.rooms[room][objectID]
+	if s == nil || !s.hasLatest {
+		return Event{}, false
+	}
+	return s.latest, true
 }
 
 // Close stops following every job, without publishing anything more, and waits until all
@@ -338,6 +378,18 @@ type Options struct {
 	UserRate float64
 	// UserBurst is the jobs one user may start at once before UserRate applies. Default 20.
 	UserBurst int
+
+	// Retain is how long an object's last event stays after its job ended, for Snapshot and
+	// Latest; then the object is freed but for its last version. Default 10 min.
+	Retain time.Duration
+	// Forget is how long a freed object's last version is still known, so that a late replay
+	// of a prompt the user has since replaced is still ErrStale. After that a replay may start
+	// a job again; its events carry the old version, which clients and rooms ignore.
+	// Default 24 h.
+	Forget time.Duration
+	// SnapshotLimit is the most objects a Snapshot holds: those whose last event is newest.
+	// Values below 1 take the default. Default 200.
+	SnapshotLimit int
 }
 
 func (o Options) withDefaults() Options {
@@ -376,6 +428,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UserBurst < 1 {
 		o.UserBurst = 20
+	}
+	if o.Retain <= 0 {
+		o.Retain = 10 * time.Minute
+	}
+	if o.Forget <= 0 {
+		o.Forget = 24 * time.Hour
+	}
+	if o.SnapshotLimit < 1 {
+		o.SnapshotLimit = 200
 	}
 	return o
 }

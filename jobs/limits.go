@@ -13,7 +13,12 @@ type userState struct {
 	running int       // follows admitted and not yet ended
 	waiting []*follow // prompts waiting for a turn, oldest first
 	lim     *rate.Limiter
+	// gen counts the changes from idle to busy and back, so that a pending expiry can tell it
+	// is out of date.
+	gen uint64
 }
+
+func (u *userState) idle() bool { return u.running == 0 && len(u.waiting) == 0 }
 
 // user returns the state of t's user, making it if need be.
 func (m *Manager) user(t Task) *userState {
@@ -42,6 +47,7 @@ func (m *Manager) enter(f *follow) (pushedOut *follow) {
 	}
 	u := m.user(f.task)
 	f.user = u
+	u.gen++
 	if m.opts.UserJobs < 0 || u.running < m.opts.UserJobs {
 		u.running++
 		f.counted = true
@@ -67,16 +73,6 @@ func (m *Manager) unqueue(f *follow) {
 	u := f.user
 	u.waiting = slices.DeleteFunc(u.waiting, func(w *follow) bool { return w == f })
 	f.waiting = false
-}
-
-// ended does the bookkeeping of a follow whose goroutine is done: its user's turn goes to the
-// next prompt.
-func (m *Manager) ended(f *follow) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if f.user != nil {
-		m.release(f)
-	}
 }
 
 // release gives back the turn of f, which has ended, to the newest prompt waiting.
