@@ -380,7 +380,8 @@ type Options struct {
 	UserBurst int
 
 	// Retain is how long an object's last event stays after its job ended, for Snapshot and
-	// Latest; then the object is freed but for its last version. Default 10 min.
+	// Latest; then the object is freed but for its last version. An object opened alone is
+	// accepted from this event, so it must outlast a person's pause before Enter. Default 2 h.
 	Retain time.Duration
 	// Forget is how long a freed object's last version is still known, so that a late replay
 	// of a prompt the user has since replaced is still ErrStale. After that a replay may start
@@ -430,7 +431,7 @@ func (o Options) withDefaults() Options {
 		o.UserBurst = 20
 	}
 	if o.Retain <= 0 {
-		o.Retain = 10 * time.Minute
+		o.Retain = 2 * time.Hour
 	}
 	if o.Forget <= 0 {
 		o.Forget = 24 * time.Hour

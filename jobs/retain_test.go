@@ -102,14 +102,14 @@ func TestFloodIsFreed(t *testing.T) {
 		if n := len(h.m.Snapshot("img-42")); n != 200 {
 			t.Errorf("Snapshot has %d objects, want the default limit of 200", n)
 		}
-		advanceTo(t, h.clock, 10*time.Minute) // the default Retain
+		advanceTo(t, h.clock, 2*time.Hour) // the default Retain
 		if n := len(h.m.Snapshot("img-42")); n != 0 {
 			t.Errorf("Snapshot after Retain has %d objects", n)
 		}
 		if got := jobs.Tracked(h.m); got != (jobs.Counts{Tombstones: 1199}) {
 			t.Errorf("after Retain the Manager holds %+v", got)
 		}
-		advanceTo(t, h.clock, 24*time.Hour+10*time.Minute) // and Forget
+		advanceTo(t, h.clock, 26*time.Hour) // and Forget
 		h.m.Snapshot("img-42")
 		if got := jobs.Tracked(h.m); got != (jobs.Counts{}) {
 			t.Errorf("after Forget the Manager holds %+v", got)

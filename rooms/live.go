@@ -473,7 +473,7 @@ func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, s
 		}
 		t := jobs.Task{
 			Room: Key(o.RoomID), ObjectID: taskObject(o.FileID, o.ObjectID), Version: o.Version,
-			User: o.AuthorName, FileID: o.FileID, JobID: o.JobID,
+			User: o.AuthorName, UserID: o.AuthorID, FileID: o.FileID, JobID: o.JobID,
 		}
 		if o.Backend == jobs.BackendLocal {
 			// An in-process job died with the process: run the stored prompt again.

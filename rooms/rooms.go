@@ -291,7 +291,7 @@ func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string
 	s.publishImageStatus(ctx, r, p.FileID)
 	err = s.jobs.Submit(api, jobs.Task{
 		Room: Key(roomID), ObjectID: taskObject(p.FileID, p.ObjectID), Version: p.Version,
-		User: u.Name, FileID: p.FileID, Request: p.Request,
+		User: u.Name, UserID: u.ID, FileID: p.FileID, Request: p.Request,
 	})
 	if err != nil && !errors.Is(err, jobs.ErrStale) {
 		return obj, true, fmt.Errorf("rooms: start the job: %w", err)

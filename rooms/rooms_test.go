@@ -363,6 +363,16 @@ func TestRestartRerunsLocalJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-stuck.started
+	// The job's start is stored before the "crash", as it is for any job a server had begun.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		o, err := e.st.Rooms().Object(ctx, store.ObjectKey{RoomID: r.ID, FileID: e.files[1], ObjectID: "o1"})
+		if err == nil && o.JobID != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job was never recorded")
+		}
+	}
 	e.stop()
 	e.start()
 
