@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -28,15 +29,32 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
+// maxConns bounds the connections (each an open file, plus the WAL's) to the database: SQLite
+// runs one writer at a time anyway, and WAL readers need no more than a handful, so a burst of
+// requests queues for a connection instead of opening a file each.
+const maxConns = 8
+
+// fileMode is the mode of the database file and its -wal and -shm companions: they hold login
+// sessions (tokens sealed, but still) and everything users made, for the server's user alone.
+const fileMode = 0o600
+
 // OpenSQLite opens (creating if needed) the database file at path and brings its schema up to
 // date. The file is put in WAL mode so readers do not block the writer; a busy timeout makes
 // concurrent writers wait instead of failing; foreign keys are enforced (rooms own their images,
-// labels, members and objects).
+// labels, members and objects). At most maxConns connections are open at once. The file and
+// its -wal and -shm files are readable by their owner only (mode 0600), whatever the umask.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		// The driver reads everything after '?' as connection parameters.
 		return nil, fmt.Errorf("store: open sqlite: unusable file name %q", path)
 	}
+	// Created here, before SQLite sees it, so it never exists with the umask's mode; SQLite
+	// gives the -wal and -shm files it creates the main file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	f.Close()
 	dsn := path + "?" + strings.Join([]string{
 		"_pragma=busy_timeout(10000)",
 		"_pragma=journal_mode(WAL)",
@@ -52,10 +70,20 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns) // kept open: reopening means reading the schema again
 	s := &SQLite{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// A file of an earlier version, or -wal and -shm files made before the main file was
+	// tightened, get the mode too.
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, fileMode); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
 	}
 	return s, nil
 }
