@@ -59,8 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data folder: %w", err)
+	if err := privateDataDir(cfg.dataDir, log); err != nil {
+		return err
 	}
 	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.dataDir, "lasso.db"))
 	if err != nil {
@@ -268,6 +268,29 @@ func startSegmenters(ctx context.Context, cfg config, engine *segment.Engine, cd
 		log.Info("CDF's vision API was found gone earlier: prompts run on Lasso's engine", "answer", reason)
 	}
 	return s, closeFn, nil
+}
+
+// privateDataDir creates the data folder for the server's user alone (0700), and makes an
+// existing one so where it may: it holds the session key and the database with everyone's
+// sessions.
+func privateDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		// Someone else's folder (a mounted volume) may not be ours to change; the database
+		// files in it are private (0600) either way.
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
+			log.Warn("the data folder is open to other users and cannot be made private", "folder", dir, "mode", perm.String(), "err", err)
+			return nil
+		}
+		log.Warn("the data folder was open to other users; it is private now", "folder", dir, "was", perm.String(), "now", (perm &^ 0o077).String())
+	}
+	return nil
 }
 
 // sessionKey is the key that encrypts tokens at rest: LASSO_SESSION_KEY, or one generated into
