@@ -50,6 +50,14 @@ type (
 	}
 )
 
+// CheckCOCO reports whether WriteCOCO would accept d, without writing anything: an error
+// wrapping ErrInvalid if not. A caller that must answer before it writes (an HTTP handler,
+// whose status goes out with the first byte) checks first.
+func CheckCOCO(d Dataset) error {
+	_, err := prepare(d)
+	return err
+}
+
 // WriteCOCO writes d to w as COCO instance segmentation JSON: info, licenses (empty),
 // categories (id, name, supercategory ""), images (id = Image.ID, file_name, width, height)
 // and one annotation per object with id counting from 1, image_id, category_id,
@@ -59,7 +67,8 @@ type (
 // computed from the rounded segmentation, so a reader recomputing them gets the same numbers.
 //
 // d is validated before anything is written; an invalid d returns an error wrapping
-// ErrInvalid and writes nothing. The output depends only on d: the same d gives the same bytes.
+// ErrInvalid and writes nothing (CheckCOCO runs the same validation alone). The output depends
+// only on d: the same d gives the same bytes.
 func WriteCOCO(w io.Writer, d Dataset, opt Options) error {
 	p, err := prepare(d)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -463,7 +464,9 @@ func TestInvalid(t *testing.T) {
 		{"drive", func(d *export.Dataset) { d.Images[0].FileName = "C:/pump-a.jpg" }, "not a relative", true},
 		{"only an extension", func(d *export.Dataset) { d.Images[0].FileName = ".jpg" }, "nothing before its extension", true},
 		{"same stem", func(d *export.Dataset) { d.Images[2].FileName = "pump-a.png" }, "images 101 and 303 would both write labels/pump-a.txt", true},
-		{"line break in a label", func(d *export.Dataset) { d.Objects[3].Category = "ga\nuge" }, "control character", true},
+		// One rule for labels in every format: a dataset exports in all of them or in none.
+		{"line break in a label", func(d *export.Dataset) { d.Objects[3].Category = "ga\nuge" }, "label \"ga\\nuge\" holds a control character", false},
+		{"tab in the label set", func(d *export.Dataset) { d.Categories[1].Name = "ga\tuge" }, "category \"ga\\tuge\" holds a control character", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -479,9 +482,16 @@ func TestInvalid(t *testing.T) {
 			} else {
 				checkInvalid(t, "WriteCOCO", err, buf.Len(), tt.want)
 			}
+			// The checks alone say what the writers would.
+			if check := export.CheckCOCO(d); fmt.Sprint(check) != fmt.Sprint(err) {
+				t.Errorf("CheckCOCO: %v, WriteCOCO: %v; want the same", check, err)
+			}
 			buf.Reset()
 			err = export.WriteYOLOZip(&buf, d, export.Options{})
 			checkInvalid(t, "WriteYOLOZip", err, buf.Len(), tt.want)
+			if check := export.CheckYOLO(d); fmt.Sprint(check) != fmt.Sprint(err) {
+				t.Errorf("CheckYOLO: %v, WriteYOLOZip: %v; want the same", check, err)
+			}
 		})
 	}
 }

@@ -14,12 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrInvalid is returned (wrapped) when a Dataset cannot be exported: a polygon with fewer
 // than 3 vertices, a coordinate outside 0..1, an image without a size, an object on an
-// unknown image, a duplicate id or name. The message says which element is at fault.
+// unknown image, a duplicate id or name, a category name with a control character. The
+// message says which element is at fault.
 var ErrInvalid = errors.New("export: invalid dataset")
 
 // DefaultCategory is the category of objects that carry no label.
@@ -138,6 +141,8 @@ func prepare(d Dataset) (*plan, error) {
 		switch {
 		case c.Name == "":
 			return nil, fmt.Errorf("%w: a category has no name", ErrInvalid)
+		case !oneLine(c.Name):
+			return nil, fmt.Errorf("%w: category %q holds a control character (such as a line break); a label is one line of text", ErrInvalid, c.Name)
 		case c.ID < 0:
 			return nil, fmt.Errorf("%w: category %q: id %d is negative", ErrInvalid, c.Name, c.ID)
 		}
@@ -190,6 +195,9 @@ func prepare(d Dataset) (*plan, error) {
 		if name == "" {
 			name = DefaultCategory
 		}
+		if !oneLine(name) {
+			return nil, fmt.Errorf("%w: %s: label %q holds a control character (such as a line break); a label is one line of text", ErrInvalid, where(), name)
+		}
 		ci, ok := catIdx[name]
 		if !ok {
 			ci = addCat(name)
@@ -206,6 +214,11 @@ func prepare(d Dataset) (*plan, error) {
 	}
 	return p, nil
 }
+
+// oneLine reports whether a category name is one line of text without control characters:
+// the same rule for every format, although only YOLO's classes.txt would break on a line
+// break, so that a dataset exports in all formats or in none.
+func oneLine(name string) bool { return !strings.ContainsFunc(name, unicode.IsControl) }
 
 // clamp returns v clamped to 0..1 and whether v was within clampSlack of that range.
 func clamp(v float64) (float64, bool) {

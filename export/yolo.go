@@ -35,21 +35,12 @@ const (
 // images/ folder next to labels/.
 //
 // d is validated before the first file is created (besides WriteCOCO's rules, file names
-// must map to distinct, safe label paths and category names must fit on one line); an
-// invalid d returns an error wrapping ErrInvalid and creates nothing.
+// must map to distinct, safe label paths); an invalid d returns an error wrapping ErrInvalid
+// and creates nothing. CheckYOLO runs the same validation alone.
 func WriteYOLO(dst FileCreator, d Dataset, opt Options) error {
-	p, err := prepare(d)
+	p, labelNames, err := prepareYOLO(d)
 	if err != nil {
 		return err
-	}
-	labelNames, err := yoloLabelNames(d.Images)
-	if err != nil {
-		return err
-	}
-	for _, c := range p.cats {
-		if strings.ContainsFunc(c.Name, unicode.IsControl) {
-			return fmt.Errorf("%w: category %q: a control character (a line break) cannot be written to %s", ErrInvalid, c.Name, YOLOClassesFile)
-		}
 	}
 
 	if err := writeFile(dst, YOLODataFile, func(w *bufio.Writer) error {
@@ -100,6 +91,28 @@ func WriteYOLO(dst FileCreator, d Dataset, opt Options) error {
 		}
 	}
 	return nil
+}
+
+// CheckYOLO reports whether WriteYOLO (and WriteYOLOZip) would accept d, without writing
+// anything: an error wrapping ErrInvalid if not. A caller that must answer before it writes
+// (an HTTP handler, whose status goes out with the first byte) checks first.
+func CheckYOLO(d Dataset) error {
+	_, _, err := prepareYOLO(d)
+	return err
+}
+
+// prepareYOLO validates d for WriteYOLO: prepare's rules, and file names that map to
+// distinct, safe label paths. It returns the plan and every image's label file name.
+func prepareYOLO(d Dataset) (*plan, []string, error) {
+	p, err := prepare(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	labelNames, err := yoloLabelNames(d.Images)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, labelNames, nil
 }
 
 // WriteYOLOZip writes WriteYOLO's files into a zip archive on w. Entries are deflated and
