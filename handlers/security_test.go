@@ -120,8 +120,8 @@ func setupConfig(t *testing.T, tlsOn bool, edit func(*handlers.Config)) *configu
 // signInTester signs "Tester" in through the local sign-in form.
 func (c *configured) signInTester(t *testing.T) {
 	t.Helper()
-	c.csrf = csrfToken(t, c.client, c.url)
-	res, err := c.client.PostForm(c.url+"/signin", url.Values{"name": {"Tester"}, "_csrf": {c.csrf}})
+	token := csrfToken(t, c.client, c.url)
+	res, err := c.client.PostForm(c.url+"/signin", url.Values{"name": {"Tester"}, "_csrf": {token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,7 @@ func (c *configured) signInTester(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: status %d", res.StatusCode)
 	}
+	c.csrf = pageCSRF(t, c.client, c.url)
 }
 
 // dialAs opens the socket of room with the client's cookies and the given headers (Host
@@ -481,12 +482,12 @@ func TestSocketClosesWhenItsSessionEndsElsewhere(t *testing.T) {
 	a.signInTester(t)
 	image := fmt.Sprintf("image:%d", a.files["square.jpg"])
 	other := &app{url: a.url, files: a.files, client: browser()}
-	other.csrf = csrfToken(t, other.client, a.url)
-	res, err := other.client.PostForm(a.url+"/signin", url.Values{"name": {"Ben"}, "_csrf": {other.csrf}})
+	res, err := other.client.PostForm(a.url+"/signin", url.Values{"name": {"Ben"}, "_csrf": {csrfToken(t, other.client, a.url)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+	other.csrf = pageCSRF(t, other.client, a.url)
 
 	conn, _, err := a.dial(t, image, a.url)
 	if err != nil {

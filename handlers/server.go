@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -132,20 +133,11 @@ func New(cfg Config) http.Handler {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders(cfg.SecureCookies))
-	// Before the CSRF middleware, so that a foreign host is not even handed a token cookie.
+	// Before everything else, so that a foreign host gets nothing of the app, not even a cookie.
 	e.Use(s.allowHosts)
+	e.Use(noStore)
 	e.Use(middleware.BodyLimit("64KB"))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "lasso_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.SecureCookies,
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(error, echo.Context) error {
-			return newProblem(http.StatusForbidden, "The request lacks a valid CSRF token. Reload the page and try again.")
-		},
-	}))
+	e.Use(s.csrf)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	if cfg.Static != nil {
@@ -201,10 +193,9 @@ func (s *server) client(c echo.Context) (*cdf.Client, error) {
 
 // layout fills the page shell shared by every page.
 func (s *server) layout(c echo.Context, title string) views.Layout {
-	token, _ := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
 	return views.Layout{
 		Title:     title,
-		CSRFToken: token,
+		CSRFToken: s.pageToken(c.Request()),
 		User:      userOf(c).Name,
 		Project:   s.Project,
 		Mode:      s.Mode,
@@ -227,13 +218,30 @@ func (s *server) render(c echo.Context, status int, comp templ.Component) error 
 }
 
 // staticHandler serves embedded assets; they change only with a new build, so a short cache
-// plus revalidation is enough.
+// plus revalidation is enough. Only files are served, and not the front end's tests
+// (*.test.mjs): a folder or a test answers 404 like a missing file, so nothing is listed.
 func staticHandler(fsys fs.FS) http.Handler {
-	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if st, err := fs.Stat(fsys, name); err != nil || !st.Mode().IsRegular() || strings.HasSuffix(name, ".test.mjs") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		files.ServeHTTP(w, r)
+		http.ServeFileFS(w, r, fsys, name)
 	})
+}
+
+// noStore keeps every answer but the static assets out of caches: pages, JSON answers and
+// exports behind sign-in are the user's, and a shared or browser cache must not hand them to
+// whoever comes next. Handlers that serve images set their own (private) caching over this.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			c.Response().Header().Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
 }
 
 // securityHeaders sets a strict Content-Security-Policy and the usual hardening headers.

@@ -23,7 +23,15 @@ func (s *server) signInPage(c echo.Context) error {
 func (s *server) renderSignIn(c echo.Context, status int, returnTo, name, problem string) error {
 	returnTo = auth.SafeReturnTo(returnTo)
 	p := views.SignInPage{Layout: s.layout(c, "Sign in"), ReturnTo: returnTo, Name: name, Error: problem}
-	if !s.LocalSignIn {
+	if s.LocalSignIn {
+		// The only form a browser without a session posts, so the only page that needs a
+		// token bound to a pre-session cookie.
+		token, err := s.signInToken(c)
+		if err != nil {
+			return err
+		}
+		p.CSRFToken = token
+	} else {
 		p.ProviderURL = s.signInURL(returnTo)
 		p.ProviderName = s.ProviderName
 	}
@@ -45,6 +53,8 @@ func (s *server) signInLocal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The new session cookie brings a new token; the sign-in form's is done with.
+	s.clearPreSession(c)
 	return c.Redirect(http.StatusSeeOther, auth.SafeReturnTo(returnTo))
 }
 
@@ -101,6 +111,9 @@ func (s *server) logout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Signed out, the browser holds no secret its old token is bound to: the next sign-in
+	// form starts a new pre-session.
+	s.clearPreSession(c)
 	if sessionID != "" {
 		s.sockets.end(sessionID, reasonSignedOut)
 	}

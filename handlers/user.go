@@ -28,6 +28,8 @@ type sessions interface {
 	SignOut(w http.ResponseWriter, r *http.Request) (redirect string, err error)
 	SignInLocal(w http.ResponseWriter, r *http.Request, displayName string) error
 	ClearCookie(w http.ResponseWriter, r *http.Request)
+	// CookieName names the login session cookie, whose secret the CSRF token is bound to.
+	CookieName() string
 	SetCapabilities(ctx context.Context, sessionID string, caps json.RawMessage) error
 }
 

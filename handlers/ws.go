@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,16 +36,7 @@ type socketMessage struct {
 // served over the other scheme (http:// beside https://) may ride on the user's cookies. An
 // absent Origin and "null" (sandboxed frames, file: pages) are refused.
 func (s *server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return false
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	scheme := s.scheme(r)
-	return strings.EqualFold(u.Scheme, scheme) && withoutDefaultPort(u.Host, scheme) == withoutDefaultPort(r.Host, scheme)
+	return s.sameOrigin(r, r.Header.Get("Origin"))
 }
 
 // scheme is the scheme the app's pages are served with: https when the server terminates TLS

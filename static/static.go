@@ -4,8 +4,9 @@ package static
 import "embed"
 
 // FS holds the stylesheets under css/ and the ES modules under js/, to be
-// served under /static/ (e.g. /static/js/annotate.js). Test files
-// (*.test.mjs) are included but harmless; sample images are not.
+// served under /static/ (e.g. /static/js/annotate.js). The modules' node tests
+// (*.test.mjs) live beside them and are embedded too, but handlers never serve
+// them (nor list folders); sample images are not embedded here.
 //
 //go:embed css js
 var FS embed.FS
