@@ -129,8 +129,8 @@ func (s *server) acceptSolo(c echo.Context) error {
 			return err
 		}
 	}
-	if len(body.Label) > 128 {
-		return newProblem(http.StatusBadRequest, "The label is too long (at most 128 characters).")
+	if body.Label, err = checkLabel(body.Label, false); err != nil {
+		return err
 	}
 	d, err := s.detail(c, fileID, body.acceptDetail)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -231,9 +230,9 @@ func (e *annotationEdit) check() error {
 		return bad("Say what to change: label, status or polygon.")
 	}
 	if e.Label != nil {
-		l := strings.TrimSpace(*e.Label)
-		if n := utf8.RuneCountInString(l); n < 1 || n > cdf.MaxLabelLength {
-			return bad("The label must be 1 to %d characters long.", cdf.MaxLabelLength)
+		l, err := checkLabel(*e.Label, true) // an annotation in CDF always has a label
+		if err != nil {
+			return err
 		}
 		e.Label = &l
 	}

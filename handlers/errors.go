@@ -13,6 +13,7 @@ import (
 
 	"github.com/lassoteam/lasso/auth"
 	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/export"
 	"github.com/lassoteam/lasso/views"
 )
 
@@ -66,6 +67,11 @@ func classify(err error) (status int, message string) {
 			return he.Code, sentence(msg)
 		}
 		return he.Code, http.StatusText(he.Code)
+	case errors.Is(err, export.ErrInvalid):
+		// export says which element is at fault; the room's data is what has to change.
+		reason := strings.TrimPrefix(err.Error(), export.ErrInvalid.Error()+": ")
+		return http.StatusUnprocessableEntity, "The room cannot be exported as it is: " + sentence(reason) +
+			" Change that in the room (for example relabel the object), then export again."
 	case errors.As(err, &ae):
 		return classifyCDF(ae)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -141,13 +147,20 @@ func wantsJSON(r *http.Request) bool {
 
 // handleError is Echo's HTTPErrorHandler: it logs, then answers with JSON or an HTML page.
 func (s *server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
 	status, message := classify(err)
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
+	}
+	if c.Response().Committed {
+		// Too late to answer: the status and part of the body are out, and the person gets a
+		// broken download. The log at least says so.
+		if status != 499 {
+			level = slog.LevelWarn
+		}
+		s.log.Log(c.Request().Context(), level, "request failed after its answer had begun", "method", c.Request().Method,
+			"path", c.Request().URL.Path, "status", c.Response().Status, "err", err)
+		return
 	}
 	s.log.Log(c.Request().Context(), level, "request failed",
 		"method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)

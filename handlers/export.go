@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -107,7 +108,9 @@ func (s *server) exportRoom(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		d.Images = append(d.Images, export.Image{ID: f.ID, FileName: strings.TrimPrefix(f.Directory+"/"+f.Name, "/"), Width: w, Height: h})
+		// A relative path, as both formats want it: CDF's root directory is "/", or none.
+		fileName := strings.TrimLeft(path.Join(f.Directory, f.Name), "/")
+		d.Images = append(d.Images, export.Image{ID: f.ID, FileName: fileName, Width: w, Height: h})
 		done++
 		progress.report("images", done, len(files))
 	}
@@ -129,6 +132,15 @@ func (s *server) exportRoom(c echo.Context) error {
 		return '-'
 	}, r.Name)
 	opts := export.Options{Progress: func(done, total int) { progress.report("writing", done, total) }}
+	// The whole export is checked before the first byte: once the status is out, a refusal
+	// could only cut the download short (an empty zip), where now the person is told why.
+	check := export.CheckCOCO
+	if format == "yolo" {
+		check = export.CheckYOLO
+	}
+	if err := check(d); err != nil {
+		return err
+	}
 	h := c.Response().Header()
 	if format == "coco" {
 		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)

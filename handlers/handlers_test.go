@@ -49,6 +49,8 @@ type app struct {
 	// writer delivers accepted objects; standIn is the CDF behind the app.
 	writer  *rooms.Writer
 	standIn *cdflocal.Server
+	// store is the app's database, for tests that put in what the app itself would refuse.
+	store *store.SQLite
 }
 
 // browser returns a client with its own cookie jar that does not follow redirects, so each
@@ -238,7 +240,7 @@ func setup(t *testing.T, opt options) *app {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client, writer: writer, standIn: standIn}
+	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client, writer: writer, standIn: standIn, store: st}
 	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -54,7 +55,11 @@ func (s *server) createRoom(c echo.Context) error {
 	}
 	labels, err := parseLabels(form.Labels)
 	if err != nil {
-		return reject("%s", err.Error())
+		var p *problem
+		if errors.As(err, &p) {
+			return reject("%s", p.message)
+		}
+		return reject("%s", sentence(err.Error()))
 	}
 	client, err := s.client(c)
 	if err != nil {
@@ -93,9 +98,9 @@ func parseLabels(text string) ([]store.Label, error) {
 		if len(labels) == store.MaxRoomLabels {
 			return nil, fmt.Errorf("at most %d labels (keys 1–9)", store.MaxRoomLabels)
 		}
-		name := strings.TrimSpace(m[1])
-		if len(name) > store.MaxLabelName {
-			return nil, fmt.Errorf("label %q is longer than %d characters", name, store.MaxLabelName)
+		name, err := checkLabel(m[1], true)
+		if err != nil {
+			return nil, err
 		}
 		for _, l := range labels {
 			if l.Name == name {

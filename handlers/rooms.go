@@ -101,8 +101,8 @@ func (s *server) roomPrompt(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(body.Label) > 128 {
-		return newProblem(http.StatusBadRequest, "The label is too long (at most 128 characters).")
+	if body.Label, err = checkLabel(body.Label, false); err != nil {
+		return err
 	}
 	client, _, err := s.openImage(c, fileID)
 	if err != nil {
@@ -138,8 +138,12 @@ func (s *server) roomEdit(c echo.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	if body.Label != nil && len(*body.Label) > 128 {
-		return newProblem(http.StatusBadRequest, "The label is too long (at most 128 characters).")
+	if body.Label != nil {
+		l, err := checkLabel(*body.Label, false)
+		if err != nil {
+			return err
+		}
+		body.Label = &l
 	}
 	if !objectIDPattern.MatchString(c.Param("objectId")) {
 		return newProblem(http.StatusBadRequest, "objectId must be 1 to 64 letters, digits, '-' or '_'.")
