@@ -67,8 +67,9 @@ func (s *server) openImage(c echo.Context, id int64) (*cdf.Client, *cdf.File, er
 		return nil, nil, err
 	}
 	if int64(w)*int64(h) > s.MaxPixels {
-		return nil, nil, newProblem(http.StatusUnprocessableEntity, "“%s” is %d×%d pixels (%.1f MP); the limit is %.1f MP.",
-			f.Name, w, h, float64(w)*float64(h)/1e6, float64(s.MaxPixels)/1e6)
+		return nil, nil, &noPreview{newProblem(http.StatusUnprocessableEntity, "“%s” is %d×%d pixels (%.1f MP); the limit is %.1f MP.",
+			f.Name, w, h, float64(w)*float64(h)/1e6, float64(s.MaxPixels)/1e6),
+			fmt.Sprintf("Too large: %d×%d pixels (%.1f MP, the limit is %.1f MP).", w, h, float64(w)*float64(h)/1e6, float64(s.MaxPixels)/1e6)}
 	}
 	return client, f, nil
 }
@@ -94,7 +95,8 @@ func (s *server) imageSize(ctx context.Context, client *cdf.Client, f *cdf.File)
 	defer body.Close()
 	cfg, _, err := image.DecodeConfig(io.LimitReader(body, headerBytes))
 	if err != nil {
-		return 0, 0, newProblem(http.StatusUnprocessableEntity, "“%s” could not be read as an image: %v.", f.Name, err)
+		return 0, 0, &noPreview{newProblem(http.StatusUnprocessableEntity, "“%s” could not be read as an image: %v.", f.Name, err),
+			fmt.Sprintf("It cannot be read as an image (%v).", err)}
 	}
 	s.sizes.Store(key, imageDims{cfg.Width, cfg.Height})
 	return cfg.Width, cfg.Height, nil
@@ -272,7 +274,8 @@ func (s *server) neighbours(ctx context.Context, client *cdf.Client, f *cdf.File
 	return prev, next
 }
 
-// icon proxies CDF's thumbnail: the browser never talks to CDF and never sees a token.
+// icon proxies CDF's thumbnail: the browser never talks to CDF and never sees a token. A file
+// CDF makes no thumbnail of (corrupt, too large) gets a "No preview" placeholder.
 func (s *server) icon(c echo.Context) error {
 	id, err := fileID(c)
 	if err != nil {
@@ -283,6 +286,9 @@ func (s *server) icon(c echo.Context) error {
 		return err
 	}
 	body, _, err := client.Files.Icon(c.Request().Context(), cdf.ID(id))
+	if reason, ok := iconReason(err); ok {
+		return s.placeholder(c, id, reason)
+	}
 	if err != nil {
 		return err
 	}
@@ -291,13 +297,17 @@ func (s *server) icon(c echo.Context) error {
 	return c.Stream(http.StatusOK, "image/jpeg", body)
 }
 
-// content proxies the image's bytes, fetched through a pre-signed download link.
+// content proxies the image's bytes, fetched through a pre-signed download link. An image
+// over the pixel limit, or unreadable, gets a "No preview" placeholder.
 func (s *server) content(c echo.Context) error {
 	id, err := fileID(c)
 	if err != nil {
 		return err
 	}
 	client, f, err := s.openImage(c, id)
+	if reason, ok := previewReason(err); ok {
+		return s.placeholder(c, id, reason)
+	}
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,8 @@ func pageCSRF(t *testing.T, c *http.Client, base string) string {
 type options struct {
 	maxPixels int64
 	extra     int // more small images, in the folder "many"
+	// raw are more files, by path in the images folder, with their bytes as given.
+	raw map[string][]byte
 	// identity, when set, is the stand-in's principal (e.g. without annotationsAcl:WRITE).
 	identity *cdflocal.Identity
 	// standInData is the stand-in's data folder, where it keeps annotations (default: memory).
@@ -169,6 +171,14 @@ func setup(t *testing.T, opt options) *app {
 	writeJPEG(t, filepath.Join(dir, "big", "large.jpg"), 400, 300)
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for name, b := range opt.raw {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := range opt.extra {
 		writeJPEG(t, filepath.Join(dir, "many", fmt.Sprintf("img%03d.jpg", i)), 8, 8)
