@@ -142,7 +142,7 @@ func TestRoomReview(t *testing.T) {
 	ana := setup(t, options{})
 	roomID := ana.createRoom(t, url.Values{"name": {"Team"}, "labels": {"cat #ff0000"}})
 	ben := ana.signIn(t, "Ben")
-	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
+	if got := ben.status(t, http.MethodPost, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
 		t.Fatalf("join: %d", got)
 	}
 	file := ana.files["square.jpg"]

@@ -187,7 +187,25 @@ func (s *server) roomPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.Room(page))
 }
 
-// joinRoom adds the signed-in user to the room (the share link) and opens it.
+// joinPage is the share link: it asks the signed-in user whether to join, and opens the room
+// for a member. It changes nothing, so a link followed from another site, or prefetched, joins
+// nobody.
+func (s *server) joinPage(c echo.Context) error {
+	roomID := c.Param("id")
+	r, _, err := s.Rooms.Access(c.Request().Context(), roomID, roomUser(c))
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/rooms/"+roomID)
+	}
+	if !errors.Is(err, rooms.ErrNotMember) || r == nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.JoinRoom(views.JoinRoomPage{
+		Layout: s.pageLayout(c, "Join "+r.Name), RoomID: r.ID, Name: r.Name, Owner: r.CreatorName,
+		Images: len(r.Images), Closed: r.Closed(),
+	}))
+}
+
+// joinRoom adds the signed-in user to the room (the join page's button) and opens it.
 func (s *server) joinRoom(c echo.Context) error {
 	if err := s.Rooms.Join(c.Request().Context(), c.Param("id"), roomUser(c)); err != nil {
 		return err

@@ -106,7 +106,7 @@ func TestRoomAuthorisation(t *testing.T) {
 	}
 
 	// The share link makes Ben a member.
-	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
+	if got := ben.status(t, http.MethodPost, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
 		t.Fatalf("join: status %d", got)
 	}
 	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID, ""); got != http.StatusOK {
@@ -173,7 +173,7 @@ func TestRoomAuthorisation(t *testing.T) {
 	if got := ben.status(t, http.MethodPost, promptPath, strings.Replace(prompt, `"version":1`, `"version":2`, 1)); got != http.StatusForbidden {
 		t.Errorf("removed member's prompt: status %d, want 403", got)
 	}
-	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/join", ""); got != http.StatusForbidden {
+	if got := ben.status(t, http.MethodPost, "/rooms/"+roomID+"/join", ""); got != http.StatusForbidden {
 		t.Errorf("removed member rejoining: status %d, want 403", got)
 	}
 }

@@ -416,7 +416,7 @@ func TestSignOutClosesTheSessionsSockets(t *testing.T) {
 	roomID := ana.createRoom(t, url.Values{"name": {"Team"}, "labels": {"cat #ff0000"}})
 	anaElsewhere := ana.signIn(t, "Tester") // the same user in a second browser
 	ben := ana.signIn(t, "Ben")
-	if got := ben.status(t, http.MethodGet, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
+	if got := ben.status(t, http.MethodPost, "/rooms/"+roomID+"/join", ""); got != http.StatusSeeOther {
 		t.Fatalf("join: status %d", got)
 	}
 	file := ana.files["square.jpg"]

@@ -216,6 +216,23 @@ type RoomPage struct {
 	Progress ProgressView
 }
 
+// JoinRoomPage asks a signed-in user whether to join a room they were sent the share link
+// of. Joining is a POST (a plain form with the CSRF token), so following a link, or a
+// browser prefetching it, joins nobody.
+type JoinRoomPage struct {
+	Layout
+	// RoomID is the room's id; the form posts to /rooms/{RoomID}/join.
+	RoomID string
+	// Name is the room's name.
+	Name string
+	// Owner is the display name of the room's owner.
+	Owner string
+	// Images is the number of images in the room.
+	Images int
+	// Closed is true when the room is closed: it can still be joined, read-only.
+	Closed bool
+}
+
 // RoomImageCard is one image in a room's grid.
 type RoomImageCard struct {
 	// FileID is the CDF file id.

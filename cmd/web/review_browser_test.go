@@ -200,7 +200,8 @@ func TestBrowserReviewAndExport(t *testing.T) {
 	)
 	roomID := ana.evalString(t, `document.querySelector('[data-room-page]').dataset.roomId`)
 	roomURL := base + "/rooms/" + roomID
-	ben.do(t, chromedp.Navigate(roomURL+"/join"), chromedp.WaitVisible(chromedp.CSS(`[data-room-page]`)))
+	ben.do(t, chromedp.Navigate(roomURL+"/join"), chromedp.Click(chromedp.CSS(`button[data-join-room]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-room-page]`)))
 	if hidden := ben.evalString(t, `String(document.querySelector('[data-review-link]').hidden)`); hidden != "true" {
 		t.Error("a plain member is offered review")
 	}

@@ -83,9 +83,10 @@ func TestBrowserRoom(t *testing.T) {
 		t.Fatalf("the room shows %d images (%v), want the 8 samples", cards, err)
 	}
 
-	// Ben and Cy join by the share link; Ana sees them arrive.
+	// Ben and Cy join by the share link (its page's Join button); Ana sees them arrive.
 	for _, m := range []*member{ben, cy} {
-		m.do(t, chromedp.Navigate(base+"/rooms/"+roomID+"/join"), chromedp.WaitVisible(chromedp.CSS(`[data-room-page]`)))
+		m.do(t, chromedp.Navigate(base+"/rooms/"+roomID+"/join"), chromedp.Click(chromedp.CSS(`button[data-join-room]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-room-page]`)))
 	}
 	ana.eventually(t, "Ben and Cy present", `['local:ben','local:cy'].every(id =>
 		document.querySelector('[data-member-id="'+id+'"]')?.dataset.present === 'true')`)
