@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -23,12 +24,26 @@ func objectPath(c echo.Context) (int64, string, error) {
 	return fileID, c.Param("objectId"), nil
 }
 
-// versionOf checks the prompt version a command names.
-func versionOf(version *int) error {
-	if version == nil || *version < 1 {
-		return newProblem(http.StatusBadRequest, "Say which prompt version of the object you mean: version must be a whole number ≥ 1.")
+// maxVersion bounds an object's prompt version: the browser counts an object's prompts from
+// 1, and nobody prompts one object a billion times, so a larger number is a client's mistake
+// (or a probe for overflow) and is refused before it reaches the store or a job.
+const maxVersion = 1_000_000_000
+
+// checkVersion is the rule for the prompt version a request names: a whole number from 1 to
+// maxVersion.
+func checkVersion(version int) error {
+	if version < 1 || version > maxVersion {
+		return newProblem(http.StatusBadRequest, "version must be a whole number from 1 to %d (the object's prompt count); it is %d.", maxVersion, version)
 	}
 	return nil
+}
+
+// versionOf checks the prompt version a command names.
+func versionOf(version *int) error {
+	if version == nil {
+		return newProblem(http.StatusBadRequest, "Say which prompt version of the object you mean: version must be a whole number from 1 to %d.", maxVersion)
+	}
+	return checkVersion(*version)
 }
 
 // decodeVersion reads a body that is only {"version": n}.
@@ -94,7 +109,13 @@ func (s *server) setRole(c echo.Context) error {
 	if role != store.RoleReviewer && role != store.RoleMember {
 		return newProblem(http.StatusBadRequest, "role must be reviewer or member.")
 	}
-	if err := s.Rooms.SetRole(c.Request().Context(), c.Param("id"), roomUser(c), c.Param("userId"), role); err != nil {
+	err := s.Rooms.SetRole(c.Request().Context(), c.Param("id"), roomUser(c), c.Param("userId"), role)
+	if errors.Is(err, store.ErrForbidden) {
+		// The store refuses to change the owner's role (elsewhere ErrForbidden means a
+		// removed member, which the error handler says).
+		return newProblem(http.StatusConflict, "The room's owner keeps the owner role: it cannot become %s.", role)
+	}
+	if err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/rooms/"+c.Param("id"))

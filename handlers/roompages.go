@@ -53,6 +53,13 @@ func (s *server) createRoom(c echo.Context) error {
 	if form.Name == "" || len(form.Name) > store.MaxRoomName {
 		return reject("Give the room a name of 1 to %d characters.", store.MaxRoomName)
 	}
+	switch form.Source {
+	case "":
+		form.Source = "filter" // the form's default choice
+	case "filter", "ids":
+	default:
+		return reject("Choose where the room's images come from: source=filter (a files filter) or source=ids (a list of file ids).")
+	}
 	labels, err := parseLabels(form.Labels)
 	if err != nil {
 		var p *problem
@@ -220,11 +227,24 @@ func (s *server) closeRoom(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/rooms/"+c.Param("id"))
 }
 
+// removeMember takes a member out of the room (the owner's form).
 func (s *server) removeMember(c echo.Context) error {
-	if err := s.Rooms.Remove(c.Request().Context(), c.Param("id"), roomUser(c), c.Param("userId")); err != nil {
+	ctx, roomID, u := c.Request().Context(), c.Param("id"), roomUser(c)
+	err := s.Rooms.Remove(ctx, roomID, u, c.Param("userId"))
+	if errors.Is(err, rooms.ErrNotOwner) && c.Param("userId") == u.ID && s.owns(c, roomID) {
+		// rooms refuses the owner's own removal with ErrNotOwner; what is refused is that.
+		return newProblem(http.StatusConflict, "You own this room, so you cannot remove yourself from it; close the room instead when the work is done.")
+	}
+	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/rooms/"+c.Param("id"))
+	return c.Redirect(http.StatusSeeOther, "/rooms/"+roomID)
+}
+
+// owns reports whether the request's user owns the room (false when that cannot be read).
+func (s *server) owns(c echo.Context, roomID string) bool {
+	r, _, err := s.Rooms.Access(c.Request().Context(), roomID, roomUser(c))
+	return err == nil && r.CreatorID == userOf(c).ID
 }
 
 // roomImage is the annotation page in room mode.

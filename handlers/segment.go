@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,8 +53,7 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if tooLarge(err) {
 			return echo.ErrStatusRequestEntityTooLarge
 		}
 		return newProblem(http.StatusBadRequest, "The request body could not be read.")
@@ -60,7 +61,7 @@ func decodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return newProblem(http.StatusBadRequest, "The request is not valid JSON for this endpoint: %s.", jsonReason(err))
+		return newProblem(http.StatusBadRequest, "The request is not valid JSON for this endpoint: %s.", jsonReason(err, reflect.TypeOf(v)))
 	}
 	if dec.More() {
 		return newProblem(http.StatusBadRequest, "The request holds more than one JSON value.")
@@ -68,12 +69,99 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-func jsonReason(err error) string {
+// jsonReason says in words what is wrong with a JSON body decoded into a value of type t: for
+// a value of the wrong type, the field as the JSON names it and what it must be, never Go's
+// names for them (encoding/json reports "segmentRequest.objectId" of type "string").
+func jsonReason(err error, t reflect.Type) string {
 	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Sprintf("field %q should be %s", typeErr.Field, typeErr.Type)
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		want, got := jsonKind(typeErr.Type), jsonValueWords(typeErr.Value)
+		if typeErr.Field == "" {
+			return fmt.Sprintf("the body must be %s, not %s", want, got)
+		}
+		return fmt.Sprintf("%q must be %s, not %s", jsonPath(t, typeErr.Field), want, got)
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return "it is not well-formed JSON (" + strings.TrimPrefix(err.Error(), "json: ") + ")"
+	case errors.Is(err, io.EOF):
+		return "the body is empty"
 	}
-	return err.Error()
+	// The rest are encoding/json's words, e.g. `unknown field "colour"`.
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names what a Go type holds in JSON's words.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object ({…})"
+	}
+	return "another kind of value"
+}
+
+// jsonValueWords names the kind of JSON value encoding/json found ("string", "number 1.5").
+func jsonValueWords(v string) string {
+	switch kind, literal, _ := strings.Cut(v, " "); kind {
+	case "string":
+		return "text"
+	case "number":
+		if literal != "" {
+			return literal // a fraction, or too large for the field
+		}
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	}
+	return v
+}
+
+// jsonPath turns encoding/json's path to a field ("segmentRequest.points.x", where embedded
+// structs add their Go type's name) into the JSON one ("points.x"), by walking t.
+func jsonPath(t reflect.Type, goPath string) string {
+	var out []string
+	for el := range strings.SplitSeq(goPath, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, el), nil
+			continue
+		}
+		var next reflect.Type
+		skip := false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == el || name == "" && f.Name == el {
+				next, skip = f.Type, f.Anonymous && name == ""
+				break
+			}
+		}
+		if !skip {
+			out = append(out, el)
+		}
+		t = next
+	}
+	return strings.Join(out, ".")
 }
 
 // toCDF validates the prompt and converts it to CDF's segment request for fileID.
@@ -84,8 +172,8 @@ func (r *segmentRequest) toCDF(fileID int64) (cdf.SegmentRequest, error) {
 	if !objectIDPattern.MatchString(r.ObjectID) {
 		return bad("objectId must be 1 to 64 letters, digits, '-' or '_'.")
 	}
-	if r.Version < 1 {
-		return bad("version must be a positive whole number.")
+	if err := checkVersion(r.Version); err != nil {
+		return cdf.SegmentRequest{}, err
 	}
 	if len(r.Points) == 0 && r.Box == nil {
 		return bad("The prompt is empty: click a point or drag a box.")
