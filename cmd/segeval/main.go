@@ -37,6 +37,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	data, jsonOut, python, opencvFull string
+	opencvScript                      string // -opencv-script: the baseline script (default: <data>/opencv_grabcut_baseline.py)
 	memory                            string // -memory: measure one image's peak memory instead
 	clicks, opencvLongSide, workSize  int
 	only                              []string
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.clicks, "clicks", 20, "robot click budget, the NoC cap")
 	fs.StringVar(&only, "only", "", "comma-separated image names (or parts of names) to run, e.g. dev05,dev07")
 	fs.BoolVar(&c.opencv, "opencv", false, "also run <data>/opencv_grabcut_baseline.py and compare side by side")
+	fs.StringVar(&c.opencvScript, "opencv-script", "", "OpenCV baseline script (default: <data>/opencv_grabcut_baseline.py; the dev set's serves any set built like it, e.g. ../shared/eval/opencv_grabcut_baseline.py for a real-photo set)")
 	fs.IntVar(&c.opencvLongSide, "opencv-long-side", 512, "OpenCV working long side in px (--long-side)")
 	fs.StringVar(&c.opencvFull, "opencv-full", "box", "OpenCV at full resolution: none, box or all (--full; box takes ~10 min)")
 	fs.StringVar(&c.python, "python", "", "Python interpreter with cv2 (default: the first of python3, /usr/bin/python3 that imports cv2)")

@@ -69,7 +69,10 @@ func runOpenCV(ctx context.Context, cfg config, images []evalproto.Image, stderr
 	if err != nil {
 		return nil, err
 	}
-	script := filepath.Join(cfg.data, "opencv_grabcut_baseline.py")
+	script := cfg.opencvScript
+	if script == "" {
+		script = filepath.Join(cfg.data, "opencv_grabcut_baseline.py")
+	}
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("opencv baseline: %w", err)
 	}
