@@ -3,6 +3,7 @@ package segment
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -20,46 +21,50 @@ const (
 
 // tuning holds the engine's free parameters in one place, so measurements can vary them.
 type tuning struct {
-	iterations   int     // GrabCut iterations at most
-	seedRadius   float64 // click disc radius as a share of the working long side
-	geoAlpha     float64 // contrast weight of the geodesic step cost
-	borderDist   float32 // head start of the image border as background evidence
-	negDist      float32 // head start of negative clicks as background evidence
-	changeStop   float64 // stop when fewer than this share of free pixels change label
-	starOn       bool    // geodesic star-convexity in click mode; off: measured worse on NoC than keepParts alone
-	priorWeight  float64 // click mode: weight of the relative geodesic prior
-	gammaMul     float64 // multiplies γ
-	rasterPasses int     // geodesic by this many raster round trips (0: exact Dijkstra)
-	bandRadius   int     // refinement band half-width in fine pixels (0: no refinement)
-	roiMargin    float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
-	bgBand       float64 // box mode: background samples from a band this many box sizes wide (0: all)
-	boxPrior     float64 // box mode: weight of a geodesic prior from the box centre against the box outline
-	prevWeight   float64 // click mode: weight holding the previous answer in place far from the new click (0: off)
-	prevRadius   float64 // click mode: least geodesic reach of the new click, as a share of the working long side
-	prevDepthPos float64 // click mode: a positive click reaches at least this many times its distance to the previous answer
-	prevDepthNeg float64 // click mode: the same for a negative click
+	iterations    int     // GrabCut iterations at most
+	seedRadius    float64 // click disc radius as a share of the working long side
+	geoAlpha      float64 // contrast weight of the geodesic step cost
+	borderDist    float32 // head start of the image border as background evidence
+	negDist       float32 // head start of negative clicks as background evidence
+	changeStop    float64 // stop when fewer than this share of free pixels change label
+	starOn        bool    // geodesic star-convexity in click mode; off: measured worse on NoC than keepParts alone
+	priorWeight   float64 // click mode: weight of the relative geodesic prior
+	gammaMul      float64 // multiplies γ
+	rasterPasses  int     // geodesic by this many raster round trips (0: exact Dijkstra)
+	bandRadius    int     // refinement band half-width in fine pixels (0: no refinement)
+	roiMargin     float64 // click mode: the graph covers the start's bounding box grown by this share (0: whole image)
+	bgBand        float64 // box mode: background samples from a band this many box sizes wide (0: all)
+	boxPrior      float64 // box mode: weight of a geodesic prior from the box centre against the box outline
+	prevWeight    float64 // click mode: weight holding the previous answer in place far from the new click (0: off)
+	prevRadius    float64 // click mode: least geodesic reach of the new click, as a share of the working long side
+	prevDepthPos  float64 // click mode: a positive click reaches at least this many times its distance to the previous answer
+	prevDepthNeg  float64 // click mode: the same for a negative click
+	clickShare    float64 // click mode: share of a class's colour samples each click of that class makes up at least
+	clickShareMax float64 // click mode: at most this share for all clicks of a class together
 }
 
 func defaultTuning() tuning {
 	return tuning{
-		iterations:   5,
-		seedRadius:   0.012,
-		geoAlpha:     20,
-		borderDist:   0,
-		negDist:      0,
-		changeStop:   0.001,
-		starOn:       false,
-		priorWeight:  3,
-		gammaMul:     0.5,
-		rasterPasses: 2,
-		bandRadius:   5,
-		roiMargin:    0.5,
-		bgBand:       0,
-		boxPrior:     1.5,
-		prevWeight:   3,
-		prevRadius:   0.1,
-		prevDepthPos: 5,
-		prevDepthNeg: 3,
+		iterations:    5,
+		seedRadius:    0.012,
+		geoAlpha:      20,
+		borderDist:    0,
+		negDist:       0,
+		changeStop:    0.001,
+		starOn:        false,
+		priorWeight:   3,
+		gammaMul:      0.5,
+		rasterPasses:  2,
+		bandRadius:    5,
+		roiMargin:     0.5,
+		bgBand:        0,
+		boxPrior:      1.5,
+		prevWeight:    3,
+		prevRadius:    0.1,
+		prevDepthPos:  5,
+		prevDepthNeg:  3,
+		clickShare:    0.2,
+		clickShareMax: 0.5,
 	}
 }
 
@@ -99,6 +104,9 @@ type problem struct {
 	lastClick int32
 	lastDist  float64 // distance of the last click to the previous answer's matching label, −1 for none
 	prevW     []float32
+	// per point of the prompt, its label and the pixels of its disc
+	discs   [][]int32
+	discLab []uint8
 }
 
 // candidate is one labelling of the working image with what is needed to score it.
@@ -256,8 +264,12 @@ func (pr *problem) run(lab []uint8) []candidate {
 		if pr.band != nil {
 			bgIdx = samplesIn(lab, pr.band, bgIdx)
 		}
-		fgComp = fgComp[:len(fgIdx)]
-		bgComp = bgComp[:len(bgIdx)]
+		if pr.tune.clickShare > 0 && pr.clickOnly {
+			fgIdx = pr.boostClicks(fgIdx, 1)
+			bgIdx = pr.boostClicks(bgIdx, 0)
+		}
+		fgComp = slices.Grow(fgComp[:0], len(fgIdx))[:len(fgIdx)]
+		bgComp = slices.Grow(bgComp[:0], len(bgIdx))[:len(bgIdx)]
 		if it == 0 {
 			splitInit(wi.rgb, fgIdx, fgComp, gmmK)
 			splitInit(wi.rgb, bgIdx, bgComp, gmmK)
@@ -369,4 +381,48 @@ func (pr *problem) prior(p int) (fg, bg float64) {
 		r = a / (a + b + 1e-6)
 	}
 	return fg + pr.priorW*r, bg + pr.priorW*(1-r)
+}
+
+// boostClicks adds the pixels of the clicks labelled v, repeated, to a class's colour samples,
+// so each click makes up clickShare of them (all together at most clickShareMax): a click
+// says "this colour is object" (or background) with more weight than the pixels the current
+// labelling happens to hold, and a single click on a part of its own colour must get a
+// component of the mixture rather than drown in the other samples.
+func (pr *problem) boostClicks(idx []int32, v uint8) []int32 {
+	nd := 0
+	for i := range pr.discs {
+		if pr.discLab[i] == v {
+			nd++
+		}
+	}
+	if nd == 0 {
+		return idx
+	}
+	share := min(pr.tune.clickShare*float64(nd), pr.tune.clickShareMax)
+	base := len(idx)
+	// samples s of the click pixels make up share of the whole: s = share·(base+s)
+	total := int(share / (1 - share) * float64(base))
+	per := total / nd
+	want := int8(-1)
+	if v == 1 {
+		want = 1
+	}
+	for i, d := range pr.discs {
+		if pr.discLab[i] != v {
+			continue
+		}
+		var own []int32
+		for _, p := range d {
+			if pr.hard[p] == want {
+				own = append(own, p)
+			}
+		}
+		if len(own) == 0 {
+			continue
+		}
+		for k := 0; k < per; k++ {
+			idx = append(idx, own[k%len(own)])
+		}
+	}
+	return idx
 }

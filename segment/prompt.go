@@ -44,25 +44,18 @@ func newProblem(ctx context.Context, wi *workImage, p Prompt, prev []uint8, t tu
 		if pt.Label == 1 {
 			v = 1
 		}
-		for y := max(0, cy-r); y <= min(h-1, cy+r); y++ {
-			for x := max(0, cx-r); x <= min(w-1, cx+r); x++ {
-				if (x-cx)*(x-cx)+(y-cy)*(y-cy) <= r*r {
-					pr.hard[y*w+x] = v
-				}
-			}
+		disc := pr.disc(cx, cy, r)
+		for _, q := range disc {
+			pr.hard[q] = v
 		}
+		pr.discs = append(pr.discs, disc)
+		pr.discLab = append(pr.discLab, uint8(pt.Label))
 	}
 	if n := len(p.Points); n > 0 {
 		last := p.Points[n-1]
 		cx, cy := toPixel(last.X, w), toPixel(last.Y, h)
 		pr.lastClick = int32(cy*w + cx)
-		for y := max(0, cy-r); y <= min(h-1, cy+r); y++ {
-			for x := max(0, cx-r); x <= min(w-1, cx+r); x++ {
-				if (x-cx)*(x-cx)+(y-cy)*(y-cy) <= r*r {
-					pr.lastSeeds = append(pr.lastSeeds, int32(y*w+x))
-				}
-			}
-		}
+		pr.lastSeeds = pr.disc(cx, cy, r)
 	}
 	// The clicked pixel itself always keeps its own label, even under a later disc.
 	for _, pt := range p.Points {
@@ -665,4 +658,18 @@ func resampleLabels(lab []uint8, w, h, mw, mh int) *mask {
 		}
 	}
 	return m
+}
+
+// disc returns the pixels a click at (cx, cy) settles: those within radius r of it.
+func (pr *problem) disc(cx, cy, r int) []int32 {
+	w, h := pr.w, pr.h
+	var out []int32
+	for y := max(0, cy-r); y <= min(h-1, cy+r); y++ {
+		for x := max(0, cx-r); x <= min(w-1, cx+r); x++ {
+			if (x-cx)*(x-cx)+(y-cy)*(y-cy) <= r*r {
+				out = append(out, int32(y*w+x))
+			}
+		}
+	}
+	return out
 }
