@@ -137,13 +137,8 @@ func (s *server) acceptSolo(c echo.Context) error {
 		return err
 	}
 	u := userOf(c)
-	var result *jobs.Event
-	for _, e := range s.Jobs.Snapshot(userRoom(u, fileID)) {
-		if e.ObjectID == objectID && e.Version == *body.Version && e.Status == jobs.StatusDone {
-			result = &e
-		}
-	}
-	if result == nil {
+	result, ok := s.Jobs.Latest(userRoom(u, fileID), objectID)
+	if !ok || result.Version != *body.Version || result.Status != jobs.StatusDone {
 		return newProblem(http.StatusConflict, "Nothing to save yet: wait until the object's segment is done, then accept it.")
 	}
 	segments, err := json.Marshal(result.Segments)

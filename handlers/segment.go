@@ -241,6 +241,7 @@ func (s *server) segment(c echo.Context) error {
 		ObjectID: body.ObjectID,
 		Version:  body.Version,
 		User:     u.Name,
+		UserID:   u.ID,
 		FileID:   id,
 		Request:  req,
 	})

@@ -33,6 +33,7 @@ const maxBodyBytes = 64 << 10
 type jobRunner interface {
 	Submit(api jobs.SegmentAPI, t jobs.Task) error
 	Snapshot(room string) []jobs.Event
+	Latest(room, objectID string) (jobs.Event, bool)
 }
 
 // segmenters picks the segment backend of one task (vision.Service): visionAPI and files are
