@@ -68,6 +68,17 @@ func signIn(base, name string) (*member, error) {
 	if res.StatusCode != http.StatusSeeOther {
 		return nil, fmt.Errorf("sign in %s: status %d", name, res.StatusCode)
 	}
+	// The token is bound to the session: the signed-in page has the new one.
+	res, err = m.hc.Get(base + "/")
+	if err != nil {
+		return nil, err
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if found = csrfField.FindSubmatch(body); found == nil {
+		return nil, fmt.Errorf("sign in %s: no CSRF token on the signed-in page", name)
+	}
+	m.csrf = string(found[1])
 	return m, nil
 }
 
@@ -156,12 +167,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				errc <- err
 				return
 			}
-			res, err := m.hc.Get(*base + "/rooms/" + roomID + "/join")
+			res, err := m.post("/rooms/"+roomID+"/join", "application/x-www-form-urlencoded", url.Values{"_csrf": {m.csrf}}.Encode())
 			if err != nil {
 				errc <- err
 				return
 			}
 			res.Body.Close()
+			if res.StatusCode != http.StatusSeeOther {
+				errc <- fmt.Errorf("member %d: join: status %d", i, res.StatusCode)
+				return
+			}
 			d := websocket.Dialer{Jar: m.hc.Jar}
 			ws, _, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(*base, "http")+"/ws?room=room:"+roomID, http.Header{"Origin": {*base}})
 			if err != nil {
