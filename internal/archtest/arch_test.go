@@ -99,7 +99,7 @@ func TestImportRules(t *testing.T) {
 	onlyDeps("cdf")
 	onlyDeps("cdf/cdflocal", "cdf", "cdf/cdfseg", "segment", "golang.org/x/image")
 	onlyDeps("cdf/cdfseg", "cdf", "segment", "golang.org/x/image")
-	onlyDeps("jobs", "cdf", "hub")
+	onlyDeps("jobs", "cdf", "hub", "golang.org/x/time/rate")
 
 	for name, p := range pkgs {
 		for _, d := range p.Deps {
