@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,6 +80,37 @@ type Hub struct {
 	freedSeq  map[string]uint64
 	closed    bool
 	lastSweep time.Time
+
+	// Counters for Stats, updated under room locks but read without them.
+	subscribers atomic.Int64
+	delivered   atomic.Uint64
+	droppedSlow atomic.Uint64
+}
+
+// Stats is a snapshot of a Hub's activity, for monitoring.
+type Stats struct {
+	// Rooms is the number of rooms the hub holds (with subscribers or recent history).
+	Rooms int
+	// Subscribers is the number of live subscriptions, over all rooms.
+	Subscribers int
+	// Delivered counts messages handed to a subscriber since the hub was created.
+	Delivered uint64
+	// DroppedSlow counts subscribers dropped with ErrSlow because their buffer was full.
+	DroppedSlow uint64
+}
+
+// Stats returns the hub's current counts. It takes the hub's lock only briefly, never a
+// room's, so it is cheap enough for every metrics scrape.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	rooms := len(h.rooms)
+	h.mu.Unlock()
+	return Stats{
+		Rooms:       rooms,
+		Subscribers: int(h.subscribers.Load()),
+		Delivered:   h.delivered.Load(),
+		DroppedSlow: h.droppedSlow.Load(),
+	}
 }
 
 // room holds one room's subscribers, sequence counter and history ring.
@@ -189,7 +221,9 @@ func (h *Hub) Publish(roomName, typ string, data any) (Message, error) {
 	for s := range r.subs {
 		select {
 		case s.c <- msg:
+			h.delivered.Add(1)
 		default:
+			h.droppedSlow.Add(1)
 			r.endLocked(s, ErrSlow)
 		}
 	}
@@ -309,7 +343,9 @@ func (h *Hub) subscribe(roomName string, opts SubscribeOptions, since *uint64) (
 	}
 	defer r.mu.Unlock()
 	s.room = r
+	s.hub = h
 	r.subs[s] = struct{}{}
+	h.subscribers.Add(1)
 	r.lastActive = h.opts.Now()
 	if since == nil {
 		return s, nil, true
@@ -360,6 +396,7 @@ func (r *room) endLocked(s *Subscription, reason error) {
 		return
 	}
 	delete(r.subs, s)
+	s.hub.subscribers.Add(-1)
 	s.err = reason
 	// done first: whoever sees C closed and then asks Err must get the reason, not nil.
 	close(s.done)
@@ -370,6 +407,7 @@ func (r *room) endLocked(s *Subscription, reason error) {
 type Subscription struct {
 	user string
 	room *room // nil when the subscription never started (hub closed)
+	hub  *Hub  // set with room
 	c    chan Message
 	done chan struct{}
 	err  error // set before done is closed, read after
