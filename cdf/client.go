@@ -54,6 +54,7 @@ type Client struct {
 	retry            RetryPolicy
 	sleep            func(ctx context.Context, d time.Duration) error
 	jitter           func(max time.Duration) time.Duration
+	observe          func(Attempt)
 
 	// Files is the Files API (/files/...).
 	Files *FilesService
@@ -98,6 +99,40 @@ func WithMaxDownloadBytes(n int64) Option { return func(c *Client) { c.maxDownlo
 
 // WithRetryPolicy replaces the retry policy; zero fields take the defaults.
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *Client) { c.retry = p } }
+
+// Attempt describes one HTTP attempt of a call, as reported to an observer (WithObserver).
+type Attempt struct {
+	// Op names the call as the client's error messages do, e.g. "list files" or "start
+	// segment job": a fixed phrase, never an id, so it is safe as a metrics label.
+	Op     string
+	Method string
+	// Status is the HTTP status CDF answered with; 0 when no answer came (a transport error,
+	// a timeout, a cancelled context).
+	Status int
+	// Retry is set on every attempt but a call's first.
+	Retry bool
+	// Duration is how long the attempt took, up to its response's headers and body.
+	Duration time.Duration
+}
+
+// WithObserver has the client report every attempt it makes, including retries and 429s, to
+// observe (for metrics). observe runs on the calling goroutine and must be quick.
+func WithObserver(observe func(Attempt)) Option { return func(c *Client) { c.observe = observe } }
+
+// report hands one attempt to the observer, if there is one.
+func (c *Client) report(op, method string, attempt int, start time.Time, err error) {
+	if c.observe == nil {
+		return
+	}
+	status := http.StatusOK
+	if err != nil {
+		status = 0
+		if ae := (*APIError)(nil); errors.As(err, &ae) {
+			status = ae.Status
+		}
+	}
+	c.observe(Attempt{Op: op, Method: method, Status: status, Retry: attempt > 0, Duration: time.Since(start)})
+}
 
 // WithSleep replaces the function that waits between attempts (for tests). It must return
 // ctx.Err() when ctx ends first.
@@ -243,7 +278,9 @@ func (c *Client) doRaw(ctx context.Context, k call, limit int64) ([]byte, http.H
 				return nil, nil, fmt.Errorf("cdf: %s: %w (last error: %w)", k.op, err, lastErr)
 			}
 		}
+		start := time.Now()
 		body, hdr, err := c.once(ctx, k, payload, limit)
+		c.report(k.op, k.method, attempt, start, err)
 		if err == nil {
 			return body, hdr, nil
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // FilesService is CDF's Files API.
@@ -161,7 +162,9 @@ func (s *FilesService) fetch(ctx context.Context, rawURL string) (io.ReadCloser,
 				return nil, "", fmt.Errorf("cdf: download file: %w (last error: %v)", err, lastErr)
 			}
 		}
+		start := time.Now()
 		body, ctype, err := s.fetchOnce(ctx, u)
+		c.report("download file", http.MethodGet, attempt, start, err)
 		if err == nil {
 			return body, ctype, nil
 		}
