@@ -312,3 +312,29 @@ func nullJSON(b json.RawMessage) any {
 	}
 	return string(b)
 }
+
+// Ping checks that the database answers a query.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// OutboxBacklog returns the number of annotation writes still pending in the outbox and when
+// the oldest of them was accepted (the zero time when none is pending).
+func (s *SQLite) OutboxBacklog(ctx context.Context) (pending int, oldest time.Time, err error) {
+	var first sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM writes WHERE state = ?`, WritePending).Scan(&pending, &first)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: outbox backlog: %w", err)
+	}
+	if first.Valid {
+		oldest = time.UnixMicro(first.Int64)
+	}
+	return pending, oldest, nil
+}
