@@ -93,6 +93,9 @@ func TestImportRules(t *testing.T) {
 		"golang.org/x/oauth2/clientcredentials", module+"/store")
 	onlyImports("rooms", module+"/cdf", module+"/hub", module+"/jobs", module+"/store")
 	onlyImports("vision", module+"/cdf", module+"/cdf/cdfseg", module+"/jobs", module+"/segment", module+"/store")
+	// metrics adapts Lasso's events to Prometheus; nothing of Lasso's imports it but main.
+	onlyImports("metrics", "github.com/prometheus/client_golang/prometheus", "github.com/prometheus/client_golang/prometheus/collectors",
+		"github.com/prometheus/client_golang/prometheus/promhttp", module+"/cdf", module+"/hub", module+"/jobs", module+"/segment")
 	onlyDeps("segment", "golang.org/x/image")
 	onlyDeps("hub")
 	onlyDeps("export")
@@ -107,6 +110,10 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case name == "views" && isOwn && (short == "cdf" || short == "auth" || short == "jobs" || short == "store"):
 				t.Errorf("views imports %s: handlers build view models instead", short)
+			case isOwn && short == "metrics" && name != "cmd/web":
+				t.Errorf("%s imports metrics: only main wires metrics in", name)
+			case strings.HasPrefix(d, "github.com/prometheus/") && name != "metrics" && name != "cmd/web" && contains(p.Imports, d):
+				t.Errorf("%s imports %s; only metrics (and main) may", name, d)
 			case isOwn && (short == "handlers" || strings.HasPrefix(short, "cmd/")) && !strings.HasPrefix(name, "cmd/"):
 				t.Errorf("%s imports %s: nothing imports handlers or commands", name, short)
 			case strings.HasPrefix(d, "github.com/labstack/echo") && name != "handlers" && name != "cmd/web":
