@@ -32,10 +32,13 @@ func newProblem(status int, format string, args ...any) *problem {
 
 var errSignInRequired = newProblem(http.StatusUnauthorized, "Sign in to continue; your prompts are kept.")
 
-// errorBody is the JSON shape of every error answer: {"error":{"message":"…"}}.
+// errorBody is the JSON shape of every error answer: {"error":{"message":"…","requestId":"…"}}.
+// The request id is also in the X-Request-Id header and in the request's log line, so a
+// support question that quotes it finds what happened.
 type errorBody struct {
 	Error struct {
-		Message string `json:"message"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId,omitempty"`
 	} `json:"error"`
 }
 
@@ -159,11 +162,11 @@ func (s *server) handleError(err error, c echo.Context) {
 			level = slog.LevelWarn
 		}
 		s.log.Log(c.Request().Context(), level, "request failed after its answer had begun", "method", c.Request().Method,
-			"path", c.Request().URL.Path, "status", c.Response().Status, "err", err)
+			"route", c.Path(), "status", c.Response().Status, "err", err, "request_id", requestID(c))
 		return
 	}
 	s.log.Log(c.Request().Context(), level, "request failed",
-		"method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+		"method", c.Request().Method, "route", c.Path(), "status", status, "err", err, "request_id", requestID(c))
 	if status == 499 {
 		return
 	}
@@ -178,13 +181,15 @@ func (s *server) handleError(err error, c echo.Context) {
 	if wantsJSON(c.Request()) {
 		var body errorBody
 		body.Error.Message = message
+		body.Error.RequestID = requestID(c)
 		_ = c.JSON(status, body)
 		return
 	}
 	_ = s.render(c, status, views.Error(views.ErrorPage{
-		Layout:  s.layout(c, http.StatusText(status)),
-		Status:  status,
-		Title:   http.StatusText(status),
-		Message: message,
+		Layout:    s.layout(c, http.StatusText(status)),
+		Status:    status,
+		Title:     http.StatusText(status),
+		Message:   message,
+		Reference: requestID(c),
 	}))
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ type app struct {
 	client *http.Client // a browser-like client with a cookie jar
 	csrf   string
 	files  map[string]int64 // file name → id
-	logs   *bytes.Buffer
+	logs   *lockedBuffer
 	cdf    *cdf.Client // the stand-in, as every user of the app
 	// writer delivers accepted objects; standIn is the CDF behind the app.
 	writer  *rooms.Writer
@@ -137,6 +138,36 @@ type options struct {
 	faults func(*http.Request) *cdflocal.Fault
 	// annotationIDsOf is handlers.Config.AnnotationIDsOf.
 	annotationIDsOf func(ctx context.Context, roomID string, u rooms.User, fileID int64) (map[int64]bool, error)
+	// observe, metrics and ready are handlers.Config's ObserveRequest, Metrics and Ready.
+	observe func(method, route string, status int, d time.Duration)
+	metrics http.Handler
+	ready   func(context.Context) error
+}
+
+// lockedBuffer is the app's log: written by the server's goroutines, read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Reset forgets what was logged.
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 // writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.
@@ -230,7 +261,7 @@ func setup(t *testing.T, opt options) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &bytes.Buffer{}
+	logs := &lockedBuffer{}
 	h := handlers.New(handlers.Config{
 		Segmenters:  segmenters,
 		Log:         slog.New(slog.NewTextHandler(logs, nil)),
@@ -246,6 +277,9 @@ func setup(t *testing.T, opt options) *app {
 		MaxPixels:   opt.maxPixels,
 
 		AnnotationIDsOf: opt.annotationIDsOf,
+		ObserveRequest:  opt.observe,
+		Metrics:         opt.metrics,
+		Ready:           opt.ready,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

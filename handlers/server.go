@@ -97,6 +97,16 @@ type Config struct {
 	// (it may have been signed out on another replica, swept or expired); the socket closes
 	// when it does not. Default 30 s.
 	SessionCheck time.Duration
+	// ObserveRequest, when set, is told of every request once it is answered: its method,
+	// Echo's route template (e.g. /api/images/:id/segment; "" when no route matched, never
+	// the raw URL), status and duration. Optional (metrics).
+	ObserveRequest func(method, route string, status int, d time.Duration)
+	// Metrics, when set, is served at /metrics. Optional: main leaves it out when metrics
+	// have a listener of their own.
+	Metrics http.Handler
+	// Ready, when set, tells /readyz whether the server can do its work (the database
+	// answers, CDF is reachable); nil means always ready.
+	Ready func(ctx context.Context) error
 }
 
 type server struct {
@@ -132,6 +142,8 @@ func New(cfg Config) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// First, so that every request, even one refused or panicking, has an id and a log line.
+	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders(cfg.SecureCookies))
 	// Before everything else, so that a foreign host gets nothing of the app, not even a cookie.
@@ -141,6 +153,10 @@ func New(cfg Config) http.Handler {
 	e.Use(s.csrf)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
 	if cfg.Static != nil {
 		e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(cfg.Static))))
 	}
@@ -274,10 +290,10 @@ func securityHeaders(tls bool) echo.MiddlewareFunc {
 func (s *server) allowHosts(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.URL.Path == "/healthz" || s.AllowedHost(hostName(r.Host)) {
+		if probes[r.URL.Path] || s.AllowedHost(hostName(r.Host)) {
 			return next(c)
 		}
-		s.log.Info("refused a request for another host", "host", r.Host, "method", r.Method, "path", r.URL.Path)
+		s.log.Info("refused a request for another host", "host", r.Host, "method", r.Method, "path", r.URL.Path, "request_id", requestID(c))
 		return c.String(http.StatusMisdirectedRequest, "This server does not answer for that host name. Open Lasso at its own address.\n")
 	}
 }

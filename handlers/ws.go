@@ -262,7 +262,8 @@ func closeFor(conn *websocket.Conn, reason error) {
 	case errors.Is(reason, hub.ErrRemoved):
 		code, text = websocket.ClosePolicyViolation, "removed from the room"
 	case errors.Is(reason, hub.ErrClosed):
-		code, text = websocket.CloseGoingAway, "server shutting down"
+		// 1012: the client reconnects (with backoff) to whichever server answers next.
+		code, text = websocket.CloseServiceRestart, "service restart"
 	case errors.Is(reason, hub.ErrUnsubscribed):
 		return // the client went away
 	}

@@ -304,6 +304,8 @@ type ErrorPage struct {
 	Title string
 	// Message says what to do, e.g. "It may have been deleted. Go back to the images and pick another one."
 	Message string
+	// Reference is the request's id, shown so that a support question finds its log line.
+	Reference string
 }
 
 // SignInPage is the sign-in screen.
