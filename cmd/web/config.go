@@ -51,6 +51,10 @@ type config struct {
 
 	// allowedHosts are host names the server answers besides its own (see allowedHost).
 	allowedHosts []string
+
+	// operations
+	logFormat   string // text or json
+	metricsAddr string // a listener of its own for /metrics; empty serves it on addr
 }
 
 // local reports whether Lasso runs against its own stand-in.
@@ -92,6 +96,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fl.StringVar(&c.providerName, "oidc-provider-name", env("LASSO_OIDC_PROVIDER_NAME", ""), "CDF mode: the identity provider's name on the sign-in button")
 	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
 	fl.StringVar(&hosts, "allowed-hosts", env("LASSO_ALLOWED_HOSTS", ""), "comma-separated host names (or addresses, a port is ignored) that Lasso also answers for, besides loopback in local mode and the public URL's host in CDF mode, e.g. the name a proxy sends (env LASSO_ALLOWED_HOSTS)")
+	fl.StringVar(&c.logFormat, "log-format", env("LASSO_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LASSO_LOG_FORMAT)")
+	fl.StringVar(&c.metricsAddr, "metrics-addr", env("LASSO_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090; empty serves it on -addr (env LASSO_METRICS_ADDR)")
 	if err := fl.Parse(args); err != nil {
 		return c, err
 	}
@@ -103,6 +109,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return c, fmt.Errorf("-allowed-hosts: %q is not a host name; give names or addresses such as lasso.internal or 10.0.0.5:8080, without a scheme or path", h)
 		}
 		c.allowedHosts = append(c.allowedHosts, h)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, fmt.Errorf("-log-format %q: want text or json", c.logFormat)
 	}
 	if fl.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fl.Args())

@@ -31,6 +31,7 @@ import (
 	"github.com/lassoteam/lasso/handlers"
 	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
+	"github.com/lassoteam/lasso/metrics"
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/static"
@@ -57,7 +58,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(cfg.logFormat, stderr)
+	m := metrics.New()
+	observe := cdf.WithObserver(m.ObserveCDF)
 
 	if err := privateDataDir(cfg.dataDir, log); err != nil {
 		return err
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// One engine serves the stand-in and the in-process backend, so they share its image cache.
-	engine := segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget})
+	engine := m.TimeEngine(segment.New(segment.Options{MaxPixels: cfg.maxPixels, Budget: cfg.budget}))
 	var (
 		cdfURL  = cfg.cdfURL
 		mode    string
@@ -95,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer standIn.close()
 		cdfURL = standIn.url
 		// Every local user acts through the stand-in's secret, which nobody else holds.
-		client := cdf.New(standIn.url, cfg.project, oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standIn.token})))
+		client := cdf.New(standIn.url, cfg.project, oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: standIn.token})), observe)
 		clients = func(context.Context, handlers.User) (*cdf.Client, error) { return client, nil }
 		if authMgr, err = auth.New(ctx, authCfg); err != nil {
 			return err
@@ -115,11 +118,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		// Each user's CDF client carries that user's own token, refreshed from their session.
 		clients = func(_ context.Context, u handlers.User) (*cdf.Client, error) {
-			return cdf.New(cfg.cdfURL, cfg.project, authMgr.Client(u.SessionID, nil)), nil
+			return cdf.New(cfg.cdfURL, cfg.project, authMgr.Client(u.SessionID, nil), observe), nil
 		}
 	}
 
-	segmenters, closeSegmenters, err := startSegmenters(ctx, cfg, engine, cdfURL, st.Settings(), log)
+	segmenters, closeSegmenters, err := startSegmenters(ctx, cfg, engine, cdfURL, st.Settings(), log, observe)
 	if err != nil {
 		return err
 	}
@@ -135,7 +138,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// milliseconds: look more often early on, so a result is drawn soon after it exists.
 		jobOpts.FirstPoll, jobOpts.Backoff = 50*time.Millisecond, 1.25
 	}
-	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobOpts)
+	m.Hub(events.Stats)
+	m.Outbox(st.OutboxBacklog, 2*time.Second)
+	manager := jobs.New(m.Jobs(rooms.JobPublisher{Store: st.Rooms(), Hub: events}), jobOpts)
 	defer manager.Close()
 	teams.SetJobs(manager)
 	// Accepted objects go to CDF as annotations through the store's outbox, with the session of
@@ -176,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("resume room jobs", "err", err)
 	}
 
-	app := handlers.New(handlers.Config{
+	hcfg := handlers.Config{
 		Log:           log,
 		Mode:          mode,
 		Project:       cfg.project,
@@ -195,7 +200,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AllowedHost:   cfg.allowedHost(),
 		// In a room, the image's CDF annotations leave out those the room shows as its objects.
 		AnnotationIDsOf: teams.AnnotationIDs,
-	})
+		ObserveRequest:  m.ObserveRequest,
+		Ready:           readiness(st, cfg),
+	}
+	if cfg.metricsAddr == "" {
+		hcfg.Metrics = m.Handler()
+	}
+	app := handlers.New(hcfg)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -207,6 +218,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Shutdown stops accepting, then the hub closes every room's sockets with 1012 (service
+	// restart), so browsers reconnect to whichever server answers next.
+	srv.RegisterOnShutdown(events.Close)
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, m.Handler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	fmt.Fprintf(stdout, "Lasso is running in %s mode at http://%s\n", mode, ln.Addr())
 	log.Info("started", "mode", mode, "addr", ln.Addr().String(), "project", cfg.project, "data", cfg.dataDir)
@@ -231,7 +253,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // startSegmenters starts the deployment's segment backend (cfg.segmentBackend): CDF's vision
 // API at cdfURL, the in-process engine on CDF files, a url: service, or auto. The returned
 // func stops the engine's workers.
-func startSegmenters(ctx context.Context, cfg config, engine *segment.Engine, cdfURL string, settings store.Settings, log *slog.Logger) (*vision.Service, func(), error) {
+func startSegmenters(ctx context.Context, cfg config, engine vision.Engine, cdfURL string, settings store.Settings, log *slog.Logger, opts ...cdf.Option) (*vision.Service, func(), error) {
 	kind, base, err := vision.ParseKind(cfg.segmentBackend)
 	if err != nil {
 		return nil, nil, err
@@ -257,7 +279,7 @@ func startSegmenters(ctx context.Context, cfg config, engine *segment.Engine, cd
 	if kind == vision.KindURL {
 		// The service gets its own credential; users' tokens never leave for it.
 		hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.segmentToken}))
-		vc.Remote = cdf.New(base, cfg.project, hc).Vision
+		vc.Remote = cdf.New(base, cfg.project, hc, opts...).Vision
 	}
 	s, err := vision.New(ctx, vc)
 	if err != nil {
@@ -327,7 +349,7 @@ type standIn struct {
 	close      func()
 }
 
-func startStandIn(ctx context.Context, cfg config, engine *segment.Engine) (*standIn, error) {
+func startStandIn(ctx context.Context, cfg config, engine cdflocal.Segmenter) (*standIn, error) {
 	images, cleanup, err := imageFolder(cfg.images)
 	if err != nil {
 		return nil, err
