@@ -55,7 +55,7 @@ func defaultTuning() tuning {
 		priorWeight:   3,
 		gammaMul:      0.5,
 		rasterPasses:  2,
-		bandRadius:    5,
+		bandRadius:    9,
 		roiMargin:     0.5,
 		bgBand:        0,
 		boxPrior:      1.5,
