@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
 	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
 	fl.StringVar(&c.standInVision, "standin-vision", "on", "local mode: how the stand-in plays CDF's vision API: on, or retired-404, retired-410, retired-403 to try the move to Lasso's engine by hand")
-	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", false, "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name")
+	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", env("LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK", "") == "true", "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name (env LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK=true)")
 	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
 	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
 	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
@@ -132,7 +132,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.local() {
 		if !c.unsafeLocalSignIn && !isLoopback(c.addr) {
-			return c, fmt.Errorf("local mode signs people in by name alone, so it listens only on a loopback address (e.g. 127.0.0.1:8080), not %s; pass -unsafe-local-signin-on-network to override", c.addr)
+			return c, fmt.Errorf("CDF mode needs %s; without them Lasso runs in local mode, which signs people in by name alone and so listens only on a loopback address (e.g. 127.0.0.1:8080), not %s; for a local demo on the network pass -unsafe-local-signin-on-network (env LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK=true)", strings.Join(cdfSettings, ", "), c.addr)
 		}
 		if c.project == "" {
 			c.project = "lasso-local"
@@ -162,6 +162,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.secureCookies = strings.HasPrefix(c.publicURL, "https://") || env("LASSO_SECURE_COOKIES", "") == "true"
 	return c, nil
 }
+
+// cdfSettings are the environment variables CDF mode needs.
+var cdfSettings = []string{"CDF_BASE_URL", "CDF_PROJECT", "LASSO_OIDC_ISSUER", "LASSO_OIDC_CLIENT_ID", "LASSO_OIDC_CLIENT_SECRET", "LASSO_PUBLIC_URL"}
 
 // allowedHost is the server's Host allow-list, against DNS rebinding: loopback names and
 // addresses in local mode, the public URL's host in CDF mode, and -allowed-hosts in both.
