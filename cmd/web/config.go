@@ -73,31 +73,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil {
 		return c, err
 	}
-	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
+	fl := defineFlags(&c, &scopes, &hosts, ints, env)
 	fl.SetOutput(stderr)
-	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
-	fl.StringVar(&c.dataDir, "data", env("LASSO_DATA_DIR", defaultDataDir()), "data folder: the SQLite database and, unless LASSO_SESSION_KEY is set, the session key (env LASSO_DATA_DIR)")
-	fl.StringVar(&c.project, "project", env("CDF_PROJECT", ""), "CDF project (env CDF_PROJECT; in local mode the stand-in's project name, default lasso-local)")
-	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
-	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
-	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
-	fl.StringVar(&c.standInVision, "standin-vision", "on", "local mode: how the stand-in plays CDF's vision API: on, or retired-404, retired-410, retired-403 to try the move to Lasso's engine by hand")
-	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", env("LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK", "") == "true", "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name (env LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK=true)")
-	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
-	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
-	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
-	fl.StringVar(&c.segmentBackend, "segment-backend", env("LASSO_SEGMENT_BACKEND", "auto"), "what segments prompts: auto (CDF's vision API while it works, then Lasso's engine), cdf, local (Lasso's engine on CDF files), or url:<base URL> of a service with CDF's segment API, whose token is read from LASSO_SEGMENT_TOKEN (env LASSO_SEGMENT_BACKEND)")
-	fl.IntVar(&c.segmentWorkers, "segment-workers", ints[0], "Lasso's engine: prompts segmented at once (env LASSO_SEGMENT_WORKERS; default: the number of CPUs)")
-	fl.IntVar(&c.segmentQueue, "segment-queue", ints[1], "Lasso's engine: prompts that may wait for a worker before new ones are refused as busy (env LASSO_SEGMENT_QUEUE; default: 16 per worker)")
-	fl.StringVar(&c.cdfURL, "cdf-url", env("CDF_BASE_URL", ""), "CDF mode: the cluster's base URL, e.g. https://westeurope-1.cognitedata.com (env CDF_BASE_URL)")
-	fl.StringVar(&c.oidcIssuer, "oidc-issuer", env("LASSO_OIDC_ISSUER", ""), "CDF mode: the OIDC issuer URL (env LASSO_OIDC_ISSUER)")
-	fl.StringVar(&c.oidcClientID, "oidc-client-id", env("LASSO_OIDC_CLIENT_ID", ""), "CDF mode: the OIDC client id (env LASSO_OIDC_CLIENT_ID); the secret is read from LASSO_OIDC_CLIENT_SECRET only")
-	fl.StringVar(&scopes, "oidc-scopes", env("LASSO_OIDC_SCOPES", ""), "CDF mode: space-separated scopes (env LASSO_OIDC_SCOPES; default: openid profile offline_access and the cluster's user_impersonation and IDENTITY)")
-	fl.StringVar(&c.providerName, "oidc-provider-name", env("LASSO_OIDC_PROVIDER_NAME", ""), "CDF mode: the identity provider's name on the sign-in button")
-	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
-	fl.StringVar(&hosts, "allowed-hosts", env("LASSO_ALLOWED_HOSTS", ""), "comma-separated host names (or addresses, a port is ignored) that Lasso also answers for, besides loopback in local mode and the public URL's host in CDF mode, e.g. the name a proxy sends (env LASSO_ALLOWED_HOSTS)")
-	fl.StringVar(&c.logFormat, "log-format", env("LASSO_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LASSO_LOG_FORMAT)")
-	fl.StringVar(&c.metricsAddr, "metrics-addr", env("LASSO_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090; empty serves it on -addr (env LASSO_METRICS_ADDR)")
 	if err := fl.Parse(args); err != nil {
 		return c, err
 	}
@@ -161,6 +138,44 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.secureCookies = strings.HasPrefix(c.publicURL, "https://") || env("LASSO_SECURE_COOKIES", "") == "true"
 	return c, nil
+}
+
+// defineFlags is the command line: every flag with its environment variable's value (env) as
+// its default. docs/OPERATIONS.md's configuration table is rendered from it (TestOperationsDoc).
+func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def string) string) *flag.FlagSet {
+	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
+	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
+	fl.StringVar(&c.dataDir, "data", env("LASSO_DATA_DIR", defaultDataDir()), "data folder: the SQLite database and, unless LASSO_SESSION_KEY is set, the session key (env LASSO_DATA_DIR)")
+	fl.StringVar(&c.project, "project", env("CDF_PROJECT", ""), "CDF project (env CDF_PROJECT; in local mode the stand-in's project name, default lasso-local)")
+	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
+	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
+	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
+	fl.StringVar(&c.standInVision, "standin-vision", "on", "local mode: how the stand-in plays CDF's vision API: on, or retired-404, retired-410, retired-403 to try the move to Lasso's engine by hand")
+	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", env("LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK", "") == "true", "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name (env LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK=true)")
+	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
+	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
+	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
+	fl.StringVar(&c.segmentBackend, "segment-backend", env("LASSO_SEGMENT_BACKEND", "auto"), "what segments prompts: auto (CDF's vision API while it works, then Lasso's engine), cdf, local (Lasso's engine on CDF files), or url:<base URL> of a service with CDF's segment API, whose token is read from LASSO_SEGMENT_TOKEN (env LASSO_SEGMENT_BACKEND)")
+	fl.IntVar(&c.segmentWorkers, "segment-workers", ints[0], "Lasso's engine: prompts segmented at once (env LASSO_SEGMENT_WORKERS; default: the number of CPUs)")
+	fl.IntVar(&c.segmentQueue, "segment-queue", ints[1], "Lasso's engine: prompts that may wait for a worker before new ones are refused as busy (env LASSO_SEGMENT_QUEUE; default: 16 per worker)")
+	fl.StringVar(&c.cdfURL, "cdf-url", env("CDF_BASE_URL", ""), "CDF mode: the cluster's base URL, e.g. https://westeurope-1.cognitedata.com (env CDF_BASE_URL)")
+	fl.StringVar(&c.oidcIssuer, "oidc-issuer", env("LASSO_OIDC_ISSUER", ""), "CDF mode: the OIDC issuer URL (env LASSO_OIDC_ISSUER)")
+	fl.StringVar(&c.oidcClientID, "oidc-client-id", env("LASSO_OIDC_CLIENT_ID", ""), "CDF mode: the OIDC client id (env LASSO_OIDC_CLIENT_ID); the secret is read from LASSO_OIDC_CLIENT_SECRET only")
+	fl.StringVar(scopes, "oidc-scopes", env("LASSO_OIDC_SCOPES", ""), "CDF mode: space-separated scopes (env LASSO_OIDC_SCOPES; default: openid profile offline_access and the cluster's user_impersonation and IDENTITY)")
+	fl.StringVar(&c.providerName, "oidc-provider-name", env("LASSO_OIDC_PROVIDER_NAME", ""), "CDF mode: the identity provider's name on the sign-in button")
+	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
+	fl.StringVar(hosts, "allowed-hosts", env("LASSO_ALLOWED_HOSTS", ""), "comma-separated host names (or addresses, a port is ignored) that Lasso also answers for, besides loopback in local mode and the public URL's host in CDF mode, e.g. the name a proxy sends (env LASSO_ALLOWED_HOSTS)")
+	fl.StringVar(&c.logFormat, "log-format", env("LASSO_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LASSO_LOG_FORMAT)")
+	fl.StringVar(&c.metricsAddr, "metrics-addr", env("LASSO_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090; empty serves it on -addr (env LASSO_METRICS_ADDR)")
+	return fl
+}
+
+// envOnly are the settings read from the environment alone (secrets stay off command lines).
+var envOnly = []struct{ name, usage string }{
+	{"LASSO_OIDC_CLIENT_SECRET", "CDF mode: the OIDC client secret"},
+	{"LASSO_SESSION_KEY", "the key that encrypts tokens at rest (replicas must share one); default: one generated into the data folder"},
+	{"LASSO_SEGMENT_TOKEN", "the token of a -segment-backend url: service"},
+	{"LASSO_SECURE_COOKIES", "true marks cookies Secure also when the public URL is not https (behind a TLS proxy in local mode)"},
 }
 
 // cdfSettings are the environment variables CDF mode needs.
