@@ -295,6 +295,10 @@ func (pr *problem) solve() []candidate {
 	}
 	if pr.clickOnly {
 		pool = append(pool, candidate{lab: init, iter: -1})
+	} else if len(runs) == 0 {
+		// The budget ran out before the first cut (a loaded machine): answer with the box's
+		// geodesic start rather than nothing.
+		pool = append(pool, candidate{lab: pr.boxStart(init), iter: -1})
 	}
 	for i := range pool {
 		pr.keepConnected(pool[i].lab)
@@ -672,4 +676,19 @@ func (pr *problem) disc(cx, cy, r int) []int32 {
 		}
 	}
 	return out
+}
+
+// boxStart is a box prompt's labelling without a cut: inside the box, the pixels geodesically
+// closer to its centre than to its outline (the whole box without the geodesic prior).
+func (pr *problem) boxStart(init []uint8) []uint8 {
+	lab := slices.Clone(init)
+	if pr.geoFG == nil || pr.geoBG == nil {
+		return lab
+	}
+	for i, v := range lab {
+		if v == 1 && pr.hard[i] == 0 && !(pr.geoFG[i] < pr.geoBG[i]) {
+			lab[i] = 0
+		}
+	}
+	return lab
 }
