@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrResponseTooLarge is returned (wrapped) when a response body exceeds the configured limit.
@@ -43,7 +44,7 @@ func (e *APIError) Error() string {
 	}
 	msg := e.Message
 	if msg == "" {
-		msg = http.StatusText(e.Status)
+		msg = statusText(e.Status)
 	}
 	fmt.Fprintf(&b, "%s | code: %d", msg, e.Status)
 	if len(e.Missing) > 0 {
@@ -111,6 +112,14 @@ func StatusCode(err error) int {
 	return 0
 }
 
+// statusText names an HTTP status, also one net/http has no text for (e.g. a proxy's 480).
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return fmt.Sprintf("HTTP status %d", code)
+}
+
 // newAPIError builds an *APIError from a non-2xx response whose body (possibly truncated)
 // has been read.
 func newAPIError(op, method, path string, resp *http.Response, body []byte) *APIError {
@@ -159,10 +168,15 @@ func newAPIError(op, method, path string, resp *http.Response, body []byte) *API
 	// Not CDF's envelope (a proxy, a load balancer, a storage host): keep a readable excerpt.
 	text := strings.TrimSpace(string(body))
 	if len(text) > 512 {
-		text = text[:512] + "…"
+		// Cut at a character boundary: half a character would garble the message.
+		cut := 512
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
 	}
 	if text == "" {
-		text = http.StatusText(resp.StatusCode)
+		text = statusText(resp.StatusCode)
 	}
 	e.Message = text
 	return e
