@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrInvalid is returned (wrapped) when a Dataset cannot be exported: a polygon with fewer
@@ -125,6 +126,8 @@ func prepare(d Dataset) (*plan, error) {
 			return nil, fmt.Errorf("%w: image %q (number %d): id %d is not positive", ErrInvalid, im.FileName, i, im.ID)
 		case im.FileName == "":
 			return nil, fmt.Errorf("%w: image %d: no file name", ErrInvalid, im.ID)
+		case !utf8.ValidString(im.FileName):
+			return nil, fmt.Errorf("%w: image %d: file name %q is not valid UTF-8 text", ErrInvalid, im.ID, im.FileName)
 		case im.Width <= 0 || im.Height <= 0:
 			return nil, fmt.Errorf("%w: image %d (%q): no size (%dx%d)", ErrInvalid, im.ID, im.FileName, im.Width, im.Height)
 		}
@@ -143,6 +146,8 @@ func prepare(d Dataset) (*plan, error) {
 			return nil, fmt.Errorf("%w: a category has no name", ErrInvalid)
 		case !oneLine(c.Name):
 			return nil, fmt.Errorf("%w: category %q holds a control character (such as a line break); a label is one line of text", ErrInvalid, c.Name)
+		case !utf8.ValidString(c.Name):
+			return nil, fmt.Errorf("%w: category %q is not valid UTF-8 text", ErrInvalid, c.Name)
 		case c.ID < 0:
 			return nil, fmt.Errorf("%w: category %q: id %d is negative", ErrInvalid, c.Name, c.ID)
 		}
@@ -197,6 +202,10 @@ func prepare(d Dataset) (*plan, error) {
 		}
 		if !oneLine(name) {
 			return nil, fmt.Errorf("%w: %s: label %q holds a control character (such as a line break); a label is one line of text", ErrInvalid, where(), name)
+		}
+		// JSON writes invalid UTF-8 as U+FFFD, so two such labels would become one name.
+		if !utf8.ValidString(name) {
+			return nil, fmt.Errorf("%w: %s: label %q is not valid UTF-8 text", ErrInvalid, where(), name)
 		}
 		ci, ok := catIdx[name]
 		if !ok {
