@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func TestWriteYOLOZip(t *testing.T) {
 func checkYOLOLabels(t testing.TB, d export.Dataset, files map[string]string, classes []string) {
 	t.Helper()
 	for _, im := range d.Images {
-		stem := strings.TrimSuffix(im.FileName, im.FileName[strings.LastIndex(im.FileName, "."):])
+		stem := strings.TrimSuffix(im.FileName, path.Ext(im.FileName)) // a name may have no extension
 		name := "labels/" + stem + ".txt"
 		body, ok := files[name]
 		if !ok {
