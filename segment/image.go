@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -108,6 +109,9 @@ func loadWorkImageWithin(ctx context.Context, src Source, maxPixels, maxBytes in
 		return nil, err
 	}
 	img, err := decode(bytes.NewReader(data))
+	if damaged(err) {
+		return nil, fmt.Errorf("%w: decode: %w", ErrDamaged, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: decode: %w", ErrUnsupported, err)
 	}
@@ -744,4 +748,15 @@ func jpegFrameSize(seg []byte, progressive, adobeRGB bool) (ImageSize, error) {
 		size.Model = "progressive " + size.Model
 	}
 	return size, nil
+}
+
+// damaged reports whether a decoder's error says the data ends too early: a file cut inside
+// its pixel data (where a truncated upload usually ends) gives these format errors rather
+// than io.ErrUnexpectedEOF.
+func damaged(err error) bool {
+	var je jpeg.FormatError
+	var pe png.FormatError
+	return errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &je) && je == "short Huffman data" ||
+		errors.As(err, &pe) && (pe == "not enough pixel data" || pe == "unexpected EOF")
 }

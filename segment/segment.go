@@ -6,6 +6,7 @@ package segment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -54,6 +55,9 @@ var (
 	ErrInvalidPrompt = errors.New("segment: invalid prompt")
 	ErrTooLarge      = errors.New("segment: image too large") // over the pixel limit or the decode budget
 	ErrUnsupported   = errors.New("segment: unsupported image format")
+	// ErrDamaged means the image data ends too early or is corrupt (a truncated upload, say);
+	// it wraps ErrUnsupported too, as such a file cannot be read.
+	ErrDamaged = fmt.Errorf("%w: the image data is damaged or ends too early", ErrUnsupported)
 )
 
 // Options configure an Engine. Zero values take the defaults.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"net/http"
 	"runtime"
@@ -385,7 +383,7 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 		return nil, nil // superseded or given up: nobody reads the answer
 	case errors.Is(err, segment.ErrTooLarge):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is too large to segment: %s.", f.Name, strings.TrimPrefix(detail(err), "image too large: "))}
-	case errors.Is(err, io.ErrUnexpectedEOF) || truncated(err):
+	case errors.Is(err, segment.ErrDamaged):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is damaged: the image data ends too early (a truncated upload?).", f.Name)}
 	case errors.Is(err, segment.ErrUnsupported):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” could not be read as a JPEG or PNG image: %s.", f.Name, detail(err))}
@@ -398,15 +396,6 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 	default:
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("Lasso's engine could not segment “%s”: %v", f.Name, err), Retryable: true}
 	}
-}
-
-// truncated reports whether err is a decoder's word for image data that ends too early: a
-// file cut inside its pixel data, where a truncated upload usually ends, gives these format
-// errors rather than io.ErrUnexpectedEOF.
-func truncated(err error) bool {
-	var je jpeg.FormatError
-	var pe png.FormatError
-	return errors.As(err, &je) && je == "short Huffman data" || errors.As(err, &pe) && pe == "not enough pixel data"
 }
 
 // fileFailure says why reading file id from CDF failed.
