@@ -37,7 +37,7 @@ func FuzzSegmentPrompt(f *testing.F) {
 	f.Add("application/json", []byte(`{"objectId":"o","version":1,"points":[`+strings.Repeat(`{"x":0.1,"y":0.1,"label":0},`, 101)+`{"x":0,"y":0,"label":1}]}`))
 	f.Add("application/json", []byte(`{"objectId":"o","version":1,"colour":"red"}`))
 	e := echo.New()
-	goNames := regexp.MustCompile(`segmentRequest|promptPoint|promptBox|float64|\bint\b|\*`)
+	goNames := regexp.MustCompile(`segmentRequest|promptPoint|promptBox|float64|\*int\b`)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/api/images/1/segment", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
@@ -134,4 +134,3 @@ func FuzzRoomLabels(f *testing.F) {
 		}
 	})
 }
-

@@ -52,6 +52,8 @@ type app struct {
 	standIn *cdflocal.Server
 	// store is the app's database, for tests that put in what the app itself would refuse.
 	store *store.SQLite
+	// hub is the app's hub, for tests that publish to a room directly.
+	hub *hub.Hub
 }
 
 // browser returns a client with its own cookie jar that does not follow redirects, so each
@@ -64,7 +66,7 @@ func browser() *http.Client {
 }
 
 // csrfToken loads the sign-in page as a browser does and returns the CSRF token of its form.
-func csrfToken(t *testing.T, c *http.Client, base string) string {
+func csrfToken(t testing.TB, c *http.Client, base string) string {
 	t.Helper()
 	res, err := c.Get(base + "/signin")
 	if err != nil {
@@ -83,7 +85,7 @@ func csrfToken(t *testing.T, c *http.Client, base string) string {
 }
 
 // signIn signs a new browser in through the local sign-in form and returns it as an app.
-func (a *app) signIn(t *testing.T, name string) *app {
+func (a *app) signIn(t testing.TB, name string) *app {
 	t.Helper()
 	c := browser()
 	token := csrfToken(t, c, a.url)
@@ -105,7 +107,7 @@ func (a *app) signIn(t *testing.T, name string) *app {
 }
 
 // pageCSRF loads a signed-in page as a browser does and returns the CSRF token of its meta tag.
-func pageCSRF(t *testing.T, c *http.Client, base string) string {
+func pageCSRF(t testing.TB, c *http.Client, base string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
 	req.Header.Set("Accept", "text/html")
@@ -142,6 +144,8 @@ type options struct {
 	observe func(method, route string, status int, d time.Duration)
 	metrics http.Handler
 	ready   func(context.Context) error
+	// socketLimits is handlers.Config.SocketLimits.
+	socketLimits handlers.SocketLimits
 }
 
 // lockedBuffer is the app's log: written by the server's goroutines, read by the test.
@@ -171,7 +175,7 @@ func (b *lockedBuffer) Reset() {
 }
 
 // writeJPEG writes a w×h JPEG with a bright square in the middle on a dark background.
-func writeJPEG(t *testing.T, path string, w, h int) {
+func writeJPEG(t testing.TB, path string, w, h int) {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
@@ -195,7 +199,7 @@ func writeJPEG(t *testing.T, path string, w, h int) {
 	}
 }
 
-func setup(t *testing.T, opt options) *app {
+func setup(t testing.TB, opt options) *app {
 	t.Helper()
 	dir := t.TempDir()
 	writeJPEG(t, filepath.Join(dir, "square.jpg"), 120, 90)
@@ -280,11 +284,12 @@ func setup(t *testing.T, opt options) *app {
 		ObserveRequest:  opt.observe,
 		Metrics:         opt.metrics,
 		Ready:           opt.ready,
+		SocketLimits:    opt.socketLimits,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client, writer: writer, standIn: standIn, store: st}
+	a := &app{url: srv.URL, files: map[string]int64{}, logs: logs, cdf: client, writer: writer, standIn: standIn, store: st, hub: events}
 	list, err := client.Files.List(context.Background(), cdf.FileFilter{}, cdf.ListOptions{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +306,7 @@ func setup(t *testing.T, opt options) *app {
 	return a
 }
 
-func (a *app) page(t *testing.T, path string, want int) *goquery.Document {
+func (a *app) page(t testing.TB, path string, want int) *goquery.Document {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, a.url+path, nil)
 	req.Header.Set("Accept", "text/html")

@@ -104,6 +104,9 @@ type Config struct {
 	// Metrics, when set, is served at /metrics. Optional: main leaves it out when metrics
 	// have a listener of their own.
 	Metrics http.Handler
+	// SocketLimits bounds WebSocket messages, rates, connections per user and the ping
+	// interval; zero fields take their defaults.
+	SocketLimits SocketLimits
 	// Ready, when set, tells /readyz whether the server can do its work (the database
 	// answers, CDF is reachable); nil means always ready.
 	Ready func(ctx context.Context) error
@@ -115,6 +118,7 @@ type server struct {
 	sizes    sync.Map // file id and version → image size, see imageSize
 	upgrader websocket.Upgrader
 	sockets  sockets // open WebSockets by login session, closed when it ends
+	limits   SocketLimits
 }
 
 // New returns the application's HTTP handler.
@@ -131,7 +135,7 @@ func New(cfg Config) http.Handler {
 	if cfg.SessionCheck <= 0 {
 		cfg.SessionCheck = 30 * time.Second
 	}
-	s := &server{Config: cfg, log: cfg.Log}
+	s := &server{Config: cfg, log: cfg.Log, limits: cfg.SocketLimits.withDefaults()}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,

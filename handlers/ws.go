@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,11 +17,56 @@ import (
 	"github.com/lassoteam/lasso/rooms"
 )
 
+const writeWait = 10 * time.Second // time allowed to write one message
+
+// SocketLimits bounds what one WebSocket, and one user's WebSockets together, may cost the
+// server. Clients send commands over HTTP: the socket carries pushes, pings and pongs, so a
+// client sending more than a few small messages is broken or abusive. The zero value of each
+// field takes its default.
+type SocketLimits struct {
+	// MaxMessageBytes is the largest message a client may send; a larger one closes the
+	// socket with 1009 (message too big). Default 4 KB.
+	MaxMessageBytes int64
+	// MessageRate is how many messages a second a client may send on average, and
+	// MessageBurst how many at once; a client over it gets an error message, then a close
+	// with 1008 (policy violation). Defaults 5 a second, bursts of 20.
+	MessageRate  float64
+	MessageBurst int
+	// PerUser is how many sockets one user may have open at once (tabs, devices); the next
+	// upgrade is refused with 429. Default 16.
+	PerUser int
+	// PingInterval is how often the server pings; a client that has not answered (with a
+	// pong, or any message) within 10/9 of it is dropped. Default 54 s.
+	PingInterval time.Duration
+}
+
+func (l SocketLimits) withDefaults() SocketLimits {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 4 << 10
+	}
+	if l.MessageRate <= 0 {
+		l.MessageRate = 5
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = 20
+	}
+	if l.PerUser <= 0 {
+		l.PerUser = 16
+	}
+	if l.PingInterval <= 0 {
+		l.PingInterval = 54 * time.Second
+	}
+	return l
+}
+
+// pongWait is how long a client may stay silent: pings go out before its deadline.
+func (l SocketLimits) pongWait() time.Duration { return l.PingInterval * 10 / 9 }
+
+// Messages of a socket closed for breaking a limit.
 const (
-	writeWait  = 10 * time.Second  // time allowed to write one message
-	pongWait   = 60 * time.Second  // time allowed between pongs
-	pingPeriod = pongWait * 9 / 10 // pings go out before the peer's deadline
-	maxInbound = 4 << 10           // clients send commands over HTTP; the socket carries pongs
+	errTooManySockets = "Too many open connections: at most %d live views per user; close some tabs or windows and reload."
+	msgTooManyInbound = "Too many messages: this connection sends commands over HTTP, and the socket is closed. Reload the page."
+	reasonTooMany     = "too many messages"
 )
 
 // socketMessage is the JSON envelope of every WebSocket message.
@@ -72,41 +118,56 @@ const (
 )
 
 // sockets keeps the open WebSockets of each login session, so that the session's end closes
-// them at once instead of letting them carry the room's events to a signed-out browser.
+// them at once instead of letting them carry the room's events to a signed-out browser, and
+// counts each user's, so that one user cannot hold an unbounded number.
 type sockets struct {
 	mu        sync.Mutex
 	bySession map[string]map[*liveSocket]struct{}
+	byUser    map[string]int
 }
 
 // liveSocket is one open WebSocket as sockets sees it.
 type liveSocket struct {
 	sub    *hub.Subscription
-	ended  chan struct{} // closed by end; reason is set before
+	ended  chan struct{} // closed by end; reason, code and notice are set before
 	once   sync.Once
 	reason string
+	code   int    // the close code; 1000 unless a limit was broken
+	notice string // when set, sent as an "error" message before the close frame
 }
 
-// add registers a socket of the login session whose events come from sub; the returned func
-// removes it again.
-func (r *sockets) add(sessionID string, sub *hub.Subscription) (*liveSocket, func()) {
-	sock := &liveSocket{sub: sub, ended: make(chan struct{})}
+// add registers a socket of the login session and user whose events come from sub; the
+// returned func removes it again. It refuses (ok false) a user who has perUser sockets open.
+func (r *sockets) add(sessionID, userID string, perUser int, sub *hub.Subscription) (sock *liveSocket, forget func(), ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.byUser[userID] >= perUser {
+		return nil, nil, false
+	}
+	sock = &liveSocket{sub: sub, ended: make(chan struct{})}
 	if r.bySession == nil {
 		r.bySession = make(map[string]map[*liveSocket]struct{})
+		r.byUser = make(map[string]int)
 	}
 	if r.bySession[sessionID] == nil {
 		r.bySession[sessionID] = make(map[*liveSocket]struct{})
 	}
 	r.bySession[sessionID][sock] = struct{}{}
+	r.byUser[userID]++
+	var once sync.Once
 	return sock, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.bySession[sessionID], sock)
-		if len(r.bySession[sessionID]) == 0 {
-			delete(r.bySession, sessionID)
-		}
-	}
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			delete(r.bySession[sessionID], sock)
+			if len(r.bySession[sessionID]) == 0 {
+				delete(r.bySession, sessionID)
+			}
+			if r.byUser[userID]--; r.byUser[userID] <= 0 {
+				delete(r.byUser, userID)
+			}
+		})
+	}, true
 }
 
 // end closes every socket of the login session with a normal close frame carrying reason.
@@ -121,9 +182,13 @@ func (r *sockets) end(sessionID, reason string) {
 
 // end tells the socket's write pump to close with reason and unsubscribes it, so that nothing
 // published from now on is sent. Later calls do nothing.
-func (s *liveSocket) end(reason string) {
+func (s *liveSocket) end(reason string) { s.endWith(websocket.CloseNormalClosure, reason, "") }
+
+// endWith is end with a close code and, when notice is set, an "error" message sent first
+// that says why in words.
+func (s *liveSocket) endWith(code int, reason, notice string) {
 	s.once.Do(func() {
-		s.reason = reason
+		s.reason, s.code, s.notice = reason, code, notice
 		close(s.ended)
 		s.sub.Close()
 	})
@@ -162,15 +227,18 @@ func (s *server) socket(c echo.Context) error {
 	if _, err := client.Files.Retrieve(c.Request().Context(), fileID); err != nil {
 		return err
 	}
+	hubRoom := userRoom(userOf(c), fileID)
+	sub := s.Hub.Subscribe(hubRoom)
+	defer sub.Close()
+	sock, forget, ok := s.sockets.add(userOf(c).SessionID, userOf(c).ID, s.limits.PerUser, sub)
+	if !ok {
+		return newProblem(http.StatusTooManyRequests, errTooManySockets, s.limits.PerUser)
+	}
+	defer forget()
 	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
-	hubRoom := userRoom(userOf(c), fileID)
-	sub := s.Hub.Subscribe(hubRoom)
-	defer sub.Close()
-	sock, forget := s.sockets.add(userOf(c).SessionID, sub)
-	defer forget()
 	saves, err := s.soloSaves(c.Request().Context(), userOf(c), fileID)
 	if err != nil {
 		s.Log.Warn("writes of the image", "file", fileID, "err", err)
@@ -182,7 +250,7 @@ func (s *server) socket(c echo.Context) error {
 		defer close(done)
 		s.writePump(conn, []any{snapshot}, sock, s.sessionCheck(c.Request()))
 	}()
-	readPump(conn)
+	s.readPump(conn, sock)
 	sub.Close()
 	<-done
 	return nil
@@ -235,12 +303,15 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 		first = append(first, socketMessage{Type: "snapshot", Room: key, Seq: snap.Seq, Data: snap})
 	}
 	defer sub.Close()
+	sock, forget, ok := s.sockets.add(userOf(c).SessionID, userOf(c).ID, s.limits.PerUser, sub)
+	if !ok {
+		return newProblem(http.StatusTooManyRequests, errTooManySockets, s.limits.PerUser)
+	}
+	defer forget()
 	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
-	sock, forget := s.sockets.add(userOf(c).SessionID, sub)
-	defer forget()
 	leave := s.Rooms.Connect(roomID, u, fileID)
 	defer leave()
 	done := make(chan struct{})
@@ -248,7 +319,7 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 		defer close(done)
 		s.writePump(conn, first, sock, s.sessionCheck(c.Request()))
 	}()
-	readPump(conn)
+	s.readPump(conn, sock)
 	sub.Close()
 	<-done
 	return nil
@@ -270,15 +341,35 @@ func closeFor(conn *websocket.Conn, reason error) {
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
 }
 
-// readPump consumes what the client sends (pongs, close) until the connection ends.
-func readPump(conn *websocket.Conn) {
-	conn.SetReadLimit(maxInbound)
-	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+// readPump consumes what the client sends (pongs, close) until the connection ends. A
+// message over MaxMessageBytes closes the socket (gorilla answers 1009); messages beyond
+// MessageRate (token bucket of MessageBurst) end it with an error message and 1008. Any
+// message, like a pong, shows the client is alive.
+func (s *server) readPump(conn *websocket.Conn, sock *liveSocket) {
+	l := s.limits
+	conn.SetReadLimit(l.MaxMessageBytes)
+	alive := func() error { return conn.SetReadDeadline(time.Now().Add(l.pongWait())) }
+	_ = alive()
+	conn.SetPongHandler(func(string) error { return alive() })
+	tokens, last := float64(l.MessageBurst), time.Now()
 	for {
-		if _, _, err := conn.NextReader(); err != nil {
+		_, r, err := conn.NextReader()
+		if err != nil {
 			return
 		}
+		now := time.Now()
+		tokens = min(float64(l.MessageBurst), tokens+now.Sub(last).Seconds()*l.MessageRate)
+		last = now
+		if tokens < 1 {
+			sock.endWith(websocket.ClosePolicyViolation, reasonTooMany, msgTooManyInbound)
+			return
+		}
+		tokens--
+		// Drain the message within the read limit; its content means nothing to the server.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+		_ = alive()
 	}
 }
 
@@ -301,7 +392,7 @@ func closeWith(conn *websocket.Conn, code int, reason string) {
 // whether the login session still exists and closes the socket when it does not; a socket
 // ended by sock.end (sign-out) closes with its reason and sends nothing more.
 func (s *server) writePump(conn *websocket.Conn, first []any, sock *liveSocket, check func() error) {
-	ticker := time.NewTicker(pingPeriod)
+	ticker := time.NewTicker(s.limits.PingInterval)
 	checker := time.NewTicker(s.SessionCheck)
 	defer func() {
 		ticker.Stop()
@@ -317,7 +408,10 @@ func (s *server) writePump(conn *websocket.Conn, first []any, sock *liveSocket, 
 	ended := func() bool {
 		reason, ok := sock.endedWith()
 		if ok {
-			closeWith(conn, websocket.CloseNormalClosure, reason)
+			if sock.notice != "" {
+				_ = write(socketMessage{Type: "error", Data: map[string]string{"message": sock.notice}})
+			}
+			closeWith(conn, sock.code, reason)
 		}
 		return ok
 	}
