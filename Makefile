@@ -1,7 +1,7 @@
 # Lasso's two everyday commands are `make run` (local mode) and `make test` (every test).
 SDKCOMPAT := cdf/cdflocal/testdata/sdkcompat
 
-.PHONY: run test generate check-generated node-deps
+.PHONY: run test fuzz generate check-generated node-deps
 
 run:
 	go run ./cmd/web
@@ -23,3 +23,21 @@ test: check-generated node-deps
 	go test -race ./hub/... ./jobs/... ./rooms/... ./handlers/... ./auth/... ./store/... ./vision/...
 	go test ./...
 	node --test static/js/
+
+# Every fuzz target, package:name. `make test` runs their seeds (f.Add and testdata/fuzz) as
+# plain tests; `make fuzz` fuzzes each for FUZZTIME (CI runs it after make test).
+FUZZ_TARGETS := \
+	./cdf/:FuzzFileAnswer ./cdf/:FuzzSegmentJobAnswer ./cdf/:FuzzAnnotationAnswer \
+	./cdf/:FuzzAPIErrorBody ./cdf/:FuzzTokenInspection \
+	./auth/:FuzzKeyOpen ./auth/:FuzzLoginCookie \
+	./export/:FuzzHostileDataset ./export/:FuzzPolygon \
+	./segment/:FuzzImageHeader ./segment/:FuzzSegment ./segment/:FuzzTracePolygons \
+	./handlers/:FuzzSegmentPrompt ./handlers/:FuzzRoomLabels \
+	./rooms/:FuzzBuildAnnotations
+FUZZTIME ?= 10s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
