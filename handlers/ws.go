@@ -230,15 +230,11 @@ func (s *server) socket(c echo.Context) error {
 	hubRoom := userRoom(userOf(c), fileID)
 	sub := s.Hub.Subscribe(hubRoom)
 	defer sub.Close()
-	sock, forget, ok := s.sockets.add(userOf(c).SessionID, userOf(c).ID, s.limits.PerUser, sub)
-	if !ok {
-		return newProblem(http.StatusTooManyRequests, errTooManySockets, s.limits.PerUser)
+	conn, sock, forget, err := s.upgrade(c, sub)
+	if conn == nil {
+		return err // refused, or the upgrader has answered the client already
 	}
 	defer forget()
-	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil // the upgrader has answered the client already
-	}
 	saves, err := s.soloSaves(c.Request().Context(), userOf(c), fileID)
 	if err != nil {
 		s.Log.Warn("writes of the image", "file", fileID, "err", err)
@@ -303,15 +299,11 @@ func (s *server) roomSocket(c echo.Context, roomID string) error {
 		first = append(first, socketMessage{Type: "snapshot", Room: key, Seq: snap.Seq, Data: snap})
 	}
 	defer sub.Close()
-	sock, forget, ok := s.sockets.add(userOf(c).SessionID, userOf(c).ID, s.limits.PerUser, sub)
-	if !ok {
-		return newProblem(http.StatusTooManyRequests, errTooManySockets, s.limits.PerUser)
+	conn, sock, forget, err := s.upgrade(c, sub)
+	if conn == nil {
+		return err // refused, or the upgrader has answered the client already
 	}
 	defer forget()
-	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil // the upgrader has answered the client already
-	}
 	leave := s.Rooms.Connect(roomID, u, fileID)
 	defer leave()
 	done := make(chan struct{})
@@ -339,6 +331,24 @@ func closeFor(conn *websocket.Conn, reason error) {
 		return // the client went away
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
+}
+
+// upgrade registers a socket for sub under the user's login session, refusing one past the
+// per-user cap, and upgrades the connection. With a nil conn the socket is not registered and
+// err is what to answer (nil when the upgrader has answered already); otherwise forget must
+// be called when the socket ends.
+func (s *server) upgrade(c echo.Context, sub *hub.Subscription) (*websocket.Conn, *liveSocket, func(), error) {
+	u := userOf(c)
+	sock, forget, ok := s.sockets.add(u.SessionID, u.ID, s.limits.PerUser, sub)
+	if !ok {
+		return nil, nil, nil, newProblem(http.StatusTooManyRequests, errTooManySockets, s.limits.PerUser)
+	}
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		forget()
+		return nil, nil, nil, nil
+	}
+	return conn, sock, forget, nil
 }
 
 // readPump consumes what the client sends (pongs, close) until the connection ends. A
