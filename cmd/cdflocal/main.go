@@ -40,7 +40,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -52,6 +51,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"slices"
@@ -364,11 +364,11 @@ func (p *oidcProvider) tokenAnswers(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		var body map[string]any
-		if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &body) != nil {
-			rec.copyTo(w, rec.body.Bytes())
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			copyAnswer(w, rec, rec.Body.Bytes())
 			return
 		}
 		ttl := p.m.AccessTTL
@@ -381,8 +381,8 @@ func (p *oidcProvider) tokenAnswers(next http.Handler) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		rec.header.Del("Content-Length")
-		rec.copyTo(w, b)
+		rec.Header().Del("Content-Length")
+		copyAnswer(w, rec, b)
 	})
 }
 
@@ -399,21 +399,11 @@ func (p *oidcProvider) record(token string, exp time.Time) {
 	p.issued[token] = exp
 }
 
-// bufferedResponse holds a provider answer that tokenAnswers rewrites.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header         { return b.header }
-func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
-func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
-
-func (b *bufferedResponse) copyTo(w http.ResponseWriter, body []byte) {
-	for k, v := range b.header {
+// copyAnswer sends the recorded answer rec to w with body in place of rec's.
+func copyAnswer(w http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
+	for k, v := range rec.Header() {
 		w.Header()[k] = v
 	}
-	w.WriteHeader(b.status)
+	w.WriteHeader(rec.Code)
 	_, _ = w.Write(body)
 }
