@@ -37,7 +37,7 @@ func openAnnotationStore(dir string) (*annotationStore, error) {
 	if dir == "" {
 		return st, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cdflocal: data folder: %w", err)
 	}
 	st.path = filepath.Join(dir, AnnotationsFile)
