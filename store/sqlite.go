@@ -15,7 +15,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver; no cgo
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver; no cgo
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/sqlite/*.sql
@@ -73,7 +74,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns) // kept open: reopening means reading the schema again
 	s := &SQLite{db: db}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -145,6 +146,31 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // together with its schema_migrations row, so a crash leaves the schema at a known version.
 // Because transactions begin IMMEDIATE, two processes starting at once apply each migration
 // once.
+// openBusyWait bounds how long OpenSQLite retries while another opener holds the file.
+const openBusyWait = 10 * time.Second
+
+// migrateRetrying runs migrate again while SQLite answers SQLITE_BUSY. Two openers of a new
+// file race to put it in WAL mode, and that switch (run as each connection opens) fails at
+// once instead of waiting out the busy timeout. Each migration checks its version inside
+// its own transaction, so running them again never applies one twice.
+func (s *SQLite) migrateRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(openBusyWait)
+	pause := 5 * time.Millisecond
+	for {
+		err := s.migrate(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
 func (s *SQLite) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(sqliteMigrations, "migrations/sqlite")
 	if err != nil {
