@@ -93,19 +93,19 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 func (s *SQLite) Close() error { return s.db.Close() }
 
 // Sessions returns the login-session store.
-func (s *SQLite) Sessions() Sessions { return sqliteSessions{s.db} }
+func (s *SQLite) Sessions() Sessions { return sqlSessions{s.db} }
 
 // PendingLogins returns the record of used sign-ins (sqlite_pending.go).
-func (s *SQLite) PendingLogins() PendingLogins { return sqlitePending{s.db} }
+func (s *SQLite) PendingLogins() PendingLogins { return sqlPending{s.db} }
 
 // Rooms returns the room store.
-func (s *SQLite) Rooms() Rooms { return sqliteRooms{s.db} }
+func (s *SQLite) Rooms() Rooms { return sqlRooms{s.db} }
 
 // Outbox returns the outbox of annotation writes.
-func (s *SQLite) Outbox() Outbox { return sqliteOutbox{s.db} }
+func (s *SQLite) Outbox() Outbox { return sqlOutbox{s.db} }
 
 // Settings returns the deployment's settings.
-func (s *SQLite) Settings() Settings { return sqliteSettings{s.db} }
+func (s *SQLite) Settings() Settings { return sqlSettings{s.db} }
 
 // migration is one numbered schema change.
 type migration struct {
@@ -253,9 +253,9 @@ func rowsChanged(res sql.Result, err error, what string) error {
 	return nil
 }
 
-type sqliteSessions struct{ db *sql.DB }
+type sqlSessions struct{ db *sql.DB }
 
-func (q sqliteSessions) Create(ctx context.Context, s *Session) error {
+func (q sqlSessions) Create(ctx context.Context, s *Session) error {
 	// ON CONFLICT DO NOTHING reports a taken id as zero rows, the same way in PostgreSQL,
 	// instead of a driver-specific constraint error.
 	res, err := q.db.ExecContext(ctx, `INSERT INTO sessions
@@ -275,7 +275,7 @@ func (q sqliteSessions) Create(ctx context.Context, s *Session) error {
 	return nil
 }
 
-func (q sqliteSessions) Get(ctx context.Context, id string) (*Session, error) {
+func (q sqlSessions) Get(ctx context.Context, id string) (*Session, error) {
 	var (
 		s                                       Session
 		tokenExpiry, created, lastSeen, expires sql.NullInt64
@@ -300,31 +300,31 @@ func (q sqliteSessions) Get(ctx context.Context, id string) (*Session, error) {
 	return &s, nil
 }
 
-func (q sqliteSessions) UpdateTokens(ctx context.Context, id string, tokens []byte, expiry time.Time) error {
+func (q sqlSessions) UpdateTokens(ctx context.Context, id string, tokens []byte, expiry time.Time) error {
 	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET tokens = ?, token_expiry = ? WHERE id = ?`,
 		tokens, toMicros(expiry), id)
 	return rowsChanged(res, err, "update session tokens")
 }
 
-func (q sqliteSessions) Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+func (q sqlSessions) Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
 	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?`,
 		toMicros(lastSeen), toMicros(expiresAt), id)
 	return rowsChanged(res, err, "touch session")
 }
 
-func (q sqliteSessions) SetCapabilities(ctx context.Context, id string, capabilities json.RawMessage) error {
+func (q sqlSessions) SetCapabilities(ctx context.Context, id string, capabilities json.RawMessage) error {
 	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET capabilities = ? WHERE id = ?`, nullJSON(capabilities), id)
 	return rowsChanged(res, err, "set session capabilities")
 }
 
-func (q sqliteSessions) Delete(ctx context.Context, id string) error {
+func (q sqlSessions) Delete(ctx context.Context, id string) error {
 	if _, err := q.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
 	return nil
 }
 
-func (q sqliteSessions) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+func (q sqlSessions) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	res, err := q.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("store: delete expired sessions: %w", err)
@@ -340,22 +340,28 @@ func nullJSON(b json.RawMessage) any {
 }
 
 // Ping checks that the database answers a query.
-func (s *SQLite) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+func (s *SQLite) Ping(ctx context.Context) error { return ping(ctx, s.db) }
+
+// OutboxBacklog returns the number of annotation writes still pending in the outbox and when
+// the oldest of them was accepted (the zero time when none is pending).
+func (s *SQLite) OutboxBacklog(ctx context.Context) (pending int, oldest time.Time, err error) {
+	return outboxBacklog(ctx, s.db)
+}
+
+func ping(ctx context.Context, db *sql.DB) error {
+	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	var one int
-	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
 }
 
-// OutboxBacklog returns the number of annotation writes still pending in the outbox and when
-// the oldest of them was accepted (the zero time when none is pending).
-func (s *SQLite) OutboxBacklog(ctx context.Context) (pending int, oldest time.Time, err error) {
+func outboxBacklog(ctx context.Context, db *sql.DB) (pending int, oldest time.Time, err error) {
 	var first sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM writes WHERE state = ?`, WritePending).Scan(&pending, &first)
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM writes WHERE state = ?`, WritePending).Scan(&pending, &first)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("store: outbox backlog: %w", err)
 	}

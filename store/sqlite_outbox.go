@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// sqliteOutbox implements Outbox. State only ever moves from pending to done or failed, so
+// sqlOutbox implements Outbox. State only ever moves from pending to done or failed, so
 // the guarded single-statement updates of Done, Retry and Fail decide races on their own.
-type sqliteOutbox struct{ db *sql.DB }
+type sqlOutbox struct{ db *sql.DB }
 
 const writeColumns = `id, room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
 	next_at, last_error, annotation_ids, created_at, updated_at, provenance`
@@ -58,7 +58,7 @@ func queryWrites(ctx context.Context, q querier, query string, args ...any) ([]W
 	return ws, rows.Err()
 }
 
-func (q sqliteOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
+func (q sqlOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
 	if err := checkWrite(w); err != nil {
 		return nil, fmt.Errorf("store: enqueue write: %w", err)
 	}
@@ -102,7 +102,7 @@ func (q sqliteOutbox) Enqueue(ctx context.Context, w *Write) (*Write, error) {
 	return &stored, nil
 }
 
-func (q sqliteOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Write, error) {
+func (q sqlOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Write, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("store: due writes: %w: limit %d, want ≥ 1", ErrInvalid, limit)
 	}
@@ -116,13 +116,13 @@ func (q sqliteOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Writ
 
 // settle runs an UPDATE guarded by "state = pending" on write id and tells a missing write
 // (ErrNotFound) from one that is no longer pending (ErrStale).
-func (q sqliteOutbox) settle(ctx context.Context, what string, id int64, at time.Time, set string, args ...any) error {
+func (q sqlOutbox) settle(ctx context.Context, what string, id int64, at time.Time, set string, args ...any) error {
 	return q.change(ctx, what, id, at, WritePending, set, args...)
 }
 
 // change runs an UPDATE of write id guarded by "state = from" and tells a missing write
 // (ErrNotFound) from one in another state (ErrStale).
-func (q sqliteOutbox) change(ctx context.Context, what string, id int64, at time.Time, from, set string, args ...any) error {
+func (q sqlOutbox) change(ctx context.Context, what string, id int64, at time.Time, from, set string, args ...any) error {
 	if at.IsZero() {
 		return fmt.Errorf("store: %s: %w: no time", what, ErrInvalid)
 	}
@@ -149,7 +149,7 @@ func (q sqliteOutbox) change(ctx context.Context, what string, id int64, at time
 	return fmt.Errorf("store: %s: write %d is %s: %w", what, id, state, ErrStale)
 }
 
-func (q sqliteOutbox) Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error {
+func (q sqlOutbox) Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error {
 	if annotationIDs == nil {
 		annotationIDs = []int64{}
 	}
@@ -160,11 +160,11 @@ func (q sqliteOutbox) Done(ctx context.Context, id int64, annotationIDs []int64,
 	return q.settle(ctx, "write done", id, at, `state = ?, annotation_ids = ?, ambiguous = FALSE`, WriteDone, string(ids))
 }
 
-func (q sqliteOutbox) Attempting(ctx context.Context, id int64, at time.Time) error {
+func (q sqlOutbox) Attempting(ctx context.Context, id int64, at time.Time) error {
 	return q.settle(ctx, "attempting write", id, at, `ambiguous = TRUE`)
 }
 
-func (q sqliteOutbox) Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error {
+func (q sqlOutbox) Retry(ctx context.Context, id int64, nextAt time.Time, errMsg string, ambiguous bool, at time.Time) error {
 	if nextAt.IsZero() {
 		return fmt.Errorf("store: retry write: %w: no next time", ErrInvalid)
 	}
@@ -172,15 +172,15 @@ func (q sqliteOutbox) Retry(ctx context.Context, id int64, nextAt time.Time, err
 		toMicros(nextAt), errMsg, ambiguous)
 }
 
-func (q sqliteOutbox) Fail(ctx context.Context, id int64, errMsg string, at time.Time) error {
+func (q sqlOutbox) Fail(ctx context.Context, id int64, errMsg string, at time.Time) error {
 	return q.settle(ctx, "fail write", id, at, `state = ?, last_error = ?`, WriteFailed, errMsg)
 }
 
-func (q sqliteOutbox) Requeue(ctx context.Context, id int64, at time.Time) error {
+func (q sqlOutbox) Requeue(ctx context.Context, id int64, at time.Time) error {
 	return q.change(ctx, "requeue write", id, at, WriteFailed, `state = ?, next_at = ?`, WritePending, toMicros(at))
 }
 
-func (q sqliteOutbox) ForImage(ctx context.Context, roomID string, fileID int64) ([]Write, error) {
+func (q sqlOutbox) ForImage(ctx context.Context, roomID string, fileID int64) ([]Write, error) {
 	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM writes
 		WHERE room_id = ? AND file_id = ? ORDER BY created_at DESC, id DESC`, roomID, fileID)
 	if err != nil {
@@ -189,7 +189,7 @@ func (q sqliteOutbox) ForImage(ctx context.Context, roomID string, fileID int64)
 	return ws, nil
 }
 
-func (q sqliteOutbox) ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error) {
+func (q sqlOutbox) ForObject(ctx context.Context, roomID string, fileID int64, objectID string) ([]Write, error) {
 	ws, err := queryWrites(ctx, q.db, `SELECT `+writeColumns+` FROM writes
 		WHERE room_id = ? AND file_id = ? AND object_id = ? ORDER BY created_at DESC, id DESC`, roomID, fileID, objectID)
 	if err != nil {

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// sqliteRooms implements Rooms. Every read-modify-write runs in one transaction, which
+// sqlRooms implements Rooms. Every read-modify-write runs in one transaction, which
 // OpenSQLite's _txlock=immediate makes a write-locked one: concurrent writers queue on the
 // busy timeout instead of interleaving. The single statements that decide races (the
 // PutPrompt upsert, the version-guarded SetJob update) are atomic on their own too, so the
 // same SQL is correct under PostgreSQL's READ COMMITTED.
-type sqliteRooms struct{ db *sql.DB }
+type sqlRooms struct{ db *sql.DB }
 
 // querier is what *sql.DB and *sql.Tx have in common.
 type querier interface {
@@ -24,8 +24,25 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// inTx runs fn in a transaction and commits it when fn returns nil.
+// inTx runs fn in a transaction and commits it when fn returns nil. When PostgreSQL refuses
+// the transaction for a concurrent one (see Postgres), it runs fn again, up to maxTxAttempts
+// times in all; fn must therefore do nothing outside the transaction that a second run would
+// repeat wrongly.
 func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := inTxOnce(ctx, db, fn)
+		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(txPause(attempt)):
+		}
+	}
+}
+
+func inTxOnce(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -54,7 +71,7 @@ func fromMicrosPtr(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-func (q sqliteRooms) CreateRoom(ctx context.Context, r *Room, creator Member) error {
+func (q sqlRooms) CreateRoom(ctx context.Context, r *Room, creator Member) error {
 	if err := prepareRoom(r, &creator); err != nil {
 		return fmt.Errorf("store: create room: %w", err)
 	}
@@ -156,7 +173,7 @@ func loadDetails(ctx context.Context, q querier, r *Room) error {
 	return rows.Err()
 }
 
-func (q sqliteRooms) Room(ctx context.Context, id string) (*Room, error) {
+func (q sqlRooms) Room(ctx context.Context, id string) (*Room, error) {
 	r, err := scanRoom(q.db.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: get room: %w", ErrNotFound)
@@ -170,7 +187,7 @@ func (q sqliteRooms) Room(ctx context.Context, id string) (*Room, error) {
 	return &r, nil
 }
 
-func (q sqliteRooms) RoomsOf(ctx context.Context, userID string) ([]Room, error) {
+func (q sqlRooms) RoomsOf(ctx context.Context, userID string) ([]Room, error) {
 	rooms, err := q.roomsOf(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: rooms of user: %w", err)
@@ -178,7 +195,7 @@ func (q sqliteRooms) RoomsOf(ctx context.Context, userID string) ([]Room, error)
 	return rooms, nil
 }
 
-func (q sqliteRooms) roomsOf(ctx context.Context, userID string) ([]Room, error) {
+func (q sqlRooms) roomsOf(ctx context.Context, userID string) ([]Room, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT r.id, r.name, r.creator_id, r.creator_name, r.created_at, r.closed_at
 		FROM rooms r JOIN room_members m ON m.room_id = r.id
 		WHERE m.user_id = ? AND m.removed_at IS NULL
@@ -209,7 +226,7 @@ func (q sqliteRooms) roomsOf(ctx context.Context, userID string) ([]Room, error)
 	return rooms, nil
 }
 
-func (q sqliteRooms) CloseRoom(ctx context.Context, id string, at time.Time) error {
+func (q sqlRooms) CloseRoom(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("store: close room: %w: no time", ErrInvalid)
 	}
@@ -269,7 +286,7 @@ func imageOpen(ctx context.Context, q querier, roomID string, fileID int64) erro
 	return nil
 }
 
-func (q sqliteRooms) Join(ctx context.Context, roomID string, m Member) (*Member, error) {
+func (q sqlRooms) Join(ctx context.Context, roomID string, m Member) (*Member, error) {
 	if m.UserID == "" || m.JoinedAt.IsZero() {
 		return nil, fmt.Errorf("store: join room: %w: no user or time", ErrInvalid)
 	}
@@ -311,7 +328,7 @@ func (q sqliteRooms) Join(ctx context.Context, roomID string, m Member) (*Member
 	return joined, nil
 }
 
-func (q sqliteRooms) Member(ctx context.Context, roomID, userID string) (*Member, error) {
+func (q sqlRooms) Member(ctx context.Context, roomID, userID string) (*Member, error) {
 	m, err := getMember(ctx, q.db, roomID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: get member: %w", err)
@@ -319,7 +336,7 @@ func (q sqliteRooms) Member(ctx context.Context, roomID, userID string) (*Member
 	return m, nil
 }
 
-func (q sqliteRooms) Members(ctx context.Context, roomID string) ([]Member, error) {
+func (q sqlRooms) Members(ctx context.Context, roomID string) ([]Member, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT `+memberColumns+` FROM room_members
 		WHERE room_id = ? ORDER BY joined_at, user_id`, roomID)
 	if err != nil {
@@ -340,7 +357,7 @@ func (q sqliteRooms) Members(ctx context.Context, roomID string) ([]Member, erro
 	return ms, nil
 }
 
-func (q sqliteRooms) RemoveMember(ctx context.Context, roomID, userID string, at time.Time) error {
+func (q sqlRooms) RemoveMember(ctx context.Context, roomID, userID string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("store: remove member: %w: no time", ErrInvalid)
 	}
@@ -365,7 +382,7 @@ func (q sqliteRooms) RemoveMember(ctx context.Context, roomID, userID string, at
 	return nil
 }
 
-func (q sqliteRooms) SetImageDone(ctx context.Context, roomID string, fileID int64, userID string, done bool, at time.Time) error {
+func (q sqlRooms) SetImageDone(ctx context.Context, roomID string, fileID int64, userID string, done bool, at time.Time) error {
 	if done && (userID == "" || at.IsZero()) {
 		return fmt.Errorf("store: set image done: %w: no user or time", ErrInvalid)
 	}
@@ -451,7 +468,7 @@ func queryObjects(ctx context.Context, q querier, query string, args ...any) ([]
 	return objs, rows.Err()
 }
 
-func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) {
+func (q sqlRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) {
 	if err := checkPrompt(o); err != nil {
 		return nil, fmt.Errorf("store: put prompt: %w", err)
 	}
@@ -510,7 +527,7 @@ func (q sqliteRooms) PutPrompt(ctx context.Context, o *Object) (*Object, error) 
 	return stored, nil
 }
 
-func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64, backend string,
+func (q sqlRooms) SetJob(ctx context.Context, roomID string, fileID int64, objectID string, version int, jobID int64, backend string,
 	status, errMsg string, segments, box json.RawMessage, at time.Time) error {
 	if err := checkJob(status, segments, box); err != nil {
 		return fmt.Errorf("store: set job: %w", err)
@@ -551,7 +568,7 @@ func (q sqliteRooms) SetJob(ctx context.Context, roomID string, fileID int64, ob
 	return nil
 }
 
-func (q sqliteRooms) SetReview(ctx context.Context, key ObjectKey, version int, review, reviewerID, reviewerName string, at time.Time) (*Object, error) {
+func (q sqlRooms) SetReview(ctx context.Context, key ObjectKey, version int, review, reviewerID, reviewerName string, at time.Time) (*Object, error) {
 	switch {
 	case review != "" && review != ReviewApproved && review != ReviewRejected:
 		return nil, fmt.Errorf("store: set review: %w: unknown review %q", ErrInvalid, review)
@@ -600,7 +617,7 @@ func (q sqliteRooms) SetReview(ctx context.Context, key ObjectKey, version int, 
 	return stored, nil
 }
 
-func (q sqliteRooms) SetRole(ctx context.Context, roomID, userID, role string) error {
+func (q sqlRooms) SetRole(ctx context.Context, roomID, userID, role string) error {
 	if role != RoleReviewer && role != RoleMember {
 		return fmt.Errorf("store: set role: %w: role %q", ErrInvalid, role)
 	}
@@ -623,7 +640,7 @@ func (q sqliteRooms) SetRole(ctx context.Context, roomID, userID, role string) e
 	return nil
 }
 
-func (q sqliteRooms) SetObjectMeta(ctx context.Context, key ObjectKey, label *string, accepted *bool, deleted bool, at time.Time) (*Object, error) {
+func (q sqlRooms) SetObjectMeta(ctx context.Context, key ObjectKey, label *string, accepted *bool, deleted bool, at time.Time) (*Object, error) {
 	if at.IsZero() {
 		return nil, fmt.Errorf("store: set object meta: %w: no time", ErrInvalid)
 	}
@@ -679,7 +696,7 @@ func (q sqliteRooms) SetObjectMeta(ctx context.Context, key ObjectKey, label *st
 	return stored, nil
 }
 
-func (q sqliteRooms) Object(ctx context.Context, key ObjectKey) (*Object, error) {
+func (q sqlRooms) Object(ctx context.Context, key ObjectKey) (*Object, error) {
 	o, err := getObject(ctx, q.db, key)
 	if err != nil {
 		return nil, fmt.Errorf("store: get object: %w", err)
@@ -687,7 +704,7 @@ func (q sqliteRooms) Object(ctx context.Context, key ObjectKey) (*Object, error)
 	return o, nil
 }
 
-func (q sqliteRooms) Objects(ctx context.Context, roomID string, fileID int64) ([]Object, error) {
+func (q sqlRooms) Objects(ctx context.Context, roomID string, fileID int64) ([]Object, error) {
 	objs, err := queryObjects(ctx, q.db, `SELECT `+objectColumns("")+` FROM room_objects
 		WHERE room_id = ? AND file_id = ? AND deleted_at IS NULL ORDER BY created_at, object_id`, roomID, fileID)
 	if err != nil {
@@ -696,7 +713,7 @@ func (q sqliteRooms) Objects(ctx context.Context, roomID string, fileID int64) (
 	return objs, nil
 }
 
-func (q sqliteRooms) RoomObjects(ctx context.Context, roomID string) ([]Object, error) {
+func (q sqlRooms) RoomObjects(ctx context.Context, roomID string) ([]Object, error) {
 	objs, err := queryObjects(ctx, q.db, `SELECT `+objectColumns("o.")+` FROM room_objects o
 		JOIN room_images i ON i.room_id = o.room_id AND i.file_id = o.file_id
 		WHERE o.room_id = ? AND o.deleted_at IS NULL ORDER BY i.position, o.created_at, o.object_id`, roomID)
@@ -706,7 +723,7 @@ func (q sqliteRooms) RoomObjects(ctx context.Context, roomID string) ([]Object, 
 	return objs, nil
 }
 
-func (q sqliteRooms) PendingJobs(ctx context.Context) ([]Object, error) {
+func (q sqlRooms) PendingJobs(ctx context.Context) ([]Object, error) {
 	// Closed rooms refuse SetJob, so following their jobs would be wasted work.
 	objs, err := queryObjects(ctx, q.db, `SELECT `+objectColumns("o.")+` FROM room_objects o
 		JOIN rooms r ON r.id = o.room_id

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-type sqliteSettings struct{ db *sql.DB }
+type sqlSettings struct{ db *sql.DB }
 
-func (q sqliteSettings) Setting(ctx context.Context, key string) (string, error) {
+func (q sqlSettings) Setting(ctx context.Context, key string) (string, error) {
 	var v string
 	err := q.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -22,7 +22,7 @@ func (q sqliteSettings) Setting(ctx context.Context, key string) (string, error)
 	return v, nil
 }
 
-func (q sqliteSettings) PutSetting(ctx context.Context, key, value string, at time.Time) error {
+func (q sqlSettings) PutSetting(ctx context.Context, key, value string, at time.Time) error {
 	_, err := q.db.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
 		key, value, toMicros(at))

@@ -88,7 +88,8 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
-	onlyImports("store", "modernc.org/sqlite")
+	onlyImports("store", "modernc.org/sqlite", "modernc.org/sqlite/lib",
+		"github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib")
 	onlyImports("auth", "github.com/coreos/go-oidc/v3/oidc", "golang.org/x/oauth2",
 		"golang.org/x/oauth2/clientcredentials", module+"/store")
 	onlyImports("rooms", module+"/cdf", module+"/hub", module+"/jobs", module+"/store")
