@@ -3,9 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"image"
-	_ "image/jpeg" // image.DecodeConfig reads JPEG headers
-	_ "image/png"  // and PNG headers
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/views"
 )
 
@@ -81,7 +79,7 @@ type sizeKey struct {
 
 type imageDims struct{ w, h int }
 
-// imageSize reads the image's declared size from its header (never decoding the pixels) and
+// imageSize reads the image's size, upright, from its header (never decoding the pixels) and
 // remembers it for this version of the file.
 func (s *server) imageSize(ctx context.Context, client *cdf.Client, f *cdf.File) (int, int, error) {
 	key := sizeKey{f.ID, f.LastUpdatedTime}
@@ -93,13 +91,17 @@ func (s *server) imageSize(ctx context.Context, client *cdf.Client, f *cdf.File)
 		return 0, 0, err
 	}
 	defer body.Close()
-	cfg, _, err := image.DecodeConfig(io.LimitReader(body, headerBytes))
+	size, err := segment.MeasureImage(io.LimitReader(body, headerBytes))
 	if err != nil {
-		return 0, 0, &noPreview{newProblem(http.StatusUnprocessableEntity, "“%s” could not be read as an image: %v.", f.Name, err),
-			fmt.Sprintf("It cannot be read as an image (%v).", err)}
+		why := strings.TrimPrefix(err.Error(), segment.ErrUnsupported.Error()+": ")
+		return 0, 0, &noPreview{newProblem(http.StatusUnprocessableEntity, "“%s” could not be read as an image: %s.", f.Name, why),
+			fmt.Sprintf("It cannot be read as an image: %s.", why)}
 	}
-	s.sizes.Store(key, imageDims{cfg.Width, cfg.Height})
-	return cfg.Width, cfg.Height, nil
+	// The size as the browser shows it: a camera's EXIF orientation turns a portrait photo
+	// stored landscape, and prompts and polygons are relative to what the user sees.
+	w, h := size.UprightSize()
+	s.sizes.Store(key, imageDims{w, h})
+	return w, h, nil
 }
 
 // knownSize is the image size openImage learnt, or zeros.

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
+	"strings"
 )
 
 // workImage is everything the engine derives from an image alone: a downscaled working copy and
@@ -78,29 +80,18 @@ func loadWorkImageWithin(ctx context.Context, src Source, maxPixels, maxBytes in
 	if len(data) > maxFileBytes {
 		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrTooLarge, maxFileBytes)
 	}
-	// Sniff the format ourselves rather than rely on image.RegisterFormat side effects.
-	var (
-		decodeConfig func(io.Reader) (image.Config, error)
-		decode       func(io.Reader) (image.Image, error)
-	)
-	switch {
-	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
-		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		decodeConfig, decode = png.DecodeConfig, png.Decode
-	default:
-		return nil, fmt.Errorf("%w: not JPEG or PNG", ErrUnsupported)
+	// The header reader first: it names what the decoders only call unsupported (a 12-bit
+	// JPEG, a WebP file named .jpg).
+	size, err := MeasureImage(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := decodeConfig(bytes.NewReader(data))
+	cfg, err := decoderOf(data).config(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("%w: empty image", ErrUnsupported)
-	}
-	size, err := MeasureImage(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
 	}
 	if err := size.Check(maxPixels, maxBytes); err != nil {
 		return nil, err
@@ -108,20 +99,67 @@ func loadWorkImageWithin(ctx context.Context, src Source, maxPixels, maxBytes in
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	img, err := decode(bytes.NewReader(data))
-	if damaged(err) {
-		return nil, fmt.Errorf("%w: decode: %w", ErrDamaged, err)
-	}
+	img, err := DecodeImage(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode: %w", ErrUnsupported, err)
+		return nil, err
 	}
 	data = nil
-	return newWorkImage(img, long), nil
+	return newOrientedWorkImage(img, long, size.Orientation), nil
+}
+
+// decoder is one format's pair of standard library functions.
+type decoder struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}
+
+// decoderOf sniffs the format from the first bytes rather than rely on image.RegisterFormat
+// side effects; nil config and decode for a format none reads.
+func decoderOf(head []byte) decoder {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return decoder{jpeg.DecodeConfig, jpeg.Decode}
+	case bytes.HasPrefix(head, []byte(pngSignature)):
+		return decoder{png.DecodeConfig, png.Decode}
+	case isGIF(head):
+		return decoder{gif.DecodeConfig, firstFrame}
+	}
+	return decoder{
+		func(io.Reader) (image.Config, error) { return image.Config{}, notJPEGOrPNG(head) },
+		func(io.Reader) (image.Image, error) { return nil, notJPEGOrPNG(head) },
+	}
+}
+
+// DecodeImage decodes a JPEG, PNG or GIF (its first frame, placed on its logical screen) as
+// stored: not turned upright (see Upright and ImageSize.Orientation). Errors wrap ErrDamaged
+// when the data ends too early, ErrUnsupported otherwise. It bounds nothing: measure the image
+// first (MeasureImage, ImageSize.Check).
+func DecodeImage(r io.Reader) (image.Image, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(16)
+	d := decoderOf(head)
+	img, err := d.decode(br)
+	switch {
+	case err == nil:
+		return img, nil
+	case errors.Is(err, ErrUnsupported):
+		return nil, err
+	case damaged(err):
+		return nil, fmt.Errorf("%w: decode: %w", ErrDamaged, err)
+	}
+	return nil, fmt.Errorf("%w: decode: %w", ErrUnsupported, err)
 }
 
 // newWorkImage downscales img by area averaging to the working size and to a finer copy for
 // boundary refinement, and derives the pairwise statistics.
 func newWorkImage(img image.Image, long int) *workImage {
+	return newOrientedWorkImage(img, long, OrientNormal)
+}
+
+// newOrientedWorkImage is newWorkImage for an image whose upright form is img turned as o
+// says: the copies are turned after downscaling (cheap at their size), before anything is
+// derived from them, so the engine works on what the user sees.
+func newOrientedWorkImage(img image.Image, long int, o Orientation) *workImage {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	wi := &workImage{srcW: sw, srcH: sh}
@@ -145,6 +183,12 @@ func newWorkImage(img image.Image, long int) *workImage {
 		for i, v := range frgb {
 			wi.frgb[i] = uint8(v + 0.5)
 		}
+		// β is a mean over all 8-neighbour pairs, which turning the image keeps.
+		wi.frgb, wi.fw, wi.fh = orientPixels(wi.frgb, wi.fw, wi.fh, 3, o)
+	}
+	wi.rgb, wi.w, wi.h = orientPixels(wi.rgb, wi.w, wi.h, 3, o)
+	if o.swaps() {
+		wi.srcW, wi.srcH = sh, sw
 	}
 	wi.pairwise()
 	return wi
@@ -495,6 +539,18 @@ type ImageSize struct {
 	// pixels, and also a progressive JPEG's coefficients, a CMYK JPEG's intermediate planes
 	// and an interlaced PNG's passes.
 	Bytes int64
+	// Orientation is the JPEG's EXIF orientation (OrientNormal for PNG, GIF and JPEGs without
+	// one). Width and Height are as stored; UprightSize is what a browser shows.
+	Orientation Orientation
+}
+
+// UprightSize is the image's size as shown upright (see Orientation): width and height
+// swapped for the orientations that turn it a quarter.
+func (s ImageSize) UprightSize() (w, h int) {
+	if s.Orientation.swaps() {
+		return s.Height, s.Width
+	}
+	return s.Width, s.Height
 }
 
 // DecodeBudget is the default decode budget for a pixel limit: 6 bytes a pixel. Every
@@ -528,19 +584,115 @@ func megabytes(n int64) string {
 	return fmt.Sprintf("%.0f MB", float64(n)/1e6)
 }
 
-// MeasureImage reads the header of a JPEG or PNG image from r (it stops before the pixel
-// data) and tells how large the image is and what decoding it with image/jpeg or
-// image/png allocates. Errors wrap ErrUnsupported.
+// MeasureImage reads the header of a JPEG, PNG or GIF image from r (it stops before the pixel
+// data) and tells how large the image is, how it is turned upright, and what decoding it with
+// image/jpeg, image/png or image/gif (its first frame) allocates. Errors wrap ErrUnsupported;
+// a file of another known format is named in the error ("a WebP image").
 func MeasureImage(r io.Reader) (ImageSize, error) {
 	br := bufio.NewReader(r)
-	head, _ := br.Peek(8)
+	head, _ := br.Peek(16)
 	switch {
 	case bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
 		return measureJPEG(br)
 	case bytes.HasPrefix(head, []byte(pngSignature)):
 		return measurePNG(br)
+	case isGIF(head):
+		return measureGIF(br)
 	}
-	return ImageSize{}, fmt.Errorf("%w: not JPEG or PNG", ErrUnsupported)
+	return ImageSize{}, notJPEGOrPNG(head)
+}
+
+func isGIF(head []byte) bool {
+	return bytes.HasPrefix(head, []byte("GIF87a")) || bytes.HasPrefix(head, []byte("GIF89a"))
+}
+
+// notJPEGOrPNG is the error for a file that is none of the formats read, naming its real
+// format when its first bytes tell it: a WebP or HEIC photo is often named .jpg.
+func notJPEGOrPNG(head []byte) error {
+	if name := formatName(head); name != "" {
+		return fmt.Errorf("%w: the file is %s, not a JPEG or PNG", ErrUnsupported, name)
+	}
+	return fmt.Errorf("%w: not JPEG or PNG", ErrUnsupported)
+}
+
+// formatName names the image format of a file from its first 16 bytes, or "".
+func formatName(head []byte) string {
+	h := string(head)
+	switch {
+	case len(h) >= 12 && h[:4] == "RIFF" && h[8:12] == "WEBP":
+		return "a WebP image"
+	case len(h) >= 12 && h[4:8] == "ftyp":
+		switch h[8:12] {
+		case "heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs", "mif1", "msf1":
+			return "a HEIC (HEIF) image"
+		case "avif", "avis":
+			return "an AVIF image"
+		case "crx ":
+			return "a Canon raw (CR3) image"
+		}
+		return "an ISO media file (video or HEIF)"
+	case strings.HasPrefix(h, "II*\x00") || strings.HasPrefix(h, "MM\x00*"):
+		return "a TIFF (or camera raw) image"
+	case strings.HasPrefix(h, "BM"):
+		return "a BMP image"
+	case strings.HasPrefix(h, "\xff\x0a") || strings.HasPrefix(h, "\x00\x00\x00\x0cJXL "):
+		return "a JPEG XL image"
+	case strings.HasPrefix(h, "%PDF"):
+		return "a PDF document"
+	case strings.HasPrefix(h, "<svg") || strings.HasPrefix(h, "<?xml"):
+		return "an SVG or XML document"
+	}
+	return ""
+}
+
+// measureGIF reads a GIF's logical screen size: image/gif decodes the first frame alone (it
+// is what a browser draws of an animated GIF on a canvas), one byte a pixel, and the loader
+// places it on a screen of that size.
+func measureGIF(br *bufio.Reader) (ImageSize, error) {
+	var hdr [10]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return ImageSize{}, fmt.Errorf("%w: gif: short header", ErrUnsupported)
+	}
+	w, h := int(binary.LittleEndian.Uint16(hdr[6:8])), int(binary.LittleEndian.Uint16(hdr[8:10]))
+	if w == 0 || h == 0 {
+		return ImageSize{}, fmt.Errorf("%w: gif: bad dimensions", ErrUnsupported)
+	}
+	// The frame as decoded and the screen it is placed on.
+	return ImageSize{Width: w, Height: h, Model: "GIF", Bytes: 2 * int64(w) * int64(h), Orientation: OrientNormal}, nil
+}
+
+// firstFrame decodes a GIF's first frame onto its logical screen (a frame may cover part of it),
+// transparent where the frame is.
+func firstFrame(r io.Reader) (image.Image, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := gif.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	frame, err := gif.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	screen := image.Rect(0, 0, cfg.Width, cfg.Height)
+	if frame.Bounds() == screen {
+		return frame, nil
+	}
+	pal, ok := frame.(*image.Paletted)
+	if !ok {
+		return frame, nil
+	}
+	out := image.NewPaletted(screen, append(color.Palette{color.Transparent}, pal.Palette...))
+	for y := pal.Rect.Min.Y; y < pal.Rect.Max.Y; y++ {
+		for x := pal.Rect.Min.X; x < pal.Rect.Max.X; x++ {
+			if image.Pt(x, y).In(screen) {
+				out.SetColorIndex(x, y, pal.ColorIndexAt(x, y)+1)
+			}
+		}
+	}
+	return out, nil
 }
 
 const pngSignature = "\x89PNG\r\n\x1a\n"
@@ -614,7 +766,7 @@ func measurePNG(br *bufio.Reader) (ImageSize, error) {
 	if transparent && (ctype == 0 || ctype == 2) {
 		model += " with transparency"
 	}
-	size := ImageSize{Width: int(w), Height: int(h), Model: model + " PNG", Bytes: bpp * int64(w) * int64(h)}
+	size := ImageSize{Width: int(w), Height: int(h), Model: model + " PNG", Bytes: bpp * int64(w) * int64(h), Orientation: OrientNormal}
 	if interlaced {
 		// Each of the seven passes is decoded into an image of its own, then copied into the
 		// full one: twice the bytes in all.
@@ -636,6 +788,7 @@ func measureJPEG(br *bufio.Reader) (ImageSize, error) {
 		return bad("short header")
 	}
 	adobeRGB := false
+	orient := Orientation(0)
 	for {
 		c, err := br.ReadByte()
 		if err != nil {
@@ -666,6 +819,15 @@ func measureJPEG(br *bufio.Reader) (ImageSize, error) {
 			return bad("short segment length")
 		}
 		switch m {
+		case 0xe1: // APP1: Exif (the first one holds the orientation) or XMP
+			seg := make([]byte, n)
+			if _, err := io.ReadFull(br, seg); err != nil {
+				return bad("short APP1")
+			}
+			if orient == 0 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
+				orient = exifOrientation(seg)
+			}
+			continue
 		case 0xee: // APP14: Adobe's colour transform; 0 means the components are RGB (or CMYK)
 			seg := make([]byte, n)
 			if _, err := io.ReadFull(br, seg); err != nil {
@@ -680,7 +842,9 @@ func measureJPEG(br *bufio.Reader) (ImageSize, error) {
 			if _, err := io.ReadFull(br, seg); err != nil {
 				return bad("short frame header")
 			}
-			return jpegFrameSize(seg, m == 0xc2, adobeRGB)
+			size, err := jpegFrameSize(seg, m == 0xc2, adobeRGB)
+			size.Orientation = max(orient, OrientNormal)
+			return size, err
 		case 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf:
 			return bad("unsupported coding (lossless, hierarchical or arithmetic)")
 		}
@@ -699,6 +863,10 @@ func jpegFrameSize(seg []byte, progressive, adobeRGB bool) (ImageSize, error) {
 		return bad("short frame header")
 	}
 	h, w, nComp := int(binary.BigEndian.Uint16(seg[1:3])), int(binary.BigEndian.Uint16(seg[3:5])), int(seg[5])
+	if seg[0] != 8 {
+		// image/jpeg reads 8-bit samples only, and so do browsers.
+		return bad(fmt.Sprintf("%d-bit samples (a medical or scientific JPEG); only 8-bit JPEGs can be read", seg[0]))
+	}
 	if w == 0 || h == 0 {
 		return bad("bad dimensions")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"testing"
@@ -69,6 +70,11 @@ func FuzzImageHeader(f *testing.F) {
 	f.Add([]byte{0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0xff, 0xff, 0xff, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01})
 	f.Add([]byte{0xff, 0xd8, 0xff})
 	f.Add([]byte("GIF89a"))
+	var anim bytes.Buffer
+	if err := gif.EncodeAll(&anim, &gif.GIF{Image: []*image.Paletted{pal, pal}, Delay: []int{10, 10}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(anim.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		size, err := MeasureImage(bytes.NewReader(data))
 		if err != nil && !errors.Is(err, ErrUnsupported) {
@@ -85,6 +91,8 @@ func FuzzImageHeader(f *testing.F) {
 			cfg, cfgErr = jpeg.DecodeConfig(bytes.NewReader(data))
 		case bytes.HasPrefix(data, []byte(pngSignature)):
 			cfg, cfgErr = png.DecodeConfig(bytes.NewReader(data))
+		case isGIF(data):
+			cfg, cfgErr = gif.DecodeConfig(bytes.NewReader(data))
 		}
 		if measured && cfgErr == nil && (cfg.Width != size.Width || cfg.Height != size.Height) {
 			t.Fatalf("MeasureImage %dx%d, the standard library %dx%d", size.Width, size.Height, cfg.Width, cfg.Height)
@@ -110,9 +118,12 @@ func FuzzImageHeader(f *testing.F) {
 			t.Fatalf("loaded %d pixels over the limit of %d", px, fuzzMaxPixels)
 		}
 		var img image.Image
-		if bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
+		switch {
+		case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
 			img, err = jpeg.Decode(bytes.NewReader(data))
-		} else {
+		case isGIF(data):
+			img, err = firstFrame(bytes.NewReader(data))
+		default:
 			img, err = png.Decode(bytes.NewReader(data))
 		}
 		if err != nil {

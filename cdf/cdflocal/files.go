@@ -8,9 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"image"
-	_ "image/jpeg" // image.DecodeConfig reads JPEG headers for the files' metadata
-	_ "image/png"  // and PNG headers
 	"io/fs"
 	"net/http"
 	"os"
@@ -22,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
+	"github.com/lassoteam/lasso/segment"
 )
 
 // maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1): ids stay below it so
@@ -68,7 +66,7 @@ func fileID(rel string, salt int) int64 {
 }
 
 // fileMetadata describes a file as an upload pipeline would: its size in bytes and, for
-// images, the pixel size read from the header (the pixels are not decoded).
+// images, the pixel size read from the header (the pixels are not decoded), upright.
 func fileMetadata(path string, size int64, mimeType string) map[string]string {
 	meta := map[string]string{"bytes": strconv.FormatInt(size, 10)}
 	if mimeType != "image/jpeg" && mimeType != "image/png" {
@@ -79,8 +77,10 @@ func fileMetadata(path string, size int64, mimeType string) map[string]string {
 		return meta
 	}
 	defer f.Close()
-	if c, _, err := image.DecodeConfig(f); err == nil {
-		meta["width"], meta["height"] = strconv.Itoa(c.Width), strconv.Itoa(c.Height)
+	// Upright, as a browser shows the photo (a camera's EXIF orientation may turn it).
+	if size, err := segment.MeasureImage(f); err == nil {
+		w, h := size.UprightSize()
+		meta["width"], meta["height"] = strconv.Itoa(w), strconv.Itoa(h)
 	}
 	return meta
 }

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/gif"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -237,8 +235,8 @@ func (s *Server) icon(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// makeIcon returns a JPEG thumbnail of an image file whose long side is IconLongSide, over
-// white where it was transparent. The header decides first: an image of more than
+// makeIcon returns a JPEG thumbnail of an image file (JPEG, PNG, or a GIF's first frame)
+// whose long side is IconLongSide, upright and over white where it was transparent. The header decides first: an image of more than
 // maxPixels pixels, or whose decoding takes more than segment.DecodeBudget(maxPixels)
 // bytes, is refused without decoding; then it waits at gate for those bytes to be free.
 func makeIcon(ctx context.Context, file string, maxPixels int64, gate *decodeGate) ([]byte, error) {
@@ -247,30 +245,9 @@ func makeIcon(ctx context.Context, file string, maxPixels int64, gate *decodeGat
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	head, _ := br.Peek(8)
-	var size segment.ImageSize
-	var decode func(io.Reader) (image.Image, error)
-	switch {
-	case bytes.HasPrefix(head, []byte("GIF8")):
-		// Only the first frame is decoded: one byte a pixel.
-		cfg, err := gif.DecodeConfig(br)
-		if err != nil {
-			return nil, fmt.Errorf("unsupported or corrupt image: %v", err)
-		}
-		size = segment.ImageSize{Width: cfg.Width, Height: cfg.Height, Model: "GIF", Bytes: int64(cfg.Width) * int64(cfg.Height)}
-		decode = gif.Decode
-	case bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
-		decode = jpeg.Decode
-	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
-		decode = png.Decode
-	default:
-		return nil, errors.New("unsupported image: not a JPEG, PNG or GIF")
-	}
-	if size.Model == "" {
-		if size, err = segment.MeasureImage(br); err != nil {
-			return nil, fmt.Errorf("unsupported or corrupt image: %s", strings.TrimPrefix(err.Error(), "segment: unsupported image format: "))
-		}
+	size, err := segment.MeasureImage(bufio.NewReader(f))
+	if err != nil {
+		return nil, errors.New(iconWhy(err))
 	}
 	if err := size.Check(maxPixels, 0); err != nil {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "segment: "))
@@ -282,9 +259,9 @@ func makeIcon(ctx context.Context, file string, maxPixels int64, gate *decodeGat
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	src, err := decode(bufio.NewReader(f))
+	src, err := segment.DecodeImage(f)
 	if err != nil {
-		return nil, fmt.Errorf("unsupported or corrupt image: %v", err)
+		return nil, errors.New(iconWhy(err))
 	}
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -296,9 +273,20 @@ func makeIcon(ctx context.Context, file string, maxPixels int64, gate *decodeGat
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	draw.BiLinear.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
+	// Turned upright after scaling, where it is cheap, so the image browser shows a camera's
+	// portrait photo as the editor does.
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 85}); err != nil {
+	if err := jpeg.Encode(&buf, segment.Upright(dst, size.Orientation), &jpeg.Options{Quality: 85}); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// iconWhy says why an image has no icon, for CDF's error message: damage (a truncated upload)
+// as damage, another format by its name.
+func iconWhy(err error) string {
+	if errors.Is(err, segment.ErrDamaged) {
+		return "the image is damaged: its data ends too early (a truncated upload?)"
+	}
+	return "unsupported or corrupt image: " + strings.TrimPrefix(err.Error(), segment.ErrUnsupported.Error()+": ")
 }

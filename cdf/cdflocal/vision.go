@@ -328,8 +328,11 @@ func (s *Server) segment(ctx context.Context, j *job) (segs []cdf.Segment, err e
 	out, err := s.cfg.Engine.Segment(ctx, src, cdfseg.Prompt(j.points, j.box))
 	if err != nil {
 		switch {
+		case errors.Is(err, segment.ErrDamaged):
+			// Before ErrUnsupported, which it wraps: damage is not a format problem.
+			return nil, fmt.Errorf("File %d is damaged: its image data ends too early (a truncated upload?)", e.meta.ID)
 		case errors.Is(err, segment.ErrUnsupported):
-			return nil, fmt.Errorf("Could not read file %d as an image: %v", e.meta.ID, err)
+			return nil, fmt.Errorf("Could not read file %d as an image: %s", e.meta.ID, strings.TrimPrefix(err.Error(), segment.ErrUnsupported.Error()+": "))
 		case errors.Is(err, segment.ErrTooLarge):
 			return nil, fmt.Errorf("File %d is too large to segment: %v", e.meta.ID, err)
 		}
