@@ -2,6 +2,8 @@ package rooms
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +51,17 @@ type Writer struct {
 	Parallel int
 	// Notify, when set, is told each change of a write's state: "saving", "saved" or "failed".
 	Notify func(w *store.Write, state, errMsg string)
-	wake   chan struct{}
+	// Owner names this writer among the replicas that share the outbox: each write is made
+	// by the one owner that claimed it (store.Outbox.Claim). The default, SoleOwner, suits a
+	// server that is alone on its database, which after a restart takes its writes up again
+	// at once; replicas sharing a database need names of their own (NewOwner), and the writes
+	// a dead replica claimed wait for its leases to run out.
+	Owner string
+	// Lease is how long a claim holds (default 5 × Timeout): when this writer's process
+	// dies, the writes it claimed are another replica's after at most Lease. It must outlast
+	// a round of attempts, which Flush bounds to a few calls per object.
+	Lease time.Duration
+	wake  chan struct{}
 }
 
 func (w *Writer) notify(wr *store.Write, state, errMsg string) {
@@ -70,8 +82,19 @@ func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID s
 		},
 		Timeout:  30 * time.Second,
 		Parallel: 4,
+		Owner:    SoleOwner,
 		wake:     make(chan struct{}, 1),
 	}
+}
+
+// SoleOwner is the Owner of a writer alone on its database.
+const SoleOwner = "lasso"
+
+// NewOwner returns a writer name unique among the replicas sharing an outbox.
+func NewOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "writer-" + hex.EncodeToString(b)
 }
 
 // ErrNothingToSave means an accepted object has no finished segment to write yet.
@@ -345,7 +368,9 @@ func (w *Writer) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		w.Flush(ctx)
+		if w.Flush(ctx) == w.batch() {
+			continue // a full batch: more may be due
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -355,15 +380,29 @@ func (w *Writer) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Flush attempts every write that is due now, once.
+// batch is how many writes Flush claims at once: a few rounds of Parallel, so that a claim's
+// lease outlasts the calls it covers.
+func (w *Writer) batch() int { return 4 * max(w.Parallel, 1) }
+
+// lease is Lease or its default.
+func (w *Writer) lease() time.Duration {
+	if w.Lease > 0 {
+		return w.Lease
+	}
+	return 5 * w.Timeout
+}
+
+// Flush claims a batch of the writes due now (those no other replica holds) and attempts each
+// once. It returns how many it claimed.
 //
 // Objects are written side by side, up to Parallel at once, so that one slow or failing
 // write does not hold up everybody else's; the writes of one object go one after the other,
 // oldest first.
-func (w *Writer) Flush(ctx context.Context) {
-	due, err := w.outbox.Due(ctx, w.now(), 50)
+func (w *Writer) Flush(ctx context.Context) int {
+	now := w.now()
+	due, err := w.outbox.Claim(ctx, w.Owner, now, now.Add(w.lease()), w.batch())
 	if err != nil {
-		return // the next tick tries again
+		return 0 // the next tick tries again
 	}
 	type object struct {
 		room, id string
@@ -390,6 +429,7 @@ func (w *Writer) Flush(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	return len(due)
 }
 
 // attempt makes one write, or, when an earlier attempt may have landed, first looks for it.

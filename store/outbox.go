@@ -78,6 +78,12 @@ type Outbox interface {
 	// Due returns up to limit pending writes whose NextAt is at or before now, oldest
 	// (first enqueued) first. ErrInvalid if limit < 1.
 	Due(ctx context.Context, now time.Time, limit int) ([]Write, error)
+	// Claim is Due for one of several workers (replicas) sharing the outbox: it returns up to
+	// limit due writes, oldest first, that no other owner holds a lease on at now, and holds
+	// them for owner until until. A write whose owner died is claimable again once its lease
+	// has run out; owner's own leases are renewed. Of concurrent claimers, each write goes to
+	// one. ErrInvalid if limit < 1, owner is empty or until is not after now.
+	Claim(ctx context.Context, owner string, now, until time.Time, limit int) ([]Write, error)
 	// Done marks the write done at at with the ids of the annotations it created, and clears
 	// Ambiguous (the write is known to have landed).
 	Done(ctx context.Context, id int64, annotationIDs []int64, at time.Time) error

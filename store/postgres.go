@@ -77,7 +77,7 @@ func (p *Postgres) PendingLogins() PendingLogins { return sqlPending{p.db} }
 func (p *Postgres) Rooms() Rooms { return sqlRooms{p.db} }
 
 // Outbox returns the outbox of annotation writes.
-func (p *Postgres) Outbox() Outbox { return sqlOutbox{p.db} }
+func (p *Postgres) Outbox() Outbox { return sqlOutbox{db: p.db, pg: true} }
 
 // Settings returns the deployment's settings.
 func (p *Postgres) Settings() Settings { return sqlSettings{p.db} }

@@ -102,7 +102,7 @@ func (s *SQLite) PendingLogins() PendingLogins { return sqlPending{s.db} }
 func (s *SQLite) Rooms() Rooms { return sqlRooms{s.db} }
 
 // Outbox returns the outbox of annotation writes.
-func (s *SQLite) Outbox() Outbox { return sqlOutbox{s.db} }
+func (s *SQLite) Outbox() Outbox { return sqlOutbox{db: s.db} }
 
 // Settings returns the deployment's settings.
 func (s *SQLite) Settings() Settings { return sqlSettings{s.db} }

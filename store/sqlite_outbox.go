@@ -1,17 +1,24 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
 // sqlOutbox implements Outbox. State only ever moves from pending to done or failed, so
 // the guarded single-statement updates of Done, Retry and Fail decide races on their own.
-type sqlOutbox struct{ db *sql.DB }
+//
+// pg says the database is PostgreSQL, for the one statement the dialects write differently.
+type sqlOutbox struct {
+	db *sql.DB
+	pg bool
+}
 
 const writeColumns = `id, room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,
 	next_at, last_error, annotation_ids, created_at, updated_at, provenance`
@@ -111,6 +118,41 @@ func (q sqlOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Write, 
 	if err != nil {
 		return nil, fmt.Errorf("store: due writes: %w", err)
 	}
+	return ws, nil
+}
+
+func (q sqlOutbox) Claim(ctx context.Context, owner string, now, until time.Time, limit int) ([]Write, error) {
+	switch {
+	case limit < 1:
+		return nil, fmt.Errorf("store: claim writes: %w: limit %d, want ≥ 1", ErrInvalid, limit)
+	case owner == "":
+		return nil, fmt.Errorf("store: claim writes: %w: no owner", ErrInvalid)
+	case !until.After(now):
+		return nil, fmt.Errorf("store: claim writes: %w: the lease ends before it starts", ErrInvalid)
+	}
+	// One statement, so that it needs no transaction: on PostgreSQL the rows another claimer
+	// has locked are skipped, not waited for (and it runs READ COMMITTED, outside inTx's
+	// SERIALIZABLE); SQLite runs one writer at a time and has no FOR UPDATE.
+	lock := ""
+	if q.pg {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	ws, err := queryWrites(ctx, q.db, `UPDATE writes SET lease_owner = ?, lease_until = ?
+		WHERE id IN (SELECT id FROM writes
+			WHERE state = ? AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)
+			ORDER BY created_at, id LIMIT ?`+lock+`)
+		RETURNING `+writeColumns,
+		owner, toMicros(until), WritePending, now.UnixMicro(), now.UnixMicro(), owner, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim writes: %w", err)
+	}
+	// RETURNING promises no order.
+	slices.SortFunc(ws, func(a, b Write) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	return ws, nil
 }
 

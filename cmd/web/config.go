@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,9 @@ type config struct {
 	addr    string
 	dataDir string
 	project string
+
+	// databaseURL selects PostgreSQL (postgres://…) instead of the SQLite file in dataDir.
+	databaseURL string
 
 	// local mode
 	images             string
@@ -95,6 +99,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.oidcClientSecret = getenv("LASSO_OIDC_CLIENT_SECRET")
 	c.sessionKey = getenv("LASSO_SESSION_KEY")
+	if err := checkDatabaseURL(c, fl); err != nil {
+		return c, err
+	}
 	c.segmentToken = getenv("LASSO_SEGMENT_TOKEN")
 	if strings.HasPrefix(c.segmentBackend, "url:") && c.segmentToken == "" {
 		return c, fmt.Errorf("-segment-backend %s needs the service's token in LASSO_SEGMENT_TOKEN", c.segmentBackend)
@@ -146,6 +153,7 @@ func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def
 	fl := flag.NewFlagSet("lasso", flag.ContinueOnError)
 	fl.StringVar(&c.addr, "addr", env("LASSO_ADDR", "127.0.0.1:8080"), "listen address (env LASSO_ADDR)")
 	fl.StringVar(&c.dataDir, "data", env("LASSO_DATA_DIR", defaultDataDir()), "data folder: the SQLite database and, unless LASSO_SESSION_KEY is set, the session key (env LASSO_DATA_DIR)")
+	fl.StringVar(&c.databaseURL, "database-url", env("LASSO_DATABASE_URL", ""), "PostgreSQL instead of the SQLite file, for several replicas: postgres://user@host:5432/database (env LASSO_DATABASE_URL, the only place for a URL with a password; also PGPASSWORD or ~/.pgpass); needs LASSO_SESSION_KEY")
 	fl.StringVar(&c.project, "project", env("CDF_PROJECT", ""), "CDF project (env CDF_PROJECT; in local mode the stand-in's project name, default lasso-local)")
 	fl.StringVar(&c.images, "images", env("LASSO_IMAGES", ""), "local mode: folder of images to serve (env LASSO_IMAGES; default: the bundled samples)")
 	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
@@ -168,6 +176,31 @@ func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def
 	fl.StringVar(&c.logFormat, "log-format", env("LASSO_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LASSO_LOG_FORMAT)")
 	fl.StringVar(&c.metricsAddr, "metrics-addr", env("LASSO_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090; empty serves it on -addr (env LASSO_METRICS_ADDR)")
 	return fl
+}
+
+// checkDatabaseURL refuses a -database-url that is not PostgreSQL's, one with a password on
+// the command line (where every user of the machine can read it), and PostgreSQL without a
+// configured session key: every replica must open the sessions the others sealed.
+func checkDatabaseURL(c config, fl *flag.FlagSet) error {
+	if c.databaseURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.databaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("-database-url (LASSO_DATABASE_URL): want a PostgreSQL URL, postgres://user:password@host:5432/database")
+	}
+	fl.Visit(func(f *flag.Flag) {
+		if _, has := u.User.Password(); has && f.Name == "database-url" {
+			err = errors.New("-database-url holds a password, which every user of the machine can read on the command line: give the URL in LASSO_DATABASE_URL, or the password in PGPASSWORD or ~/.pgpass")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if c.sessionKey == "" {
+		return errors.New("with PostgreSQL (-database-url), LASSO_SESSION_KEY must be set, the same on every replica: each replica opens the sessions the others sealed (make one with: openssl rand -base64 32)")
+	}
+	return nil
 }
 
 // envOnly are the settings read from the environment alone (secrets stay off command lines).

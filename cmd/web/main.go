@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := privateDataDir(cfg.dataDir, log); err != nil {
 		return err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.dataDir, "lasso.db"))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -157,6 +157,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.Annotations, nil
 	})
 	writer.Notify = handlers.PublishSaves(events)
+	if cfg.databaseURL != "" {
+		// Replicas share the outbox: each claims the writes it makes under a name of its own.
+		writer.Owner = rooms.NewOwner()
+	}
 	teams.SetWriter(writer)
 	if tuneWriter != nil {
 		tuneWriter(writer)
@@ -294,6 +298,22 @@ func startSegmenters(ctx context.Context, cfg config, engine vision.Engine, cdfU
 		log.Info("CDF's vision API was found gone earlier: prompts run on Lasso's engine", "answer", reason)
 	}
 	return s, closeFn, nil
+}
+
+// database is the store with what operations read of it; both backends have it.
+type database interface {
+	store.Store
+	Ping(ctx context.Context) error
+	OutboxBacklog(ctx context.Context) (int, time.Time, error)
+}
+
+// openStore opens PostgreSQL when cfg names a database URL, else the SQLite file in the data
+// folder.
+func openStore(ctx context.Context, cfg config) (database, error) {
+	if cfg.databaseURL != "" {
+		return store.OpenPostgres(ctx, cfg.databaseURL)
+	}
+	return store.OpenSQLite(ctx, filepath.Join(cfg.dataDir, "lasso.db"))
 }
 
 // privateDataDir creates the data folder for the server's user alone (0700), and makes an

@@ -22,6 +22,118 @@ func runOutbox(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("OutboxOps", func(t *testing.T) { testOutboxOps(t, fresh(t)) })
 	t.Run("OutboxRequeue", func(t *testing.T) { testOutboxRequeue(t, fresh(t)) })
 	t.Run("OutboxAttempting", func(t *testing.T) { testOutboxAttempting(t, fresh(t)) })
+	t.Run("OutboxClaim", func(t *testing.T) { testOutboxClaim(t, fresh(t)) })
+	t.Run("OutboxClaimConcurrent", func(t *testing.T) { testOutboxClaimConcurrent(t, fresh(t)) })
+}
+
+// testOutboxClaim: a claimed write is another owner's only once the lease has run out; the
+// owner renews its own; a write that is not due or not pending is never claimed.
+func testOutboxClaim(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	a := enqueue(t, st, NewWrite(r.ID, File1, "a", 1))
+	b := enqueue(t, st, NewWrite(r.ID, File2, "b", 2))
+	late := NewWrite(r.ID, File3, "c", 3)
+	late.NextAt = base.Add(time.Hour)
+	enqueue(t, st, late)
+	now := base.Add(10 * time.Minute) // a and b are due, c is not
+	lease := 30 * time.Second
+
+	got, err := ob.Claim(ctx, "one", now, now.Add(lease), 1)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	same(t, "one's first claim", ids(got), []int64{a.ID})
+	if got[0].SessionID != "sess-ana" || string(got[0].Payload) != string(a.Payload) {
+		t.Errorf("claimed write = %+v; want the whole record", got[0])
+	}
+	got, err = ob.Claim(ctx, "two", now, now.Add(lease), 10)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	same(t, "two's claim while one holds a", ids(got), []int64{b.ID})
+	if got, _ := ob.Claim(ctx, "three", now.Add(lease-time.Microsecond), now.Add(2*lease), 10); len(got) != 0 {
+		t.Errorf("three claimed %v while both leases hold", ids(got))
+	}
+	// one renews its own lease (and takes nothing of two's).
+	got, err = ob.Claim(ctx, "one", now.Add(time.Second), now.Add(time.Second+lease), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "one renewing", ids(got), []int64{a.ID})
+	// two dies: at the end of its lease, b is three's; a is still one's.
+	got, err = ob.Claim(ctx, "three", now.Add(lease), now.Add(2*lease), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "three's claim once two's lease ran out", ids(got), []int64{b.ID})
+	// A settled write is never claimed again, however old its lease.
+	if err := ob.Done(ctx, a.ID, []int64{7}, now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(10 * lease)
+	got, err = ob.Claim(ctx, "four", later, later.Add(lease), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "four's claim after a is done", ids(got), []int64{b.ID})
+	for _, bad := range []struct {
+		owner string
+		until time.Time
+		limit int
+	}{{"", later.Add(lease), 1}, {"x", later, 1}, {"x", later.Add(lease), 0}} {
+		if _, err := ob.Claim(ctx, bad.owner, later, bad.until, bad.limit); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Claim(%q, until %v, limit %d): %v, want ErrInvalid", bad.owner, bad.until.Sub(later), bad.limit, err)
+		}
+	}
+}
+
+// testOutboxClaimConcurrent: claimers racing for the same due writes, each making what it
+// claimed, get each of them once.
+func testOutboxClaimConcurrent(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ob := st.Outbox()
+	r := createRoom(t, st, "r")
+	const n = 40
+	for i := range n {
+		enqueue(t, st, NewWrite(r.ID, File1, fmt.Sprintf("o%d", i), 1))
+	}
+	now := base.Add(time.Hour)
+	var (
+		mu    sync.Mutex
+		owner = map[int64]string{}
+		wg    sync.WaitGroup
+	)
+	for c := range 4 {
+		name := fmt.Sprintf("claimer-%d", c)
+		wg.Go(func() {
+			for range 20 {
+				got, err := ob.Claim(ctx, name, now, now.Add(time.Minute), 3)
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				mu.Lock()
+				for _, w := range got {
+					if prev, ok := owner[w.ID]; ok && prev != name {
+						t.Errorf("write %d claimed by %s and by %s", w.ID, prev, name)
+					}
+					owner[w.ID] = name
+				}
+				mu.Unlock()
+				for _, w := range got { // the work: each claimed write is made once
+					if err := ob.Done(ctx, w.ID, []int64{w.ID}, now); err != nil {
+						t.Errorf("Done(%d) by %s: %v", w.ID, name, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(owner) != n {
+		t.Errorf("%d of %d writes claimed", len(owner), n)
+	}
 }
 
 // testOutboxAttempting: a create under way is ambiguous until its answer is recorded, so a
