@@ -3,6 +3,7 @@
 // OpenCV's GrabCut baseline, and prints the metrics as a table and JSON.
 //
 //	go run ./cmd/segeval -data ../shared/eval [-json out.json] [-clicks 20] [-only dev05,dev07] [-opencv]
+//	go run ./cmd/segeval -build-davis <git dir of MathLee/EOR-VOS> -out /tmp/davis-heldout [-sequences a,b] [-frames 6]
 package main
 
 import (
@@ -39,6 +40,9 @@ type config struct {
 	data, jsonOut, python, opencvFull string
 	opencvScript                      string // -opencv-script: the baseline script (default: <data>/opencv_grabcut_baseline.py)
 	memory                            string // -memory: measure one image's peak memory instead
+	buildDAVIS, out                   string // -build-davis GITDIR -out DIR: build a held-out real-photo set instead
+	sequences                         []string
+	frames                            int
 	clicks, opencvLongSide, workSize  int
 	only                              []string
 	opencv                            bool
@@ -62,10 +66,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.budget, "budget", 0, "engine time budget per request (0: the engine's default)")
 	fs.IntVar(&c.workSize, "worksize", 0, "engine working long side in px (0: the engine's default)")
 	fs.StringVar(&c.memory, "memory", "", "instead of the protocol: answer a box and three clicks on this image in this fresh process and print its peak memory (e.g. a 12 MP JPEG)")
+	fs.StringVar(&c.buildDAVIS, "build-davis", "", "instead of the protocol: build a held-out real-photo set from this git dir of MathLee/EOR-VOS (DAVIS-2016 sequences the dev set does not use) into -out")
+	fs.StringVar(&c.out, "out", "", "-build-davis: the folder to write, outside any git work tree (e.g. /tmp/davis-heldout)")
+	var seqs string
+	fs.StringVar(&seqs, "sequences", "", "-build-davis: comma-separated DAVIS sequences (default: the ten held-out ones)")
+	fs.IntVar(&c.frames, "frames", 6, "-build-davis: frames a sequence, evenly spread")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.memory != "" && fs.NArg() == 0 {
+	for _, s := range strings.Split(seqs, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.sequences = append(c.sequences, s)
+		}
+	}
+	if (c.memory != "" || c.buildDAVIS != "") && fs.NArg() == 0 {
 		return c, nil
 	}
 	if c.data == "" || fs.NArg() > 0 {
@@ -133,6 +147,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.memory != "" {
 		return measureMemory(ctx, cfg, stdout)
+	}
+	if cfg.buildDAVIS != "" {
+		return buildDAVIS(ctx, cfg, stdout)
 	}
 	set, err := evalproto.LoadSet(cfg.data)
 	if err != nil {

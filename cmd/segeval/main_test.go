@@ -144,3 +144,21 @@ func TestMemoryMode(t *testing.T) {
 		t.Error("a missing image is not an error")
 	}
 }
+
+func TestBuildDAVISRefusesWorkTree(t *testing.T) {
+	// The frames may not be shipped: a folder inside a git work tree is refused before anything
+	// is read or written.
+	repo := t.TempDir()
+	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(repo, "sub", "davis")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-build-davis", "/nonexistent", "-out", out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "work tree") {
+		t.Fatalf("err = %v, want a refusal naming the work tree", err)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "sub")); !os.IsNotExist(err) {
+		t.Errorf("something was written: %v", err)
+	}
+}

@@ -431,3 +431,45 @@ func TestLoadSetAndReadMask(t *testing.T) {
 		}
 	}
 }
+
+func TestMakeImageMatchesDevPrompts(t *testing.T) {
+	// Prompts made from a mask agree with the dev set's, which were made by the same rules.
+	dir := filepath.Join("testdata", "eval")
+	s, err := LoadSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range s.Images {
+		gt, err := ReadMask(filepath.Join(dir, want.Mask))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := MakeImage(want.Name, want.Image, want.Mask, want.Tier, gt, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := got.FirstClick, want.FirstClick; math.Abs(g.X-w.X) > 1e-6 || math.Abs(g.Y-w.Y) > 1e-6 || g.Label != w.Label {
+			t.Errorf("%s: first click %+v, want %+v", want.Name, got.FirstClick, want.FirstClick)
+		}
+		if math.Abs(got.ObjectFraction-want.ObjectFraction) > 1e-3 {
+			t.Errorf("%s: object fraction %v, want %v", want.Name, got.ObjectFraction, want.ObjectFraction)
+		}
+		for _, k := range []string{"pad0", "pad5", "pad15"} {
+			g, w := got.Boxes[k], want.Boxes[k]
+			if math.Abs(g.XMin-w.XMin)+math.Abs(g.YMin-w.YMin)+math.Abs(g.XMax-w.XMax)+math.Abs(g.YMax-w.YMax) > 1e-4 {
+				t.Errorf("%s %s: %+v, want %+v", want.Name, k, g, w)
+			}
+		}
+		// The jittered box moves each side by -2..+8 % of the object's box.
+		p0, j := got.Boxes["pad0"], got.Boxes["jitter"]
+		bw, bh := p0.XMax-p0.XMin, p0.YMax-p0.YMin
+		for _, d := range []float64{(p0.XMin - j.XMin) / bw, (j.XMax - p0.XMax) / bw, (p0.YMin - j.YMin) / bh, (j.YMax - p0.YMax) / bh} {
+			if d < -0.02-1e-9 || d > 0.08+1e-9 {
+				t.Errorf("%s: jitter moves a side by %v of the box", want.Name, d)
+			}
+		}
+	}
+	if _, err := MakeImage("e", "e.jpg", "e.png", "t", NewMask(4, 4), rand.New(rand.NewPCG(1, 2))); err == nil {
+		t.Error("an empty mask makes an image")
+	}
+}
