@@ -59,8 +59,12 @@ type Options struct {
 	// SeqBase is where every room's sequence numbers start (the first message gets SeqBase+1).
 	// A server that starts it from the clock (e.g. time.Now().UnixMicro()) never reissues the
 	// numbers of a previous run, so a client resuming across a restart is too far behind and
-	// gets a snapshot instead of someone else's messages. Default 0.
+	// gets a snapshot instead of someone else's messages. Default 0. Unused with Log.
 	SeqBase uint64
+	// Log, when set, is the rooms' shared event log of several replicas (see Log): Publish
+	// appends there, and events reach this hub's subscribers, in the log's order, when Notify
+	// says they exist. Nil keeps everything in this process.
+	Log Log
 }
 
 const (
@@ -209,6 +213,9 @@ func (h *Hub) Publish(roomName, typ string, data any) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("hub: publish %s to %q: %w", typ, roomName, err)
 	}
+	if h.opts.Log != nil {
+		return h.publishLogged(roomName, typ, raw)
+	}
 	r, err := h.lockRoom(roomName, true)
 	if err != nil {
 		return Message{}, err
@@ -216,6 +223,13 @@ func (h *Hub) Publish(roomName, typ string, data any) (Message, error) {
 	defer r.mu.Unlock()
 	r.seq++
 	msg := Message{Type: typ, Room: roomName, Seq: r.seq, Data: raw}
+	h.fanOutLocked(r, msg)
+	return msg, nil
+}
+
+// fanOutLocked records msg, the room's newest, and offers it to every subscriber. The room's
+// lock must be held.
+func (h *Hub) fanOutLocked(r *room, msg Message) {
 	r.remember(msg, h.opts.History)
 	r.lastActive = h.opts.Now()
 	for s := range r.subs {
@@ -227,7 +241,6 @@ func (h *Hub) Publish(roomName, typ string, data any) (Message, error) {
 			r.endLocked(s, ErrSlow)
 		}
 	}
-	return msg, nil
 }
 
 // remember appends msg to the history ring, overwriting the oldest message when full.
@@ -267,6 +280,9 @@ func (r *room) sinceLocked(seq uint64) ([]Message, bool) {
 // not one this room has issued: the client then needs a fresh snapshot. Since(room, 0) on a room
 // that has never published returns no messages and ok.
 func (h *Hub) Since(roomName string, seq uint64) ([]Message, bool) {
+	if h.opts.Log != nil {
+		return h.sinceLogged(roomName, seq)
+	}
 	r, err := h.lockRoom(roomName, false)
 	if err != nil {
 		return nil, false
@@ -285,6 +301,9 @@ func (h *Hub) Since(roomName string, seq uint64) ([]Message, bool) {
 // LastSeq returns the sequence number of the room's latest message (0 if none). A handler sends
 // it with a snapshot so that the client can later resume from there.
 func (h *Hub) LastSeq(roomName string) uint64 {
+	if h.opts.Log != nil {
+		return h.lastLogged(roomName)
+	}
 	r, err := h.lockRoom(roomName, false)
 	if err != nil {
 		return 0
@@ -329,6 +348,9 @@ func (h *Hub) Resume(roomName string, seq uint64, opts SubscribeOptions) (sub *S
 }
 
 func (h *Hub) subscribe(roomName string, opts SubscribeOptions, since *uint64) (*Subscription, []Message, bool) {
+	if h.opts.Log != nil {
+		return h.subscribeLogged(roomName, opts, since)
+	}
 	s := &Subscription{
 		user: opts.User,
 		c:    make(chan Message, h.opts.Buffer),

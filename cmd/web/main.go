@@ -30,7 +30,6 @@ import (
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/cdf/cdflocal"
 	"github.com/lassoteam/lasso/handlers"
-	"github.com/lassoteam/lasso/hub"
 	"github.com/lassoteam/lasso/jobs"
 	"github.com/lassoteam/lasso/metrics"
 	"github.com/lassoteam/lasso/rooms"
@@ -129,8 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer closeSegmenters()
 
-	// Sequence numbers start from the clock, so they never repeat across restarts.
-	events := hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
+	events := newHub(ctx, st)
 	teams := rooms.New(st.Rooms(), events, nil)
 	// Room objects' job events are stored with the object before they reach the room.
 	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
