@@ -121,41 +121,80 @@ func (f *follow) run() {
 	if d, ok := f.api.(Described); ok {
 		f.backend, f.notice = d.Backend()
 	}
+	started := o.Clock.Now()
 	if f.observe(job) {
 		return
 	}
 
+	// The looks follow what recent jobs of this backend and image size took (learn.go); with
+	// too little known, or once CDF has throttled this job, they back off geometrically.
+	plan := f.m.learn.plan(f.backend, f.task.Pixels)
 	interval = o.FirstPoll
-	wait := interval
+	wait := func() time.Duration {
+		el := o.Clock.Now().Sub(started)
+		if plan != nil {
+			if w, ok := planned(plan, el, o.MinInterval); ok {
+				return w
+			}
+			// Past the plan: go on from its last gap.
+			gap := o.MinInterval
+			if n := len(plan); n > 1 {
+				gap = plan[n-1] - plan[n-2]
+			}
+			interval, plan = max(gap, o.MinInterval), nil
+		}
+		return interval
+	}
+	w := wait()
 	for {
-		if !f.sleep(wait) {
+		if !f.sleep(w) {
 			return
 		}
 		j, err := f.api.SegmentJob(f.ctx, f.jobID)
 		switch {
 		case err == nil && j != nil:
 			f.throttled = false
+			if j.Status == cdf.JobCompleted {
+				f.m.learn.observe(f.backend, f.task.Pixels, jobDuration(j, o.Clock.Now().Sub(started)))
+			}
 			if f.observe(j) {
 				return
 			}
-			interval = o.next(interval)
-			wait = interval
+			if plan == nil {
+				interval = o.next(interval)
+			}
+			w = wait()
 		case f.ctx.Err() != nil:
 			f.stopped()
 			return
 		case cdf.StatusCode(err) == http.StatusTooManyRequests:
 			f.throttled = true
-			interval, wait = o.throttled(interval, retryAfter(err))
+			plan = nil
+			interval, w = o.throttled(interval, retryAfter(err))
 		case err == nil || transient(err):
 			// Polling is idempotent: a 5xx, a transport error or an empty answer only costs a
 			// look, and the deadline bounds how long this can go on.
-			interval = o.next(interval)
-			wait = interval
+			if plan == nil {
+				interval = o.next(interval)
+			}
+			w = wait()
 		default:
 			f.fail(pollFailure(err))
 			return
 		}
 	}
+}
+
+// jobDuration is how long a completed job took: CDF's own times for it (created to the last
+// status change) when they are consistent with what the follower saw, else seen, the time
+// from its start to the look that found it done.
+func jobDuration(j *cdf.SegmentJob, seen time.Duration) time.Duration {
+	if j.CreatedTime > 0 && j.StatusTime > j.CreatedTime {
+		if d := time.Duration(j.StatusTime-j.CreatedTime) * time.Millisecond; d <= seen+time.Second {
+			return d
+		}
+	}
+	return seen
 }
 
 // sleep waits d, and reports false when the follow must end instead (after publishing the

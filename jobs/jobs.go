@@ -151,6 +151,9 @@ type Task struct {
 	UserID string
 	// FileID is the image, echoed in events so that a client can place them.
 	FileID int64
+	// Pixels is the image's size (width × height) when known, 0 when not: jobs on images of
+	// about the same size take about as long, and how long they took sets when to look.
+	Pixels int64
 	// Request is sent to CDF as is; handlers have validated it.
 	Request cdf.SegmentRequest
 	// JobID, when set, names a job that was already started (before a restart, say): it is
@@ -185,8 +188,9 @@ type slot struct {
 
 // Manager starts and follows segment jobs. It is safe for concurrent use.
 type Manager struct {
-	pub  Publisher
-	opts Options
+	pub   Publisher
+	opts  Options
+	learn *learner
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -205,9 +209,11 @@ type Manager struct {
 // New returns a Manager that publishes to pub. Zero fields of opts take their defaults.
 func New(pub Publisher, opts Options) *Manager {
 	ctx, cancel := context.WithCancelCause(context.Background())
+	opts = opts.withDefaults()
 	return &Manager{
 		pub:    pub,
-		opts:   opts.withDefaults(),
+		opts:   opts,
+		learn:  newLearner(opts.PollCost, opts.MinInterval, opts.MaxInterval),
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  make(map[string]map[string]*slot),
@@ -350,6 +356,14 @@ type Options struct {
 	Backoff float64
 	// MaxInterval caps the wait between polls. Default 2 s.
 	MaxInterval time.Duration
+	// PollCost is what one look at a job is worth in lag (the time from a job's end until it is
+	// seen): once recent jobs of the same backend and image size say how long a job takes, the
+	// looks are placed to minimise the expected lag plus PollCost per look. Lower values look
+	// more often. Default 33 ms.
+	PollCost time.Duration
+	// MinInterval is the least wait between two looks at a job on the learnt schedule.
+	// Default 10 ms.
+	MinInterval time.Duration
 	// Deadline bounds a job from Submit to its end; past it the job is reported failed.
 	// Default 60 s.
 	Deadline time.Duration
@@ -406,6 +420,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxInterval <= 0 {
 		o.MaxInterval = 2 * time.Second
 	}
+	if o.PollCost <= 0 {
+		o.PollCost = 33 * time.Millisecond
+	}
+	if o.MinInterval <= 0 {
+		o.MinInterval = 10 * time.Millisecond
+	}
 	if o.Deadline <= 0 {
 		o.Deadline = 60 * time.Second
 	}
@@ -444,8 +464,9 @@ func (o Options) withDefaults() Options {
 
 // PollDelay returns the wait before the n-th look (n = 0, 1, …) at a job that has not been
 // throttled: FirstPoll·Backoff^n, capped at MaxInterval, with zero fields taking their defaults.
-// It is the schedule the Manager follows, so the number of polls a job of a given length costs
-// can be computed from it.
+// It is the schedule the Manager follows while it knows too little of how long jobs of the
+// backend and image size take (learn.go), so the number of polls such a job costs can be
+// computed from it.
 func (o Options) PollDelay(n int) time.Duration {
 	o = o.withDefaults()
 	d := o.FirstPoll
