@@ -23,6 +23,7 @@
 //   data-cdf-dirty        "true" while the edited shape differs from CDF's
 
 import * as g from './geometry.js';
+import { postJSON, getJSON, errorMessage } from './api.js';
 import { CdfLayer, MAX_LABEL, drawable, provenance, madeByLasso } from './cdflayer.js';
 
 const HANDLE_RADIUS = 8; // px around a vertex handle that grabs it
@@ -30,17 +31,8 @@ const STATUS_COLORS = { suggested: '#fbbf24', approved: '#4ade80', rejected: '#f
 const STATUS_WORDS = { suggested: 'suggested', approved: 'approved', rejected: 'rejected' };
 
 /** Message for a failed fetch: the server's {"error":{"message"}}, else by status. */
-export async function errorText(res) {
-  try {
-    const body = await res.json();
-    const msg = body?.error?.message;
-    if (typeof msg === 'string' && msg) return msg;
-  } catch {
-    // not JSON: fall through
-  }
-  if (res.status === 401) return 'Your sign-in expired — sign in again.';
-  if (res.status === 404) return 'This annotation no longer exists.';
-  return res.status >= 500 ? `The server failed (HTTP ${res.status}) — try again in a moment.` : `The request was refused (HTTP ${res.status}).`;
+export function errorText(res) {
+  return errorMessage(res, { 401: 'Your sign-in expired — sign in again.', 404: 'This annotation no longer exists.', other: (s) => (s >= 500 ? `The server failed (HTTP ${s}) — try again in a moment.` : `The request was refused (HTTP ${s}).`) });
 }
 
 const OFFLINE = 'The server could not be reached — check your connection, then try again.';
@@ -49,7 +41,7 @@ const OFFLINE = 'The server could not be reached — check your connection, then
 export class CdfPanel {
   /**
    * @param {HTMLElement} root the annotator element
-   * @param {object} opts fileId, roomId ("" outside a room), csrf, canvas, and callbacks:
+   * @param {object} opts fileId, roomId ("" outside a room), canvas, and callbacks:
    *   render() redraws the canvas, flash(text) shows a short message in the status bar,
    *   signedOut(message) after a 401, provenance(id) opens "How this was made" for annotation
    *   id, changed() after the list or its selection changed
@@ -95,7 +87,7 @@ export class CdfPanel {
     const q = this.opts.roomId ? `?room=${encodeURIComponent(this.opts.roomId)}` : '';
     let res;
     try {
-      res = await fetch(this.baseURL() + q, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      res = await getJSON(this.baseURL() + q);
     } catch {
       return this.loadFailed(OFFLINE);
     }
@@ -122,12 +114,7 @@ export class CdfPanel {
   }
 
   post(path, body) {
-    return fetch(this.baseURL() + path, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': this.opts.csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    return postJSON(this.baseURL() + path, body);
   }
 
   /**

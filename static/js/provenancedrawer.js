@@ -16,7 +16,7 @@
 // an annotation the drawer follows the In CDF selection to other annotations Lasso made, and
 // goes back to objects as soon as an object is selected (followSubject).
 //
-// The drawer's "Re-run prompt" button ([data-action="rerun"]) is annotate.js's: it reads `data`
+// The drawer's "Re-run prompt" button ([data-action="rerun"]) is session.js's: it reads `data`
 // for the stored prompt (dataFor says whose it is). For an annotation it starts a new object
 // with that prompt. annotate.js calls render() after each model change and draw() from its
 // frame, and writes draw()'s result as the data-provenance test hook ("raw,saved").
@@ -25,6 +25,7 @@ import * as g from './geometry.js';
 import { promptIsEmpty } from './objects.js';
 import { saveState } from './saves.js';
 import { madeByLasso } from './cdflayer.js';
+import { getJSON } from './api.js';
 import { parseProvenance, fromLocal, provenanceRows, writeText, countVertices, annotationProvenanceURL, rerunPrompt } from './provenance.js';
 
 const RAW_COLOR = '#ffffff';
@@ -56,8 +57,9 @@ export function followSubject(sub, sel) {
 export class ProvenanceDrawer {
   /**
    * @param {HTMLElement} root the annotator element
-   * @param {object} a the Annotator: its model, cdf (the In CDF panel), fileId, inRoom, closed,
-   *   removed, reviewMode, W, H, and flash(text), update(), requestRender(), objectURL(id, suffix)
+   * @param {object} a what the drawer may see of the page (annotate.js drawerHost): model,
+   *   cdfLayer (the In CDF layer, or null), fileId, inRoom, closed, removed, W, H, and
+   *   reviewing(), flash(text), update(), requestRender(), objectURL(id, suffix)
    * @param {object} opts errorMessage(res) → the text of a failed request, signedOut(message) after a 401
    */
   constructor(root, a, opts) {
@@ -77,7 +79,7 @@ export class ProvenanceDrawer {
 
   /** The selections followSubject looks at. */
   selection() {
-    const l = this.a.cdf?.layer;
+    const l = this.a.cdfLayer;
     return { objectId: this.a.model.selectedId ?? null, cdfId: l ? l.selectedId : null, cdfLasso: madeByLasso(l?.selected) };
   }
 
@@ -156,7 +158,7 @@ export class ProvenanceDrawer {
       title: obj.label || 'unlabelled',
       note: d ? '' : this.loading === key ? 'Loading…' : 'Not known yet.',
       rerun: {
-        disabled: a.reviewMode.on || a.closed || a.removed || (promptIsEmpty(obj.prompt) && !(d && rerunPrompt(d.prompt))),
+        disabled: a.reviewing() || a.closed || a.removed || (promptIsEmpty(obj.prompt) && !(d && rerunPrompt(d.prompt))),
         title: obj.remote
           ? `${obj.author?.name || 'Another member'}'s object — Take over first to re-run its prompt`
           : 'Send the stored prompt again as a new version: a new segment job',
@@ -176,14 +178,14 @@ export class ProvenanceDrawer {
       this.loadAnnotation(id, key);
     }
     const d = this.dataFor === key ? this.data : null;
-    const it = a.cdf?.layer.byId(id);
+    const it = a.cdfLayer?.byId(id);
     const name = it ? it.label || it.type : d?.label || `annotation ${id}`;
     this.fill({
       title: `${name} · in CDF`,
       note: d ? '' : this.error || (this.loading === key ? 'Loading…' : 'Not known.'),
       // Without data (loading, or refused) only the note shows.
       rerun: d && {
-        disabled: a.reviewMode.on || a.closed || a.removed || !rerunPrompt(d.prompt),
+        disabled: a.reviewing() || a.closed || a.removed || !rerunPrompt(d.prompt),
         title: 'Start a new object with this prompt on this image: a new segment job',
       },
     });
@@ -238,7 +240,7 @@ export class ProvenanceDrawer {
     this.loading = key;
     let res;
     try {
-      res = await fetch(a.objectURL(obj.id, '/provenance'), { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      res = await getJSON(a.objectURL(obj.id, '/provenance'));
     } catch {
       res = null;
     }
@@ -262,7 +264,7 @@ export class ProvenanceDrawer {
     this.loading = key;
     let res;
     try {
-      res = await fetch(annotationProvenanceURL(a.fileId, id), { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      res = await getJSON(annotationProvenanceURL(a.fileId, id));
     } catch {
       res = null;
     }

@@ -92,8 +92,8 @@ function setupDrawer(answer) {
   const flashes = [];
   let updates = 0;
   const a = {
-    model: { selected: null, selectedId: null, select() {} }, cdf: { layer }, fileId: '7', W: 100, H: 100,
-    reviewMode: { on: false }, closed: false, removed: false,
+    model: { selected: null, selectedId: null, select() {} }, cdfLayer: layer, fileId: '7', W: 100, H: 100,
+    reviewing: () => false, closed: false, removed: false,
     requestRender: () => {}, flash: (t) => flashes.push(t), update: () => { updates++; d.render(); },
   };
   const d = new ProvenanceDrawer(root, a, { errorMessage: async (res) => (await res.json()).error.message, signedOut: () => {} });

@@ -25,8 +25,9 @@ const EDIT_ACTIONS = ['undo', 'redo', 'clear', 'new', 'accept', 'delete']; // to
 export class ReviewMode {
   /**
    * @param {HTMLElement} root the annotator element
-   * @param {object} a the Annotator: its model, roomState, me, fileId, roomId, inRoom, removed,
-   *   closed, canvas, and flash(text), update(), flush(t), postJSON(url, body), objectURL(id, suffix)
+   * @param {object} a what review mode may see of the page (annotate.js reviewHost): model,
+   *   roomState, me, fileId, roomId, inRoom, removed, closed, canvas, and flash(text), update(),
+   *   flush(t), postJSON(url, body) (api.js), objectURL(id, suffix)
    * @param {object} opts errorMessage(res) → the text of a failed request, signedOut(message) after a 401
    */
   constructor(root, a, opts) {

@@ -17,6 +17,7 @@
 // first image with objects in review mode (?review=1).
 
 import { LiveSocket } from './socket.js';
+import { postJSON, getJSON, errorMessage, csrfToken } from './api.js';
 import { RoomState, imageStatus } from './roomstate.js';
 import { paintColors, renderAvatars, avatarEl } from './avatars.js';
 import { ExportProgress, newProgressId, exportURL, filenameFrom } from './exporter.js';
@@ -25,34 +26,20 @@ import { showNotice } from './notice.js';
 
 const STATUS_TEXT = { done: 'done', in_progress: 'in progress', untouched: 'untouched' };
 
-/** The CSRF token for state-changing fetches. */
-function csrf() {
-  return globalThis.document?.querySelector('meta[name="csrf-token"]')?.content || '';
-}
-
 /** The error message of a failed fetch, from {"error":{"message"}} or the status. */
-async function failure(res) {
-  try {
-    const msg = (await res.json())?.error?.message;
-    if (typeof msg === 'string' && msg) return msg;
-  } catch {
-    // not JSON
-  }
-  if (res.status === 401) return 'Your sign-in expired — reload the page to sign in again.';
-  if (res.status === 403) return 'You are not a member of this room any more.';
-  return `The server refused (HTTP ${res.status}) — try again in a moment.`;
+function failure(res) {
+  return errorMessage(res, {
+    401: 'Your sign-in expired — reload the page to sign in again.',
+    403: 'You are not a member of this room any more.',
+    other: (s) => `The server refused (HTTP ${s}) — try again in a moment.`,
+  });
 }
 
 /** Asks the server for the next untouched image nobody else is on; returns {href} or {message}. */
 export async function nextImage(roomId, current = null) {
   let res;
   try {
-    res = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/next`, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf() },
-      body: JSON.stringify({ current }),
-    });
+    res = await postJSON(`/api/rooms/${encodeURIComponent(roomId)}/next`, { current });
   } catch {
     return { message: 'The server could not be reached — check your connection, then try again.' };
   }
@@ -286,7 +273,7 @@ export class RoomPage {
     if (this.fetchingState) return;
     this.fetchingState = true;
     try {
-      const res = await fetch(`/api/rooms/${encodeURIComponent(this.roomId)}/state`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      const res = await getJSON(`/api/rooms/${encodeURIComponent(this.roomId)}/state`);
       if (res.ok) {
         this.state.applySnapshot(await res.json());
         this.render(new Set(['members', 'presence', 'images', 'progress']));
@@ -465,7 +452,7 @@ export class RoomPage {
       const tok = document.createElement('input');
       tok.type = 'hidden';
       tok.name = '_csrf';
-      tok.value = csrf();
+      tok.value = csrfToken();
       const b = document.createElement('button');
       b.type = 'submit';
       b.className = 'btn btn-small btn-ghost btn-danger';
