@@ -14,8 +14,8 @@ type bindingGroup struct {
 	Bindings []binding
 }
 
-// bindingGroups are the bindings annotators expect (docs/UX.md); annotate.js
-// implements exactly these.
+// bindingGroups are the bindings annotators expect (docs/UX.md); static/js/input.js
+// (keyCommand) implements exactly these.
 var bindingGroups = []bindingGroup{
 	{Title: "Prompt", Bindings: []binding{
 		{[]string{"Click"}, "Positive point (green)"},
