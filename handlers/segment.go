@@ -231,11 +231,12 @@ func (s *server) segment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	client, _, err := s.openImage(c, id)
+	client, f, err := s.openImage(c, id)
 	if err != nil {
 		return err
 	}
 	u := userOf(c)
+	dims := s.knownSize(f)
 	err = s.Jobs.Submit(s.segmenter(u, client), jobs.Task{
 		Room:     userRoom(u, id),
 		ObjectID: body.ObjectID,
@@ -243,6 +244,7 @@ func (s *server) segment(c echo.Context) error {
 		User:     u.Name,
 		UserID:   u.ID,
 		FileID:   id,
+		Pixels:   int64(dims.w) * int64(dims.h),
 		Request:  req,
 	})
 	if errors.Is(err, jobs.ErrStale) {
