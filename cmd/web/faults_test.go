@@ -29,6 +29,7 @@ import (
 
 	"github.com/lassoteam/lasso/cdf"
 	"github.com/lassoteam/lasso/cdf/cdflocal"
+	"github.com/lassoteam/lasso/internal/pgtest"
 	"github.com/lassoteam/lasso/rooms"
 	"github.com/lassoteam/lasso/segment"
 	"github.com/lassoteam/lasso/store"
@@ -46,14 +47,16 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "lasso test app:", err)
 			os.Exit(2)
 		}
+		lease, _ := time.ParseDuration(os.Getenv(appLeaseEnv)) // the replica tests' short leases
 		tuneWriter = func(w *rooms.Writer) {
 			w.Timeout = timeout
 			w.Backoff = func(n int) time.Duration { return min(25*time.Millisecond<<min(n, 10), 400*time.Millisecond) }
+			w.Lease = lease
 		}
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // runs the tests, then stops the replica tests' PostgreSQL
 }
 
 // ringAt is the outline the test's segmenter gives a click at (x, y): a regular polygon
