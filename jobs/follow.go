@@ -148,6 +148,7 @@ func (f *follow) run() {
 	w := wait()
 	for {
 		if !f.sleep(w) {
+			f.drain(started, w)
 			return
 		}
 		j, err := f.api.SegmentJob(f.ctx, f.jobID)
@@ -166,6 +167,7 @@ func (f *follow) run() {
 			w = wait()
 		case f.ctx.Err() != nil:
 			f.stopped()
+			f.drain(started, w)
 			return
 		case cdf.StatusCode(err) == http.StatusTooManyRequests:
 			f.throttled = true
@@ -182,6 +184,48 @@ func (f *follow) run() {
 			f.fail(pollFailure(err))
 			return
 		}
+	}
+}
+
+// drain goes on looking at the job of a follow superseded by a newer prompt, silently, until
+// the job ends, and only then gives back the user's turn (the caller's deferred Manager.ended):
+// CDF has no way to cancel a segment job, so a superseded job still costs the backend its
+// work, and a burst of refinement clicks must not pile up jobs that slow the newest one down.
+// Prompts that come meanwhile wait for the turn, each newer one taking the place of the one
+// before, so they are dropped before they cost anything. A backend that drops a job whose
+// follower has gone (vision.Local) answers that it failed at the first look. The looks go on
+// every wait (at least FirstPoll, growing by Backoff), up to the follow's deadline or Close.
+func (f *follow) drain(started time.Time, wait time.Duration) {
+	if f.jobID == 0 || f.user == nil || !errors.Is(context.Cause(f.ctx), errSuperseded) {
+		return
+	}
+	o, m := f.m.opts, f.m
+	wait = max(wait, o.FirstPoll)
+	for {
+		now := o.Clock.Now()
+		if !now.Before(f.deadline) {
+			return
+		}
+		t := o.Clock.NewTimer(min(wait, f.deadline.Sub(now)))
+		select {
+		case <-t.C():
+		case <-m.ctx.Done():
+			t.Stop()
+			return
+		}
+		j, err := f.api.SegmentJob(m.ctx, f.jobID)
+		switch {
+		case err == nil && j != nil && j.Status.Terminal():
+			if j.Status == cdf.JobCompleted {
+				m.learn.observe(f.backend, f.task.Pixels, jobDuration(j, o.Clock.Now().Sub(started)))
+			}
+			return
+		case m.ctx.Err() != nil:
+			return
+		case err != nil && !transient(err) && cdf.StatusCode(err) != http.StatusTooManyRequests:
+			return // a failed look for good (the job is gone, or no longer ours)
+		}
+		wait = o.next(wait)
 	}
 }
 

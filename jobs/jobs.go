@@ -7,7 +7,9 @@
 // when Submit is called is not taken back; it arrives before any event of the newer prompt:
 // each object's events reach the Publisher one at a time, in order.) Each job is started and
 // polled with the SegmentAPI of the user who made the prompt, never with anyone else's
-// credentials.
+// credentials. A superseded job that was already started is still looked at, silently, until it
+// ends, and holds its user's turn (Options.UserJobs) until then: CDF cannot cancel a job, so a
+// burst of refinements runs one job after another, each on the newest prompt when it starts.
 //
 // One user cannot crowd out the others: each user has at most Options.UserJobs jobs in flight
 // and starts at most Options.UserRate a second; their further prompts wait in a queue of their

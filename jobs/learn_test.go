@@ -143,3 +143,52 @@ func TestLearntScheduleStillBacksOffOn429(t *testing.T) {
 		}
 	})
 }
+
+// TestSupersededJobHoldsTheTurn: a burst of refinements on one object while its job runs, with
+// one job in flight per user. The running job is followed silently to its end before the next
+// starts, the prompts in between never start a job, and the newest one starts as soon as the
+// running job is seen done.
+func TestSupersededJobHoldsTheTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(jobs.Options{UserJobs: 1, FirstPoll: 50 * time.Millisecond, Backoff: 1})
+		defer h.m.Close()
+		first := &timedAPI{clock: h.clock, d: 500 * time.Millisecond}
+		mustSubmit(t, h.m, first, task(1))
+		var between []*fakeAPI
+		for v := 2; v <= 4; v++ {
+			runUntil(t, h.clock, time.Duration(v-1)*120*time.Millisecond)
+			api := &fakeAPI{clock: h.clock, post: posts(ok(job(int64(v), cdf.JobQueued))), get: script(ok(completedJob(int64(v))))}
+			between = append(between, api)
+			mustSubmit(t, h.m, api, task(v))
+		}
+		runUntil(t, h.clock, 400*time.Millisecond)
+		last := &timedAPI{clock: h.clock, d: 100 * time.Millisecond}
+		mustSubmit(t, h.m, last, task(5))
+		settle(t, h.clock)
+
+		for i, api := range between[:] {
+			if n := len(api.postTimes()); n != 0 {
+				t.Errorf("prompt version %d, replaced while it waited, started %d jobs", i+2, n)
+			}
+		}
+		seenDone := first.getTimes()
+		if len(seenDone) == 0 || seenDone[len(seenDone)-1] < first.d {
+			t.Fatalf("the superseded job was looked at %v, never after its end at %v", seenDone, first.d)
+		}
+		last.mu.Lock()
+		posted := last.posted
+		last.mu.Unlock()
+		if want := first.d; posted < want || posted > want+60*time.Millisecond {
+			t.Errorf("the newest prompt's job started at %v, want soon after the running job ended at %v", posted, want)
+		}
+		for _, e := range h.rec.all(t) {
+			if e.Version != 1 && e.Version != 5 {
+				t.Errorf("an event of version %d, which never started a job: %+v", e.Version, e)
+			}
+		}
+		evs := h.rec.all(t)
+		if n := len(evs); n == 0 || evs[n-1].Version != 5 || evs[n-1].Status != jobs.StatusDone {
+			t.Errorf("last event %+v, want version 5 done", evs[len(evs)-1])
+		}
+	})
+}
