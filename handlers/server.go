@@ -163,6 +163,7 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.Static != nil {
 		e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(cfg.Static))))
+		e.GET("/favicon.ico", echo.WrapHandler(staticHandler(cfg.Static))) // browsers ask for it on every page
 	}
 
 	e.GET("/signin", s.signInPage)
@@ -184,7 +185,8 @@ func New(cfg Config) http.Handler {
 	app.POST("/api/images/:id/annotations/:annotationId", s.updateAnnotation)
 	app.POST("/api/images/:id/annotations/:annotationId/delete", s.deleteAnnotation)
 	app.GET("/api/images/:id/annotations/:annotationId/provenance", s.annotationProvenance)
-	app.GET("/ws", s.socket)
+	// The socket route limits upgrades before looking the login session up (see limitUpgrades).
+	e.GET("/ws", s.socket, s.limitUpgrades, s.requireUser)
 	if cfg.Rooms != nil {
 		app.GET("/rooms", s.roomsPage)
 		app.POST("/rooms", s.createRoom)

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"hash/fnv"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,6 +40,19 @@ type SocketLimits struct {
 	// PingInterval is how often the server pings; a client that has not answered (with a
 	// pong, or any message) within 10/9 of it is dropped. Default 54 s.
 	PingInterval time.Duration
+	// Upgrades is how many sockets a second one user may open on average, UpgradeBurst how
+	// many at once (every tab reconnecting after a restart). The next upgrade is refused with
+	// 429 and Retry-After before anything is looked up for it, so a client cut off and
+	// reconnecting in a loop costs the others next to nothing. Defaults 5 a second (an
+	// annotator paging through images quickly opens about one a second), bursts of 30.
+	Upgrades     float64
+	UpgradeBurst int
+	// AnonymousUpgrades and AnonymousBurst bound the same per client address for upgrades
+	// without a valid sign-in, counted before the login session is looked up. Signed-in
+	// upgrades do not count, so the users behind one proxy are not limited together.
+	// Defaults 2 a second, bursts of 20.
+	AnonymousUpgrades float64
+	AnonymousBurst    int
 }
 
 func (l SocketLimits) withDefaults() SocketLimits {
@@ -56,6 +71,18 @@ func (l SocketLimits) withDefaults() SocketLimits {
 	if l.PingInterval <= 0 {
 		l.PingInterval = 54 * time.Second
 	}
+	if l.Upgrades <= 0 {
+		l.Upgrades = 5
+	}
+	if l.UpgradeBurst <= 0 {
+		l.UpgradeBurst = 30
+	}
+	if l.AnonymousUpgrades <= 0 {
+		l.AnonymousUpgrades = 2
+	}
+	if l.AnonymousBurst <= 0 {
+		l.AnonymousBurst = 20
+	}
 	return l
 }
 
@@ -64,9 +91,12 @@ func (l SocketLimits) pongWait() time.Duration { return l.PingInterval * 10 / 9 
 
 // Messages of a socket closed for breaking a limit.
 const (
-	errTooManySockets = "Too many open connections: at most %d live views per user; close some tabs or windows and reload."
-	msgTooManyInbound = "Too many messages: this connection sends commands over HTTP, and the socket is closed. Reload the page."
-	reasonTooMany     = "too many messages"
+	errTooManySockets  = "Too many open connections: at most %d live views per user; close some tabs or windows and reload."
+	msgTooManyInbound  = "Too many messages: this connection sends commands over HTTP, and the socket is closed. Reload the page."
+	errTooManyUpgrades = "Reconnecting too often: at most %d new live connections at once and %g a second per user. " +
+		"The page reconnects by itself; try again in %d s."
+	errTooManyAnonymous = "Too many connection attempts without a sign-in from this address. Sign in, then try again in %d s."
+	reasonTooMany       = "too many messages"
 )
 
 // socketMessage is the JSON envelope of every WebSocket message.
@@ -124,6 +154,122 @@ type sockets struct {
 	mu        sync.Mutex
 	bySession map[string]map[*liveSocket]struct{}
 	byUser    map[string]int
+
+	// Upgrades by user, and by client address without a sign-in (see SocketLimits).
+	upgrades, anonymous buckets
+}
+
+// buckets is a token bucket per key (a user, an address). Keys whose bucket has filled up
+// again are forgotten now and then, so keys come and go without growing the map.
+type buckets struct {
+	mu    sync.Mutex
+	byKey map[string]*bucket
+	swept time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take takes a token from key's bucket (rate a second, at most burst) at now. Without a
+// token it takes nothing and returns false and how long until there is one.
+func (b *buckets) take(key string, now time.Time, rate float64, burst int) (bool, time.Duration) {
+	return b.use(key, now, rate, burst, true)
+}
+
+// peek is take without taking.
+func (b *buckets) peek(key string, now time.Time, rate float64, burst int) (bool, time.Duration) {
+	return b.use(key, now, rate, burst, false)
+}
+
+func (b *buckets) use(key string, now time.Time, rate float64, burst int, take bool) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	full := float64(burst)
+	if b.byKey == nil {
+		b.byKey = map[string]*bucket{}
+	}
+	if now.Sub(b.swept) > time.Minute {
+		b.swept = now
+		for k, v := range b.byKey {
+			if v.tokens+now.Sub(v.last).Seconds()*rate >= full {
+				delete(b.byKey, k)
+			}
+		}
+	}
+	k := b.byKey[key]
+	if k == nil {
+		k = &bucket{tokens: full, last: now}
+		b.byKey[key] = k
+	}
+	k.tokens = min(full, k.tokens+now.Sub(k.last).Seconds()*rate)
+	k.last = now
+	if k.tokens < 1 {
+		return false, time.Duration((1 - k.tokens) / rate * float64(time.Second))
+	}
+	if take {
+		k.tokens--
+	}
+	return true, 0
+}
+
+// retryAfter answers a refused upgrade's Retry-After header and returns its whole seconds.
+func retryAfter(c echo.Context, wait time.Duration) int {
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	return secs
+}
+
+// limitUpgrades goes before requireUser on the socket route, so that a refused upgrade costs
+// no store read: an address over its budget of upgrades without a sign-in is refused, and so
+// is a browser (known by its cookies) over the per-user budget; the user's own budget is
+// spent after sign-in (admitUpgrade). An upgrade that turns out to have no sign-in spends
+// from its address's budget.
+func (s *server) limitUpgrades(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		addr := clientAddress(r)
+		l := s.limits
+		now := time.Now()
+		if ok, wait := s.sockets.anonymous.peek(addr, now, l.AnonymousUpgrades, l.AnonymousBurst); !ok {
+			return newProblem(http.StatusTooManyRequests, errTooManyAnonymous, retryAfter(c, wait))
+		}
+		if cookies := r.Header.Values("Cookie"); len(cookies) > 0 {
+			h := fnv.New64a()
+			for _, v := range cookies {
+				_, _ = io.WriteString(h, v)
+			}
+			key := "cookies:" + strconv.FormatUint(h.Sum64(), 36)
+			if ok, wait := s.sockets.upgrades.take(key, now, l.Upgrades, l.UpgradeBurst); !ok {
+				return newProblem(http.StatusTooManyRequests, errTooManyUpgrades, l.UpgradeBurst, l.Upgrades, retryAfter(c, wait))
+			}
+		}
+		err := next(c)
+		if userOf(c).ID == "" {
+			s.sockets.anonymous.take(addr, time.Now(), l.AnonymousUpgrades, l.AnonymousBurst)
+		}
+		return err
+	}
+}
+
+// clientAddress is the connection's address without its port: forwarding headers are not
+// trusted, as anyone can send them.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// admitUpgrade spends one of the user's upgrades, or refuses with 429 and Retry-After.
+func (s *server) admitUpgrade(c echo.Context) error {
+	l := s.limits
+	if ok, wait := s.sockets.upgrades.take("user:"+userOf(c).ID, time.Now(), l.Upgrades, l.UpgradeBurst); !ok {
+		return newProblem(http.StatusTooManyRequests, errTooManyUpgrades, l.UpgradeBurst, l.Upgrades, retryAfter(c, wait))
+	}
+	return nil
 }
 
 // liveSocket is one open WebSocket as sockets sees it.
@@ -207,6 +353,9 @@ func (s *liveSocket) endedWith() (string, bool) {
 // socket streams a room's events: a snapshot first, then every live event. Slow clients are
 // dropped by the hub and reconnect; their snapshot brings them up to date.
 func (s *server) socket(c echo.Context) error {
+	if err := s.admitUpgrade(c); err != nil {
+		return err
+	}
 	room := c.QueryParam("room")
 	if roomID, ok := strings.CutPrefix(room, "room:"); ok && s.Rooms != nil {
 		return s.roomSocket(c, roomID)

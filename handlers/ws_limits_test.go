@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,8 @@ func TestSocketMessageRate(t *testing.T) {
 }
 
 func TestSocketsPerUser(t *testing.T) {
-	a := setup(t, options{socketLimits: handlers.SocketLimits{PerUser: 3}})
+	// Upgrades are not rate limited here: the loop below dials until the place is free.
+	a := setup(t, options{socketLimits: handlers.SocketLimits{PerUser: 3, Upgrades: 1e6, UpgradeBurst: 1e6}})
 	var open []*websocket.Conn
 	for range 3 {
 		open = append(open, a.openImageSocket(t, "square.jpg"))
@@ -149,8 +151,85 @@ func TestSocketsPerUser(t *testing.T) {
 	}
 }
 
+// TestSocketUpgradeRate: a user who opens sockets faster than the limit (a client cut off
+// and reconnecting in a loop) is refused with 429, a message saying what the limit is and
+// Retry-After, before anything else is done; another user is not; and once Retry-After has
+// passed the user connects again.
+func TestSocketUpgradeRate(t *testing.T) {
+	a := setup(t, options{socketLimits: handlers.SocketLimits{Upgrades: 0.5, UpgradeBurst: 3}})
+	room := fmt.Sprintf("image:%d", a.files["square.jpg"])
+	for range 3 {
+		a.openImageSocket(t, "square.jpg").Close()
+	}
+	conn, res, err := a.dialTB(t, room)
+	if err == nil {
+		conn.Close()
+		t.Fatal("a fourth upgrade within the burst of 3 was accepted")
+	}
+	if res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("fourth upgrade: %v (%v), want 429", res, err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(body), "Reconnecting too often: at most 3 new live connections at once and 0.5 a second per user") {
+		t.Errorf("refusal %q does not say what the limit is", body)
+	}
+	wait, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > 2 {
+		t.Errorf("Retry-After %q, want 1 or 2 seconds (one upgrade every 2 s)", res.Header.Get("Retry-After"))
+	}
+	// Nothing was looked up for the refused upgrade: it did not even need the file to exist.
+	if _, res, _ := a.dialTB(t, "image:999999"); res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("an upgrade for a missing file while over the limit: %v, want 429", res)
+	}
+
+	a.signIn(t, "Other").openImageSocket(t, "square.jpg")
+	// The limit is the user's, not the browser's: the same user signed in elsewhere is
+	// refused too.
+	if _, res, _ := a.signIn(t, "Tester").dialTB(t, room); res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the same user in another browser: %v, want 429", res)
+	}
+
+	time.Sleep(time.Duration(wait)*time.Second + 100*time.Millisecond)
+	a.openImageSocket(t, "square.jpg")
+}
+
+// TestSocketAnonymousUpgradeRate: upgrades without a sign-in are refused with 401 until the
+// address has spent its budget, then with 429 before the session is looked up; signed-in
+// upgrades from the same address spend nothing of it.
+func TestSocketAnonymousUpgradeRate(t *testing.T) {
+	a := setup(t, options{socketLimits: handlers.SocketLimits{AnonymousUpgrades: 0.1, AnonymousBurst: 3}})
+	room := fmt.Sprintf("image:%d", a.files["square.jpg"])
+	for range 5 {
+		a.openImageSocket(t, "square.jpg").Close()
+	}
+	u := "ws" + strings.TrimPrefix(a.url, "http") + "/ws?room=" + room
+	anon := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	for i := range 4 {
+		conn, res, err := anon.Dial(u, http.Header{"Origin": {a.url}})
+		if err == nil {
+			conn.Close()
+			t.Fatal("an upgrade without a sign-in was accepted")
+		}
+		want := http.StatusUnauthorized
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if res == nil || res.StatusCode != want {
+			t.Fatalf("upgrade %d without a sign-in: %v, want %d", i+1, res, want)
+		}
+		if i == 3 {
+			body, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(body), "Too many connection attempts without a sign-in from this address") || res.Header.Get("Retry-After") == "" {
+				t.Errorf("refusal %q (Retry-After %q) does not say why", body, res.Header.Get("Retry-After"))
+			}
+		}
+	}
+}
+
 func TestSocketPingDeadline(t *testing.T) {
-	a := setup(t, options{socketLimits: handlers.SocketLimits{PingInterval: 50 * time.Millisecond}})
+	// The pong is due within a ninth of the interval after the ping: 100 ms here, which a
+	// loaded machine keeps (at 50 ms, with 5.5 ms, it did not always).
+	a := setup(t, options{socketLimits: handlers.SocketLimits{PingInterval: 900 * time.Millisecond}})
 
 	// A client that answers pings stays through many ping periods and still gets events.
 	alive := a.openImageSocket(t, "square.jpg")
@@ -171,7 +250,7 @@ func TestSocketPingDeadline(t *testing.T) {
 			events <- m
 		}
 	}()
-	for range 6 { // 6 pings: over five times the server's pong deadline
+	for range 4 { // 4 pings: over three times the server's pong deadline
 		select {
 		case <-pings:
 		case err := <-readErr:
@@ -238,7 +317,8 @@ func TestSlowSocketDroppedRoomUnaffected(t *testing.T) {
 // BenchmarkFanOutUnderFlood measures how long a room event takes to reach the other members'
 // sockets (p50, p99 over every member and event) with no flood, with one client flooding its
 // socket with messages under the default limits (it is cut off and reconnects), and with the
-// rate limit lifted. Run: go test -run '^$' -bench FanOut -benchtime 1x ./handlers/
+// rate limit lifted; the flooding client dials again whenever it is cut off or refused, up to
+// 300 times a second. Run: go test -run '^$' -bench FanOut -benchtime 1x ./handlers/
 func BenchmarkFanOutUnderFlood(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -247,21 +327,26 @@ func BenchmarkFanOutUnderFlood(b *testing.B) {
 	}{
 		{"no-flood", false, handlers.SocketLimits{PerUser: 1000}},
 		{"flood-limited", true, handlers.SocketLimits{PerUser: 1000}},
-		{"flood-unlimited", true, handlers.SocketLimits{PerUser: 1000, MessageRate: 1e12, MessageBurst: 1 << 30}},
+		{"flood-no-upgrade-limit", true, handlers.SocketLimits{PerUser: 1000, Upgrades: 1e9, UpgradeBurst: 1 << 30}},
+		{"flood-unlimited", true, handlers.SocketLimits{PerUser: 1000, MessageRate: 1e12, MessageBurst: 1 << 30, Upgrades: 1e9, UpgradeBurst: 1 << 30}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				p50, p99, cut := fanOut(b, tc.flood, tc.limits)
+				start := time.Now()
+				p50, p99, cut, dials, refused := fanOut(b, tc.flood, tc.limits)
+				secs := time.Since(start).Seconds()
 				b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
 				b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 				b.ReportMetric(float64(cut), "flood-cutoffs")
+				b.ReportMetric(float64(dials)/secs, "upgrades/s")
+				b.ReportMetric(float64(refused)/secs, "refused/s")
 			}
 		})
 	}
 }
 
-func fanOut(b *testing.B, flood bool, limits handlers.SocketLimits) (p50, p99 time.Duration, cutoffs int) {
-	const members, events = 8, 500
+func fanOut(b *testing.B, flood bool, limits handlers.SocketLimits) (p50, p99 time.Duration, cutoffs, dials, refused int) {
+	const members, events, floodDials = 8, 500, 300
 	a := setup(b, options{socketLimits: limits})
 	room := handlers.ImageKey("local:tester", a.files["square.jpg"])
 	var conns []*websocket.Conn
@@ -275,11 +360,25 @@ func fanOut(b *testing.B, flood bool, limits handlers.SocketLimits) (p50, p99 ti
 		go func() {
 			defer wg.Done()
 			msg := []byte(strings.Repeat("f", 1<<10))
+			// At most floodDials a second: a client in a reconnect loop, the same rate
+			// whether it is refused or not.
+			pace := time.NewTicker(time.Second / floodDials)
+			defer pace.Stop()
 			for {
-				conn, _, err := a.dialTB(b, fmt.Sprintf("image:%d", a.files["square.jpg"]))
-				if err != nil {
+				select {
+				case <-stop:
 					return
+				case <-pace.C:
 				}
+				conn, res, err := a.dialTB(b, fmt.Sprintf("image:%d", a.files["square.jpg"]))
+				if err != nil {
+					if res == nil || res.StatusCode != http.StatusTooManyRequests {
+						return
+					}
+					refused++
+					continue
+				}
+				dials++
 				go func() { _, _, _ = conn.ReadMessage() }() // drain so its close is seen
 				for {
 					select {
@@ -332,5 +431,5 @@ func fanOut(b *testing.B, flood bool, limits handlers.SocketLimits) (p50, p99 ti
 		b.Fatalf("%d latencies, want %d: a member was dropped", len(lat), members*events)
 	}
 	slices.Sort(lat)
-	return lat[len(lat)/2], lat[len(lat)*99/100], cutoffs
+	return lat[len(lat)/2], lat[len(lat)*99/100], cutoffs, dials, refused
 }
