@@ -33,6 +33,7 @@ type config struct {
 	runDelay           time.Duration
 	unsafeLocalSignIn  bool
 	standInVision      string
+	standInFaults      float64 // local mode: share of the stand-in's API requests faulted (cdflocal.SoakFaults)
 	maxPixels          int64
 	budget, jobTimeout time.Duration
 
@@ -111,6 +112,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.publicURL = strings.TrimRight(c.publicURL, "/")
 	c.cdfURL = strings.TrimRight(c.cdfURL, "/")
+	if c.standInFaults < 0 || c.standInFaults > 1 {
+		return c, fmt.Errorf("-standin-faults %g: give a share of requests between 0 and 1, e.g. 0.05", c.standInFaults)
+	}
 	if _, err := cdflocal.ParseVision(c.standInVision); err != nil {
 		return c, fmt.Errorf("-standin-vision: %w", err)
 	}
@@ -159,6 +163,7 @@ func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def
 	fl.DurationVar(&c.queueDelay, "queue-delay", 150*time.Millisecond, "local mode: how long a segment job stays queued")
 	fl.DurationVar(&c.runDelay, "run-delay", 0, "local mode: least time a segment job runs")
 	fl.StringVar(&c.standInVision, "standin-vision", "on", "local mode: how the stand-in plays CDF's vision API: on, or retired-404, retired-410, retired-403 to try the move to Lasso's engine by hand")
+	fl.Float64Var(&c.standInFaults, "standin-faults", 0, "local mode: share (0..1) of the stand-in's API requests that fail as CDF does on a bad day: 429 storms, 5xx, slow answers, dropped connections, failed job starts, expired tokens (for cmd/soak)")
 	fl.BoolVar(&c.unsafeLocalSignIn, "unsafe-local-signin-on-network", env("LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK", "") == "true", "local mode: allow listening on a non-loopback address, where anybody who reaches it can sign in by typing a name (env LASSO_UNSAFE_LOCAL_SIGNIN_ON_NETWORK=true)")
 	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
 	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")

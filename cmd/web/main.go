@@ -392,6 +392,7 @@ func startStandIn(ctx context.Context, cfg config, engine cdflocal.Segmenter) (*
 		RunDelay:   cfg.runDelay,
 		Engine:     engine,
 		Vision:     cfg.standInVision,
+		Faults:     standInFaults(cfg.standInFaults),
 		// Icons follow -max-pixels too, and with it the decode budget it implies.
 		MaxImagePixels: cfg.maxPixels,
 		// The stand-in's annotations live beside Lasso's own data, so local mode keeps them.
@@ -418,6 +419,14 @@ func startStandIn(ctx context.Context, cfg config, engine cdflocal.Segmenter) (*
 			cleanup()
 		},
 	}, nil
+}
+
+// standInFaults is the stand-in's fault injection for -standin-faults: none at 0.
+func standInFaults(rate float64) func(*http.Request) *cdflocal.Fault {
+	if rate <= 0 {
+		return nil
+	}
+	return cdflocal.SoakFaults(rate, uint64(time.Now().UnixNano()))
 }
 
 // imageFolder is the stand-in's image folder: the one given, or a temporary copy of the
