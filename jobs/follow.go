@@ -145,10 +145,17 @@ func (f *follow) run() {
 		}
 		return interval
 	}
+	// step is the wait after a look that did not end the job.
+	step := func() time.Duration {
+		if plan == nil {
+			interval = o.next(interval)
+		}
+		return wait()
+	}
 	w := wait()
 	for {
 		if !f.sleep(w) {
-			f.drain(started, w)
+			f.drain(started, step)
 			return
 		}
 		j, err := f.api.SegmentJob(f.ctx, f.jobID)
@@ -161,13 +168,10 @@ func (f *follow) run() {
 			if f.observe(j) {
 				return
 			}
-			if plan == nil {
-				interval = o.next(interval)
-			}
-			w = wait()
+			w = step()
 		case f.ctx.Err() != nil:
 			f.stopped()
-			f.drain(started, w)
+			f.drain(started, step)
 			return
 		case cdf.StatusCode(err) == http.StatusTooManyRequests:
 			f.throttled = true
@@ -176,10 +180,7 @@ func (f *follow) run() {
 		case err == nil || transient(err):
 			// Polling is idempotent: a 5xx, a transport error or an empty answer only costs a
 			// look, and the deadline bounds how long this can go on.
-			if plan == nil {
-				interval = o.next(interval)
-			}
-			w = wait()
+			w = step()
 		default:
 			f.fail(pollFailure(err))
 			return
@@ -193,20 +194,20 @@ func (f *follow) run() {
 // work, and a burst of refinement clicks must not pile up jobs that slow the newest one down.
 // Prompts that come meanwhile wait for the turn, each newer one taking the place of the one
 // before, so they are dropped before they cost anything. A backend that drops a job whose
-// follower has gone (vision.Local) answers that it failed at the first look. The looks go on
-// every wait (at least FirstPoll, growing by Backoff), up to the follow's deadline or Close.
-func (f *follow) drain(started time.Time, wait time.Duration) {
+// follower has gone (vision.Local) answers that it failed at the first look. The looks keep
+// the follow's schedule (step gives the wait before the next), since the newest prompt waits
+// for this one's end; they go on up to the follow's deadline or Close.
+func (f *follow) drain(started time.Time, step func() time.Duration) {
 	if f.jobID == 0 || f.user == nil || !errors.Is(context.Cause(f.ctx), errSuperseded) {
 		return
 	}
 	o, m := f.m.opts, f.m
-	wait = max(wait, o.FirstPoll)
 	for {
 		now := o.Clock.Now()
 		if !now.Before(f.deadline) {
 			return
 		}
-		t := o.Clock.NewTimer(min(wait, f.deadline.Sub(now)))
+		t := o.Clock.NewTimer(min(step(), f.deadline.Sub(now)))
 		select {
 		case <-t.C():
 		case <-m.ctx.Done():
@@ -222,10 +223,11 @@ func (f *follow) drain(started time.Time, wait time.Duration) {
 			return
 		case m.ctx.Err() != nil:
 			return
-		case err != nil && !transient(err) && cdf.StatusCode(err) != http.StatusTooManyRequests:
-			return // a failed look for good (the job is gone, or no longer ours)
+		case err != nil && (!transient(err) || cdf.StatusCode(err) == http.StatusTooManyRequests):
+			// A failed look for good (the job is gone, or no longer ours), or CDF throttling:
+			// silent looks must not add to its load.
+			return
 		}
-		wait = o.next(wait)
 	}
 }
 
