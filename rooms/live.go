@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lassoteam/lasso/cdf"
@@ -403,6 +404,43 @@ type JobPublisher struct {
 	Hub   interface {
 		Publish(room, typ string, data any) (hub.Message, error)
 	}
+	// Following, when set, learns which room objects' jobs this process follows (those
+	// with a queued or running event), for KeepJobs to hold their leases.
+	Following *Following
+}
+
+// Following is the set of room objects whose jobs this process follows. It is safe for
+// concurrent use.
+type Following struct {
+	mu   sync.Mutex
+	keys map[store.ObjectKey]bool
+}
+
+// NewFollowing returns an empty set.
+func NewFollowing() *Following { return &Following{keys: map[store.ObjectKey]bool{}} }
+
+func (f *Following) set(k store.ObjectKey, on bool) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if on {
+		f.keys[k] = true
+	} else {
+		delete(f.keys, k)
+	}
+}
+
+// Keys returns the objects followed now.
+func (f *Following) Keys() []store.ObjectKey {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]store.ObjectKey, 0, len(f.keys))
+	for k := range f.keys {
+		out = append(out, k)
+	}
+	return out
 }
 
 // Publish implements jobs.Publisher.
@@ -425,7 +463,9 @@ func (p JobPublisher) Publish(room, typ string, data any) (hub.Message, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
 	err := p.Store.SetJob(ctx, roomID, fileID, objectID, ev.Version, ev.JobID, ev.Backend, string(ev.Status), ev.Error, segments, box, time.Now())
+	p.Following.set(key, err == nil && (string(ev.Status) == store.StatusQueued || string(ev.Status) == store.StatusRunning))
 	if errors.Is(err, store.ErrStale) {
 		return hub.Message{}, nil // a newer prompt exists: this result must not land
 	}
@@ -460,6 +500,41 @@ func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, s
 	if err != nil {
 		return fmt.Errorf("rooms: pending jobs: %w", err)
 	}
+	return s.resume(ctx, pending, apiFor)
+}
+
+// KeepJobs is Resume for one of several replicas sharing the rooms, until ctx ends: every
+// third of lease it renews, as owner, the leases of the jobs this process follows, and
+// claims and follows the jobs nobody holds any more (their replica died). following must be
+// the JobPublisher's.
+func (s *Service) KeepJobs(ctx context.Context, owner string, lease time.Duration, following *Following,
+	apiFor func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error), onErr func(error)) {
+	t := time.NewTicker(lease / 3)
+	defer t.Stop()
+	for {
+		now := s.now()
+		if err := s.store.LeaseJobs(ctx, owner, now.Add(lease), following.Keys()); err != nil {
+			onErr(err)
+		}
+		orphans, err := s.store.ClaimJobs(ctx, owner, now, now.Add(lease))
+		if err != nil {
+			onErr(err)
+		}
+		for _, o := range orphans {
+			following.set(store.ObjectKey{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID}, true)
+		}
+		if err := s.resume(ctx, orphans, apiFor); err != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) resume(ctx context.Context, pending []store.Object, apiFor func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error)) error {
 	for _, o := range pending {
 		api, err := apiFor(ctx, o.SessionID)
 		if err != nil {
@@ -475,8 +550,9 @@ func (s *Service) Resume(ctx context.Context, apiFor func(ctx context.Context, s
 			Room: Key(o.RoomID), ObjectID: taskObject(o.FileID, o.ObjectID), Version: o.Version,
 			User: o.AuthorName, UserID: o.AuthorID, FileID: o.FileID, JobID: o.JobID,
 		}
-		if o.Backend == jobs.BackendLocal {
-			// An in-process job died with the process: run the stored prompt again.
+		if o.Backend == jobs.BackendLocal || o.JobID == 0 {
+			// An in-process job died with the process, or the process died before its job
+			// started (only ClaimJobs returns these): run the stored prompt again.
 			if t.Request, err = storedRequest(o); err != nil {
 				return fmt.Errorf("rooms: resume object %s: %w", o.ObjectID, err)
 			}

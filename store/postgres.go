@@ -74,7 +74,7 @@ func (p *Postgres) Sessions() Sessions { return sqlSessions{p.db} }
 func (p *Postgres) PendingLogins() PendingLogins { return sqlPending{p.db} }
 
 // Rooms returns the room store.
-func (p *Postgres) Rooms() Rooms { return sqlRooms{p.db} }
+func (p *Postgres) Rooms() Rooms { return sqlRooms{db: p.db, pg: true} }
 
 // Outbox returns the outbox of annotation writes.
 func (p *Postgres) Outbox() Outbox { return sqlOutbox{db: p.db, pg: true} }

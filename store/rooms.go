@@ -277,6 +277,16 @@ type Rooms interface {
 	// PendingJobs returns the objects, in open rooms and not deleted, whose job is queued or
 	// running (JobID set), so that a restarted server can follow those jobs to the end.
 	PendingJobs(ctx context.Context) ([]Object, error)
+	// LeaseJobs holds, for owner until until, the leases of those of the objects whose job
+	// is still to start, queued or running at their current version: the jobs one replica
+	// follows.
+	LeaseJobs(ctx context.Context, owner string, until time.Time, keys []ObjectKey) error
+	// ClaimJobs is PendingJobs for one of several replicas, with the prompts whose job has not
+	// started yet (no status; queued without a JobID) among them: it returns those nobody holds at now (their lease ran out, or none was taken and the object has not
+	// changed for as long as a lease lasts, until−now), leased to owner until until. Of
+	// concurrent claimers, each job goes to one. ErrInvalid if owner is empty or until is not
+	// after now.
+	ClaimJobs(ctx context.Context, owner string, now, until time.Time) ([]Object, error)
 }
 
 // prepareRoom fills CreateRoom's defaults into r and creator and checks both against the

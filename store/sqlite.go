@@ -99,7 +99,7 @@ func (s *SQLite) Sessions() Sessions { return sqlSessions{s.db} }
 func (s *SQLite) PendingLogins() PendingLogins { return sqlPending{s.db} }
 
 // Rooms returns the room store.
-func (s *SQLite) Rooms() Rooms { return sqlRooms{s.db} }
+func (s *SQLite) Rooms() Rooms { return sqlRooms{db: s.db} }
 
 // Outbox returns the outbox of annotation writes.
 func (s *SQLite) Outbox() Outbox { return sqlOutbox{db: s.db} }

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,7 +17,12 @@ import (
 // busy timeout instead of interleaving. The single statements that decide races (the
 // PutPrompt upsert, the version-guarded SetJob update) are atomic on their own too, so the
 // same SQL is correct under PostgreSQL's READ COMMITTED.
-type sqlRooms struct{ db *sql.DB }
+//
+// pg says the database is PostgreSQL (see sqlOutbox).
+type sqlRooms struct {
+	db *sql.DB
+	pg bool
+}
 
 // querier is what *sql.DB and *sql.Tx have in common.
 type querier interface {
@@ -720,6 +727,46 @@ func (q sqlRooms) RoomObjects(ctx context.Context, roomID string) ([]Object, err
 	if err != nil {
 		return nil, fmt.Errorf("store: list room objects: %w", err)
 	}
+	return objs, nil
+}
+
+func (q sqlRooms) LeaseJobs(ctx context.Context, owner string, until time.Time, keys []ObjectKey) error {
+	if owner == "" {
+		return fmt.Errorf("store: lease jobs: %w: no owner", ErrInvalid)
+	}
+	for _, k := range keys {
+		if _, err := q.db.ExecContext(ctx, `UPDATE room_objects SET lease_owner = ?, lease_until = ?
+			WHERE room_id = ? AND file_id = ? AND object_id = ? AND status IN ('', ?, ?) AND deleted_at IS NULL`,
+			owner, toMicros(until), k.RoomID, k.FileID, k.ObjectID, StatusQueued, StatusRunning); err != nil {
+			return fmt.Errorf("store: lease jobs: %w", err)
+		}
+	}
+	return nil
+}
+
+func (q sqlRooms) ClaimJobs(ctx context.Context, owner string, now, until time.Time) ([]Object, error) {
+	if owner == "" || !until.After(now) {
+		return nil, fmt.Errorf("store: claim jobs: %w: owner %q, lease of %v", ErrInvalid, owner, until.Sub(now))
+	}
+	lock := ""
+	if q.pg {
+		lock = " FOR UPDATE OF o SKIP LOCKED"
+	}
+	// One statement (see sqlOutbox.Claim).
+	objs, err := queryObjects(ctx, q.db, `UPDATE room_objects SET lease_owner = ?, lease_until = ?
+		WHERE (room_id, file_id, object_id) IN (SELECT o.room_id, o.file_id, o.object_id FROM room_objects o
+			JOIN rooms r ON r.id = o.room_id
+			WHERE o.status IN ('', ?, ?) AND o.deleted_at IS NULL AND r.closed_at IS NULL
+			AND (o.lease_until <= ? OR (o.lease_until IS NULL AND o.updated_at <= ?))
+			ORDER BY o.updated_at, o.room_id, o.file_id, o.object_id LIMIT 100`+lock+`)
+		RETURNING `+objectColumns(""),
+		owner, toMicros(until), StatusQueued, StatusRunning, now.UnixMicro(), now.Add(-until.Sub(now)).UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("store: claim jobs: %w", err)
+	}
+	slices.SortFunc(objs, func(a, b Object) int {
+		return cmp.Or(a.UpdatedAt.Compare(b.UpdatedAt), cmp.Compare(a.RoomID, b.RoomID), cmp.Compare(a.FileID, b.FileID), cmp.Compare(a.ObjectID, b.ObjectID))
+	})
 	return objs, nil
 }
 

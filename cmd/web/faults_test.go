@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		lease, _ := time.ParseDuration(os.Getenv(appLeaseEnv)) // the replica tests' short leases
+		if lease > 0 {
+			jobLease = lease
+		}
 		tuneWriter = func(w *rooms.Writer) {
 			w.Timeout = timeout
 			w.Backoff = func(n int) time.Duration { return min(25*time.Millisecond<<min(n, 10), 400*time.Millisecond) }

@@ -44,6 +44,10 @@ import (
 // tests, which shorten the writer's call timeout and backoff to fit a fault-injection run.
 var tuneWriter func(*rooms.Writer)
 
+// jobLease is how long a replica's hold on the jobs it follows lasts without renewal: when it
+// dies, another replica takes its jobs up after at most this long. Tests shorten it.
+var jobLease = 15 * time.Second
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -145,7 +149,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	m.Hub(events.Stats)
 	m.Outbox(st.OutboxBacklog, 2*time.Second)
-	manager := jobs.New(m.Jobs(rooms.JobPublisher{Store: st.Rooms(), Hub: events}), jobOpts)
+	var following *rooms.Following // the jobs this replica follows, when there are several
+	if cfg.databaseURL != "" {
+		following = rooms.NewFollowing()
+	}
+	manager := jobs.New(m.Jobs(rooms.JobPublisher{Store: st.Rooms(), Hub: events, Following: following}), jobOpts)
 	defer manager.Close()
 	teams.SetJobs(manager)
 	// Accepted objects go to CDF as annotations through the store's outbox, with the session of
@@ -179,14 +187,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		<-writerDone
 	}()
 	// Jobs that were running when the server stopped are followed with their author's session.
-	err = teams.Resume(ctx, func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
+	apiFor := func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})
 		if err != nil {
 			return nil, err
 		}
 		return segmenters.For(sessionID, c.Vision, c.Files), nil
-	})
-	if err != nil {
+	}
+	if following != nil {
+		// Replicas: each follows the jobs it started, under a lease, and takes up those of a
+		// replica that died (its own of before a restart among them) once their leases end.
+		go teams.KeepJobs(ctx, writer.Owner, jobLease, following, apiFor, func(err error) { log.Warn("keep room jobs", "err", err) })
+	} else if err := teams.Resume(ctx, apiFor); err != nil {
 		log.Warn("resume room jobs", "err", err)
 	}
 

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,8 +228,22 @@ func TestReplicasBehindNginx(t *testing.T) {
 	dbURL := pgtest.Shared(t).NewDatabase(t)
 	op := startProvider(t, nil)
 	faults := newAnnotationFaults(0.1, 3*writeTimeout, 20261204)
+	// Jobs take no time, except in one batch, where each runs 3 s so that a replica dies with
+	// its jobs under way.
+	var slowJobs atomic.Bool
 	standIn, err := cdflocal.New(cdflocal.Config{ImagesDir: "../../static/samples", Project: "acme", Engine: ringEngine{},
-		DataDir: t.TempDir(), Faults: faults.fault})
+		DataDir: t.TempDir(), Faults: faults.fault, RunDelay: 3 * time.Second,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			if !slowJobs.Load() {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+				return nil
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,11 +363,20 @@ func TestReplicasBehindNginx(t *testing.T) {
 	for at := 0; at < objects; at += batch {
 		group := objs[at:min(at+batch, objects)]
 		var ids []string
+		slowJobs.Store(at == 100)
 		for _, o := range group {
 			post(fmt.Sprintf("/api/rooms/%s/images/%d/objects/%s/prompt", roomID, o.file, o.id), map[string]any{
 				"version": 1, "label": o.label, "points": []map[string]any{{"x": o.x, "y": o.y, "label": 1}},
 			}, http.StatusAccepted)
 			ids = append(ids, o.id)
+		}
+		if at == 100 {
+			// Half of these jobs are B's to follow; B dies with them running in CDF. A, or B
+			// started again, takes them up once B's leases have run out.
+			time.Sleep(500 * time.Millisecond)
+			restart(1, "kill")
+			slowJobs.Store(false)
+			t.Logf("killed replica B with %d jobs running (%.1f s in)", len(ids), time.Since(began).Seconds())
 		}
 		// Half the prompts went to each replica: both watchers see every result.
 		for _, w := range watches {

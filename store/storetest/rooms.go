@@ -26,6 +26,7 @@ func runRooms(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("ObjectMeta", func(t *testing.T) { testObjectMeta(t, fresh(t)) })
 	t.Run("ImageDone", func(t *testing.T) { testImageDone(t, fresh(t)) })
 	t.Run("PendingJobs", func(t *testing.T) { testPendingJobs(t, fresh(t)) })
+	t.Run("JobLeases", func(t *testing.T) { testJobLeases(t, fresh(t)) })
 	t.Run("ClosedRoom", func(t *testing.T) { testClosedRoom(t, fresh(t)) })
 	t.Run("RoomContext", func(t *testing.T) { testRoomContext(t, fresh(t)) })
 	t.Run("Review", func(t *testing.T) { testReview(t, fresh(t)) })
@@ -978,4 +979,74 @@ func testChangeWithdrawsReview(t *testing.T, st store.Store) {
 	meta("accept taken back", nil, ptr(false), "")
 	approve()
 	meta("accepted again", nil, ptr(true), "")
+}
+
+// testJobLeases: a job followed by one replica (leased) is nobody else's until its lease runs
+// out; a job never leased is claimable once it has not changed for a lease's length; a
+// finished job is never claimed.
+func testJobLeases(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	rs := st.Rooms()
+	r := createRoom(t, st, "r")
+	at := base.Add(time.Minute)
+	for i, id := range []string{"a", "b", "c"} {
+		if _, err := rs.PutPrompt(ctx, NewPrompt(r.ID, File1, id, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.SetJob(ctx, r.ID, File1, id, 1, int64(i+1), "", store.StatusRunning, "", nil, nil, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rs.SetJob(ctx, r.ID, File1, "c", 1, 3, "", store.StatusDone, "", nil, nil, at); err != nil {
+		t.Fatal(err)
+	}
+	// d's replica died between storing the prompt and starting its job.
+	d := NewPrompt(r.ID, File1, "d", 1)
+	d.UpdatedAt = at
+	if _, err := rs.PutPrompt(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	lease := 30 * time.Second
+	key := func(id string) store.ObjectKey { return store.ObjectKey{RoomID: r.ID, FileID: File1, ObjectID: id} }
+	// Replica one follows a (and c, which has finished: its lease means nothing).
+	if err := rs.LeaseJobs(ctx, "one", at.Add(2*lease), []store.ObjectKey{key("a"), key("c")}); err != nil {
+		t.Fatalf("LeaseJobs: %v", err)
+	}
+	claimed := func(owner string, now time.Time) string {
+		t.Helper()
+		objs, err := rs.ClaimJobs(ctx, owner, now, now.Add(lease))
+		if err != nil {
+			t.Fatalf("ClaimJobs: %v", err)
+		}
+		var got []string
+		for _, o := range objs {
+			got = append(got, fmt.Sprintf("%s:%d:%s", o.ObjectID, o.JobID, o.SessionID))
+		}
+		return strings.Join(got, " ")
+	}
+	// b was never leased but changed just now: its replica may not have leased it yet.
+	if got := claimed("two", at.Add(time.Second)); got != "" {
+		t.Errorf("claimed at once: %q, want nothing", got)
+	}
+	// A lease's length later, b is orphaned; a is still one's.
+	if got := claimed("two", at.Add(lease)); got != "b:2:sess-ana d:0:sess-ana" {
+		t.Errorf("claimed after a lease's length: %q, want b, and d without a job", got)
+	}
+	if got := claimed("three", at.Add(lease+time.Second)); got != "" {
+		t.Errorf("three claimed %q while one holds a and two holds b", got)
+	}
+	// Two renews its leases on b and d, one dies: once one's lease has run out, a is another
+	// replica's, with what resuming needs.
+	if err := rs.LeaseJobs(ctx, "two", at.Add(3*lease), []store.ObjectKey{key("b"), key("d")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimed("three", at.Add(2*lease)); got != "a:1:sess-ana" {
+		t.Errorf("claimed after one's lease ran out: %q, want a", got)
+	}
+	if _, err := rs.ClaimJobs(ctx, "", at, at.Add(lease)); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ClaimJobs without an owner: %v, want ErrInvalid", err)
+	}
+	if _, err := rs.ClaimJobs(ctx, "x", at, at); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ClaimJobs with an empty lease: %v, want ErrInvalid", err)
+	}
 }
