@@ -134,6 +134,8 @@ type Manager struct {
 	// loginCookiePath scopes the sign-in binding cookies to the callback.
 	loginCookiePath string
 	locks           keyedMutex
+	// owner names this Manager among the replicas sharing the sessions, for refresh leases.
+	owner string
 }
 
 // New makes a Manager. With cfg.OIDC set it runs provider discovery now, so a wrong issuer
@@ -158,7 +160,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.OnError == nil {
 		cfg.OnError = defaultOnError
 	}
-	m := &Manager{cfg: cfg, now: cfg.Now, hc: cfg.HTTPClient}
+	m := &Manager{cfg: cfg, now: cfg.Now, hc: cfg.HTTPClient, owner: newOwner()}
 	if m.now == nil {
 		m.now = time.Now
 	}

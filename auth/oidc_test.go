@@ -36,6 +36,7 @@ type harness struct {
 	t      *testing.T
 	op     *mockoidc.MockOIDC
 	m      *auth.Manager
+	cfg    auth.Config // m's, for a second replica's Manager
 	st     *store.SQLite
 	dbPath string
 	app    *httptest.Server
@@ -104,7 +105,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.m, err = auth.New(context.Background(), auth.Config{
+	h.cfg = auth.Config{
 		Sessions:      h.st.Sessions(),
 		PendingLogins: h.st.PendingLogins(),
 		Key:           key,
@@ -123,7 +124,8 @@ func newHarness(t *testing.T, o options) *harness {
 			h.mu.Unlock()
 			http.Error(w, "sign-in failed: "+err.Error(), http.StatusBadRequest)
 		},
-	})
+	}
+	h.m, err = auth.New(context.Background(), h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +120,17 @@ func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
 	if t.RefreshToken == "" || m.oauth == nil {
 		return nil, m.endSessionWith(ctx, id, "the access token expired and there is no refresh token")
 	}
+	// Another replica may be refreshing this session: one refresh token is used once.
+	leased, err := m.cfg.Sessions.LeaseRefresh(ctx, id, m.owner, now, now.Add(m.cfg.RefreshTimeout+5*time.Second))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the session no longer exists", ErrSessionEnded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: token: %w", err)
+	}
+	if !leased {
+		return m.awaitRefresh(ctx, id, rec.Tokens)
+	}
 	// The old access token is left out so that oauth2 sees an invalid token and refreshes.
 	fresh, err := m.oauth.TokenSource(m.providerContext(ctx), &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
 	if err != nil {
@@ -148,6 +162,43 @@ func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("auth: store refreshed tokens: %w", err)
 	}
 	return next.oauth2(), nil
+}
+
+// awaitRefresh waits while another replica refreshes the session's tokens, and returns the
+// tokens it stored, until ctx ends.
+func (m *Manager) awaitRefresh(ctx context.Context, id string, old []byte) (*oauth2.Token, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("auth: another server is refreshing the access token: %w", ctx.Err())
+		case <-time.After(refreshPoll):
+		}
+		rec, err := m.cfg.Sessions.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: the session no longer exists", ErrSessionEnded)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auth: token: %w", err)
+		}
+		if bytes.Equal(rec.Tokens, old) {
+			continue
+		}
+		t, err := m.decodeTokens(rec)
+		if err != nil {
+			return nil, m.endSessionWith(ctx, id, err.Error())
+		}
+		return t.oauth2(), nil
+	}
+}
+
+// refreshPoll is how often awaitRefresh looks for the other replica's result.
+const refreshPoll = 100 * time.Millisecond
+
+// newOwner names a Manager among the replicas sharing the sessions.
+func newOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "auth-" + hex.EncodeToString(b)
 }
 
 // endSessionWith deletes the session and returns ErrSessionEnded with the reason.

@@ -301,9 +301,31 @@ func (q sqlSessions) Get(ctx context.Context, id string) (*Session, error) {
 }
 
 func (q sqlSessions) UpdateTokens(ctx context.Context, id string, tokens []byte, expiry time.Time) error {
-	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET tokens = ?, token_expiry = ? WHERE id = ?`,
-		tokens, toMicros(expiry), id)
+	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET tokens = ?, token_expiry = ?, refresh_owner = '', refresh_until = NULL
+		WHERE id = ?`, tokens, toMicros(expiry), id)
 	return rowsChanged(res, err, "update session tokens")
+}
+
+func (q sqlSessions) LeaseRefresh(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	if owner == "" || !until.After(now) {
+		return false, fmt.Errorf("store: lease refresh: %w: owner %q, lease of %v", ErrInvalid, owner, until.Sub(now))
+	}
+	// One guarded statement decides between racing replicas in both dialects.
+	res, err := q.db.ExecContext(ctx, `UPDATE sessions SET refresh_owner = ?, refresh_until = ?
+		WHERE id = ? AND (refresh_until IS NULL OR refresh_until <= ? OR refresh_owner = ?)`,
+		owner, toMicros(until), id, now.UnixMicro(), owner)
+	if err != nil {
+		return false, fmt.Errorf("store: lease refresh: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("store: lease refresh: %w", err)
+	} else if n > 0 {
+		return true, nil
+	}
+	if _, err := q.Get(ctx, id); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 func (q sqlSessions) Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {

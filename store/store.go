@@ -93,8 +93,13 @@ type Sessions interface {
 	Create(ctx context.Context, s *Session) error
 	// Get returns the session with the given id, expired or not; ErrNotFound if none.
 	Get(ctx context.Context, id string) (*Session, error)
-	// UpdateTokens replaces the encrypted token blob and its expiry; ErrNotFound if none.
+	// UpdateTokens replaces the encrypted token blob and its expiry, and ends any refresh
+	// lease; ErrNotFound if none.
 	UpdateTokens(ctx context.Context, id string, tokens []byte, expiry time.Time) error
+	// LeaseRefresh takes, for owner until until, the lease on refreshing the session's
+	// tokens, unless another owner holds it at now: then false. Of concurrent callers, one
+	// gets true. ErrNotFound if there is no such session.
+	LeaseRefresh(ctx context.Context, id, owner string, now, until time.Time) (bool, error)
 	// Touch records activity: sets LastSeenAt and moves ExpiresAt (the caller applies its
 	// idle and absolute limits); ErrNotFound if none.
 	Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error

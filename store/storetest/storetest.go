@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SessionNotFound", func(t *testing.T) { testSessionNotFound(t, fresh(t)) })
 	t.Run("SessionDelete", func(t *testing.T) { testSessionDelete(t, fresh(t)) })
 	t.Run("SessionDeleteExpired", func(t *testing.T) { testSessionDeleteExpired(t, fresh(t)) })
+	t.Run("SessionRefreshLease", func(t *testing.T) { testSessionRefreshLease(t, fresh(t)) })
 	runPending(t, fresh)
 	t.Run("Settings", func(t *testing.T) { testSettings(t, fresh(t)) })
 	runRooms(t, fresh)
@@ -270,5 +272,64 @@ func testSettings(t *testing.T, s store.Store) {
 		if err != nil || got != want {
 			t.Errorf("Setting(%q) = %q, %v; want %q", key, got, err, want)
 		}
+	}
+}
+
+// testSessionRefreshLease: one replica at a time refreshes a session's tokens; storing the
+// new tokens ends the lease, and a lease whose holder died runs out.
+func testSessionRefreshLease(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	ss := st.Sessions()
+	if err := ss.Create(ctx, NewSession("s")); err != nil {
+		t.Fatal(err)
+	}
+	lease := 10 * time.Second
+	take := func(owner string, now time.Time) bool {
+		t.Helper()
+		ok, err := ss.LeaseRefresh(ctx, "s", owner, now, now.Add(lease))
+		if err != nil {
+			t.Fatalf("LeaseRefresh(%s): %v", owner, err)
+		}
+		return ok
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range 8 {
+		wg.Go(func() {
+			owner := fmt.Sprintf("replica-%d", i)
+			if take(owner, base) {
+				mu.Lock()
+				winners = append(winners, owner)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d racing replicas got the lease (%v), want 1", len(winners), winners)
+	}
+	holder := winners[0]
+	if !take(holder, base.Add(time.Second)) {
+		t.Error("the holder could not renew its own lease")
+	}
+	if take("other", base.Add(lease)) {
+		t.Error("another replica got the lease while it held")
+	}
+	// Storing the refreshed tokens ends the lease at once.
+	if err := ss.UpdateTokens(ctx, "s", []byte("new"), base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !take("other", base.Add(2*time.Second)) {
+		t.Error("no lease after the tokens were stored")
+	}
+	// The holder dies: its lease runs out.
+	if !take("third", base.Add(2*time.Second+lease)) {
+		t.Error("no lease after the holder's ran out")
+	}
+	if _, err := ss.LeaseRefresh(ctx, "missing", "x", base, base.Add(lease)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LeaseRefresh of an unknown session: %v, want ErrNotFound", err)
 	}
 }
