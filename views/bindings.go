@@ -27,7 +27,7 @@ var bindingGroups = []bindingGroup{
 		{[]string{"Tab"}, "Next candidate segment"},
 	}},
 	{Title: "Objects", Bindings: []binding{
-		{[]string{"Enter"}, "Accept the object (label stays for the next one)"},
+		{[]string{"Enter"}, "Accept the object; without a label (or the first time on an image) it asks for the label, and Enter there accepts"},
 		{[]string{"N"}, "New object"},
 		{[]string{"1–9"}, "Pick a recent label"},
 		{[]string{"Delete", "Backspace"}, "Delete the selected object"},

@@ -105,7 +105,7 @@ func TestBrowserSaveFailedRetry(t *testing.T) {
 	if s, err := waitSettled(ctx, 1, 1); err != nil || s.Status != "done" || s.Polygons < 1 {
 		t.Fatalf("the cat: %+v, %v", s, err)
 	}
-	m.do(t, chromedp.KeyEvent("\r"))
+	m.acceptAsked(t, "cat", canvasData+`.save === ''`)
 
 	// Failed: the object stays in the list with the badge, the cause and Retry save.
 	const item = `document.querySelector('[data-object-list] li')`
@@ -179,7 +179,7 @@ func TestBrowserSaveFailedRetry(t *testing.T) {
 	// "Sending it to CDF again…" last.
 	flashes := m.evalString(t, `window.flashes.join('\n')`)
 	t.Logf("messages under the image:\n%s", flashes)
-	for _, want := range []string{"was not saved to CDF: ", "Saved the object to CDF"} {
+	for _, want := range []string{"was not saved to CDF: ", "Saved cat to CDF"} { // labelled in the picker
 		if !strings.Contains(flashes, want) {
 			t.Errorf("the messages under the image never said %q:\n%s", want, flashes)
 		}

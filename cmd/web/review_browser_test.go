@@ -97,11 +97,15 @@ func TestBrowserSaveOutsideRoom(t *testing.T) {
 	})()`)); err != nil {
 		t.Fatal(err)
 	}
-	m.do(t, chromedp.KeyEvent("\r"))
+	// No label yet: Enter opens the label picker instead of saving "object"; Enter there accepts.
+	m.acceptAsked(t, "cat", `window.sentAccepts.length === 0`)
 	m.eventually(t, "the accept sent", `window.sentAccepts.length === 1`)
 	if body := m.evalString(t, `window.sentAccepts[0]`); !strings.Contains(body, `"tolerancePx":2`) || !strings.Contains(body, `"version":2`) ||
 		!regexp.MustCompile(`"points":\[\{"x":0\.[0-9]+,"y":0\.[0-9]+,"label":1\}\],"box":null`).MatchString(body) {
 		t.Errorf("accept body %s, want version 2 at tolerancePx 2 with its prompt, one positive point", body)
+	}
+	if body := m.evalString(t, `window.sentAccepts[0]`); !strings.Contains(body, `"label":"cat"`) {
+		t.Errorf("accept body %s, want the label typed in the picker", body)
 	}
 	got := eventuallyStored(t, data, "Lasso's annotation", func(got map[int64]cdf.Annotation) bool {
 		return len(lassoAnnotations(got)) == 1
@@ -219,7 +223,8 @@ func TestBrowserReviewAndExport(t *testing.T) {
 	if s, err := waitSettled(ana.ctx, 1, 1); err != nil || s.Status != "done" {
 		t.Fatalf("Ana's object: %+v, %v", s, err)
 	}
-	ana.do(t, chromedp.KeyEvent("\r"))
+	// The first accept on the image asks about the room's first label; Enter keeps it.
+	ana.acceptAsked(t, "", canvasData+`.save === ''`)
 	ana.eventually(t, "saved", canvasData+`.save === 'saved'`)
 
 	// Ana makes Ben a reviewer on the room page; Ben's room page offers Review at once.

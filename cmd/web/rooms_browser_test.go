@@ -130,8 +130,10 @@ func TestBrowserRoom(t *testing.T) {
 	if err != nil || s.Status != "done" || s.Polygons < 1 {
 		t.Fatalf("Ana's object: %+v, %v", s, err)
 	}
-	// Enter accepts it: it becomes an annotation in (the stand-in of) CDF.
-	ana.do(t, chromedp.KeyEvent("\r"))
+	// Enter accepts it: it becomes an annotation in (the stand-in of) CDF. The room's first label
+	// is preselected: it is shown in the status line, and the first accept on the image asks.
+	ana.eventually(t, "the label shown", `document.querySelector('[data-current-label]').textContent === 'Label: cat'`)
+	ana.acceptAsked(t, "", `!document.querySelector('canvas[data-canvas]').dataset.save`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))

@@ -22,6 +22,7 @@
 //   data-polygons      polygons drawn for it
 //   data-bbox          drawn box, normalised "xMin,yMin,xMax,yMax" (4 decimals), "" if none
 //   data-version       its prompt version
+//   data-canvas-status the job status drawn by the current object's last click ("" when none)
 //   data-latency-ms    ms from the input event that sent the prompt to the
 //                      animation frame that drew its result
 //   data-view          "scale,tx,ty,W,H": image pixel (ix, iy) of the W×H image is
@@ -58,9 +59,9 @@ import { LiveEvents } from './events.js';
 import { PageStorage } from './storage.js';
 import { RoomControls, roomLabels } from './roomcontrols.js';
 import { loadImage, loadErrorText } from './imageload.js';
+import { StatusLine, canvasStatus } from './statusline.js';
 
 const STATUS_WORDS = { idle: 'prompting', queued: 'queued', running: 'running', done: 'done', failed: 'failed' };
-const FLASH_MS = 2500;
 
 /** The controller for one [data-annotator] element: the composition of the page's modules. */
 export class Annotator {
@@ -90,8 +91,8 @@ export class Annotator {
     this.detailInput = $('[data-detail]');
     this.help = $('[data-help]');
     this.hoverObject = null;
-    this.flashUntil = 0;
     this.ticker = 0;
+    this.status = new StatusLine({ hover: this.hoverReadout, label: $('[data-current-label]'), live: $('[data-job-live]') });
 
     this.model = new Annotations({ now: () => performance.now() });
     if (this.inRoom) {
@@ -136,6 +137,7 @@ export class Annotator {
       provenance: () => ({ annotation: this.provDrawer.annotation, dataFor: this.provDrawer.dataFor, data: this.provDrawer.data }),
       flash: (text) => this.flash(text),
       update: () => this.update(),
+      askLabel: (obj) => this.panel.focusLabel(obj),
     });
     session.restore();
     return session;
@@ -252,6 +254,7 @@ export class Annotator {
       pickLabel: (n) => s.pickLabel(n),
       sticky: (text) => s.setSticky(text),
       done: () => this.focusCanvas(),
+      labelEntered: (obj) => s.accept(obj, { picked: true }),
     }, { fixedLabels: this.inRoom && this.model.fixedLabels });
   }
 
@@ -262,7 +265,9 @@ export class Annotator {
       run: (name, { t, hold }) => this.command(name, { t, hold, atPointer: true }),
       click: (s, opts) => this.click(s, opts),
       box: (s0, s1, { t, hold }) => {
-        if (this.reviewMode.on || !this.session.mayPrompt()) return;
+        if (this.reviewMode.on) return;
+        this.status.clearFlash();
+        if (!this.session.mayPrompt()) return;
         const box = g.normaliseBox(v.toNorm(s0), v.toNorm(s1));
         if (box) this.session.setBox(box, t, hold);
       },
@@ -283,6 +288,7 @@ export class Annotator {
   /** A click on the canvas: in review mode it selects; else it removes the point under it or adds one. */
   click(s, { negative, t, hold }) {
     if (this.reviewMode.on) return this.reviewMode.click(this.view.objectAt(this.model.objects, s));
+    this.status.clearFlash(); // a hint like "New object: click the image." is done with
     if (!this.session.mayPrompt()) return '';
     const sel = this.model.selected;
     const hit = sel ? this.view.hitPoint(sel.prompt.points, s) : -1;
@@ -419,7 +425,7 @@ export class Annotator {
     const v = this.view;
     if (!s) {
       this.cursorReadout.textContent = '';
-      this.hoverReadout.textContent = '';
+      this.status.hover('');
       return v.requestRender();
     }
     if (v.W) {
@@ -428,9 +434,7 @@ export class Annotator {
       const over = p ? v.objectAt(this.model.objects, s) : null;
       this.hoverObject = over;
       const cdfText = p ? this.cdf.hoverAt(s, v.view, v.W, v.H) : '';
-      if (!this.flashUntil || performance.now() > this.flashUntil) {
-        this.hoverReadout.textContent = over ? over.label || 'unlabelled object' : cdfText;
-      }
+      this.status.hover(over ? over.label || 'unlabelled object' : cdfText);
     }
     v.requestRender();
   }
@@ -463,13 +467,14 @@ export class Annotator {
   }
 
   flash(text) {
-    this.hoverReadout.textContent = text;
-    this.flashUntil = performance.now() + FLASH_MS;
+    this.status.flash(text);
   }
 
   /** After any model change: panel, room, drawers, storage, redraw, ticking. */
   update() {
-    this.panel.render(this.model, performance.now());
+    const now = performance.now();
+    this.panel.render(this.model, now);
+    this.status.render(this.model, now);
     this.room?.render();
     this.reviewMode.render();
     this.provDrawer.render();
@@ -477,7 +482,10 @@ export class Annotator {
     this.view.requestRender(); // the hooks are written with the frame, so status and drawing agree
     const ticking = this.model.objects.some((o) => o.status === 'running');
     if (ticking && !this.ticker) {
-      this.ticker = setInterval(() => this.panel.tick(this.model, performance.now()), 100);
+      this.ticker = setInterval(() => {
+        this.panel.tick(this.model, performance.now());
+        this.view.requestRender(); // the elapsed time by the click on the canvas too
+      }, 100);
     } else if (!ticking && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = 0;
@@ -497,6 +505,7 @@ export class Annotator {
       drag: this.input.drag,
       reviewing: this.reviewMode.on,
       remoteWord: (obj) => (this.roomState?.lockOf(obj) ? 'segmenting' : STATUS_WORDS[obj.status] || obj.status),
+      ownStatus: (obj) => canvasStatus(obj, performance.now()),
       under: (ctx, view, w, h) => this.cdf.draw(ctx, view, w, h), // under the user's objects
       over: (ctx, view, w, h) => {
         const provenance = this.provDrawer.draw(ctx, view, w, h);
@@ -526,6 +535,7 @@ export class Annotator {
     ds.view = `${t.scale.toFixed(6)},${t.tx.toFixed(2)},${t.ty.toFixed(2)},${W || 0},${H || 0}`;
     ds.save = obj ? saveState(obj) : '';
     ds.provenance = drawn.provenance || '';
+    ds.canvasStatus = drawn.status || '';
     if (this.inRoom) {
       ds.others = String(drawn.others || 0);
       const sel = this.model.selected;

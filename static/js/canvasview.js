@@ -177,9 +177,11 @@ export class CanvasView {
   /**
    * Draws one frame of scene: {objects, selected, current, hovered, hover (screen point or
    * null), drag (the gesture or null), reviewing, remoteWord(obj) (the status word of another
-   * member's object), under(ctx, view, W, H) (drawn under the objects), over(ctx, view, W, H)
-   * (drawn over them; returns the provenance hook)}. Returns what the test hooks report:
-   * {polygons, bbox, others, provenance} of the current object, or null without an image.
+   * member's object), ownStatus(obj) (the job status of one of the user's objects, "" for none),
+   * under(ctx, view, W, H) (drawn under the objects), over(ctx, view, W, H) (drawn over them;
+   * returns the provenance hook)}. Returns what the test hooks report: {polygons, bbox, others,
+   * provenance, status} of the current object (status: the text drawn by its prompt), or null
+   * without an image.
    */
   draw(scene) {
     const ctx = this.ctx;
@@ -203,20 +205,24 @@ export class CanvasView {
     let others = 0;
     for (const obj of ordered) {
       const drawn = this.drawObject(obj, { selected: obj === selected, hovered: obj === scene.hovered, reviewing: scene.reviewing });
+      let status = '';
       if (obj.remote) {
         if (obj !== selected) this.drawRemotePrompt(obj);
         if (obj.status !== 'done') this.drawRemoteStatus(obj, scene.remoteWord(obj));
         others++;
+      } else if (scene.ownStatus && !scene.reviewing) {
+        status = scene.ownStatus(obj);
+        if (status) this.drawOwnStatus(obj, status);
       }
       if (obj.status === 'done' && obj.latencyMs == null && typeof obj.promptAt === 'number') {
         obj.latencyMs = performance.now() - obj.promptAt;
       }
-      if (obj === current) hook = drawn;
+      if (obj === current) hook = { ...drawn, status };
     }
     if (selected && !scene.reviewing) this.drawPrompt(selected, scene.drag ? null : scene.hover);
     const provenance = scene.over?.(ctx, view, this.W, this.H) || '';
     this.drawRubberBand(scene.drag);
-    return { ...hook, others, provenance };
+    return { status: '', ...hook, others, provenance };
   }
 
   /** Draws an object's result; returns what the hooks report about it. */
@@ -305,6 +311,15 @@ export class CanvasView {
     if (!at) return;
     const s = this.toScreen(at.x, at.y);
     this.drawTag(`${obj.author?.name || 'Someone'} · ${word}`, obj.color, s.x + 8, s.y - 4);
+  }
+
+  /** The user's own job status by the prompt's last click (or the box's corner): "running 1.2 s". */
+  drawOwnStatus(obj, text) {
+    const p = obj.prompt;
+    const at = p.points.length ? p.points[p.points.length - 1] : p.box ? { x: p.box.xMax, y: p.box.yMin } : null;
+    if (!at) return;
+    const s = this.toScreen(at.x, at.y);
+    this.drawTag(text, obj.color, s.x + POINT_RADIUS + 4, s.y - 4);
   }
 
   /** A label on a coloured ground with its top-left corner at (x, y - 17), kept inside the canvas. */

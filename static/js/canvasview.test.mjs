@@ -105,7 +105,7 @@ test('draw: nothing without an image; then the image, each object, and the curre
       return '4,4';
     },
   });
-  assert.deepEqual(hooks, { polygons: 1, bbox: '0.1000,0.4000,0.2000,0.5000', others: 1, provenance: '4,4' });
+  assert.deepEqual(hooks, { polygons: 1, bbox: '0.1000,0.4000,0.2000,0.5000', others: 1, provenance: '4,4', status: '' });
   assert.deepEqual(layers, ['under', 'over']);
   assert.equal(calls.filter((c) => c[0] === 'drawImage').length, 1);
   const texts = calls.filter((c) => c[0] === 'fillText').map((c) => c[1]);
@@ -136,4 +136,18 @@ test('the simplified polygons are cached per segment and detail level', (t) => {
   const coarse = v.polygonsOf(obj);
   assert.ok(coarse[0].length < 200, `simplified to ${coarse[0].length}`);
   assert.equal(v.polygonsOf(obj), coarse, 'cached');
+});
+
+test('the user\'s own job status is drawn by the prompt\'s last click and reported in the hooks', (t) => {
+  const { v, calls } = setup(t);
+  v.setImage({ width: 100, height: 100 });
+  const running = { ...doneObj('a', 0.1), status: 'running', prompt: { points: [{ x: 0.1, y: 0.1, label: 1 }, { x: 0.8, y: 0.2, label: 1 }], box: null } };
+  const hooks = v.draw({ objects: [running], selected: running, current: running, remoteWord: () => '', ownStatus: () => 'running 1.2 s' });
+  assert.equal(hooks.status, 'running 1.2 s');
+  const tag = calls.find((c) => c[0] === 'fillText' && c[1] === 'running 1.2 s');
+  assert.ok(tag, 'drawn on the canvas');
+  const last = v.toScreen(0.8, 0.2);
+  assert.ok(Math.abs(tag[2] - last.x) < 20 && Math.abs(tag[3] - last.y) < 20, `by the last click: ${tag[2]},${tag[3]} vs ${last.x},${last.y}`);
+  const reviewing = v.draw({ objects: [running], selected: running, current: running, reviewing: true, remoteWord: () => '', ownStatus: () => 'running 1.2 s' });
+  assert.equal(reviewing.status, '', 'review mode shows no prompting status');
 });

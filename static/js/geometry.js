@@ -28,9 +28,10 @@ export function clamp01(v) {
 
 /**
  * The view that fits an image of w×h into a viewport of vw×vh with `pad` CSS px
- * of margin on every side, centred. Never enlarges past `maxFitScale`.
+ * of margin on every side, centred. A small image is enlarged to fill it (a 16×16 icon is
+ * annotated at its pixels, not as a speck), up to `maxFitScale`.
  */
-export function fitView(w, h, vw, vh, pad = 16, maxFitScale = 4) {
+export function fitView(w, h, vw, vh, pad = 16, maxFitScale = MAX_SCALE) {
   if (!(w > 0 && h > 0 && vw > 0 && vh > 0)) return { scale: 1, tx: 0, ty: 0 };
   const aw = Math.max(1, vw - 2 * pad);
   const ah = Math.max(1, vh - 2 * pad);

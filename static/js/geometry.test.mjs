@@ -9,7 +9,8 @@ test('fitView centres and fits both landscape and portrait images', () => {
   const cases = [
     { w: 1000, h: 500, vw: 1032, vh: 1032, scale: 1, tx: 16, ty: 266 },
     { w: 500, h: 1000, vw: 1032, vh: 532, scale: 0.5, tx: 391, ty: 16 },
-    { w: 100, h: 100, vw: 10000, vh: 10000, scale: 4, tx: 4800, ty: 4800 }, // never blown up past 4×
+    { w: 16, h: 16, vw: 980, vh: 600, scale: 35.5, tx: 206, ty: 16 }, // a small image fills the stage
+    { w: 100, h: 100, vw: 10000, vh: 10000, scale: 64, tx: 1800, ty: 1800 }, // never past MAX_SCALE
   ];
   for (const c of cases) {
     const v = g.fitView(c.w, c.h, c.vw, c.vh);

@@ -86,7 +86,7 @@ export class ObjectPanel {
    * @param {object} on callbacks: select(obj), label(obj, text, committed), accept(obj),
    *   remove(obj), retry(obj), retrySave(obj) (send a failed write to CDF again),
    *   provenance(obj) ("How this was made"), pickLabel(n), sticky(text), done() (return focus
-   *   to the canvas), and in a room takeOver(obj), lockOf(obj) → name of the member holding its
+   *   to the canvas), labelEntered(obj) (Enter in obj's label field: accept it), and in a room takeOver(obj), lockOf(obj) → name of the member holding its
    *   soft lock, or "", review(obj, decision) and reviewing() → true in review mode
    * @param {{fixedLabels?: boolean}} opts fixedLabels: the label chips are the room's,
    *   rendered by the server ([data-label-key]); only the sticky one is marked
@@ -122,8 +122,11 @@ export class ObjectPanel {
       if (!e.target.matches('[data-field=label]')) return;
       if (e.key === 'Enter' || e.key === 'Escape') {
         e.preventDefault();
+        const obj = this.objectOf(e.target);
         e.target.blur(); // commits through "change"
         this.on.done();
+        // The label picker: Enter accepts the object with the label it now has (one Enter).
+        if (e.key === 'Enter' && obj && !obj.accepted && !obj.remote) this.on.labelEntered?.(obj);
       }
     });
     this.recentList.addEventListener('click', (e) => {
@@ -140,6 +143,15 @@ export class ObjectPanel {
         }
       });
     }
+  }
+
+  /** The label picker: focuses obj's label field (rendered already), its text selected. */
+  focusLabel(obj) {
+    const input = this.items.get(obj.id)?.querySelector('[data-field=label]');
+    if (!input || input.readOnly) return false;
+    input.focus({ preventScroll: false });
+    input.select();
+    return true;
   }
 
   objectOf(el) {

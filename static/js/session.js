@@ -31,6 +31,7 @@ export class ObjectSession {
    *   reviewing(): is review mode on
    *   provenance(): what the "How this was made" drawer shows: {annotation, dataFor, data}
    *   flash(text), update(): show a short message; redraw after a change
+   *   askLabel(obj): opens the label picker on obj (its label field; Enter there accepts)
    *   signedOut(message): after a 401 (default: the sign-in banner)
    */
   constructor(opts) {
@@ -50,6 +51,9 @@ export class ObjectSession {
     this.flash = opts.flash;
     this.update = opts.update;
     this.signedOut = opts.signedOut || showSignInNotice;
+    this.askLabel = opts.askLabel || (() => {});
+    // The label of the first accept on this image is asked for, unless the user chose one here.
+    this.labelChosen = false;
     this.deferred = new Set(); // objects whose prompt changed while Ctrl was held
     this.chains = new Map(); // object id → the promise of its last command: one object's commands stay in order
     this.restored = [];
@@ -224,14 +228,40 @@ export class ObjectSession {
 
   // ——— accept, delete, retry a write ———
 
-  accept(obj) {
-    if (!this.inRoom) return this.acceptSolo(obj || this.model.selected);
-    if (!this.mayEdit(obj || this.model.selected)) return;
+  /**
+   * Enter, the toolbar's or the row's Accept. An object without a label is never accepted: the
+   * label picker opens instead; so it does for the first accept on this image when the label
+   * is the sticky one nobody chose here. picked: the user confirmed the label in the picker.
+   */
+  accept(obj, { picked = false } = {}) {
+    const target = obj || this.model.selected;
+    if (picked && target) this.labelChosen = true;
+    if (target && !target.remote && !target.accepted && this.readyToAccept(target)) {
+      if (!(target.label || '').trim()) return this.ask(target, picked ? 'Type a label first: Enter then accepts the object.' : 'This object has no label: type one (Enter accepts it), or Esc.');
+      if (!this.labelChosen) return this.ask(target, `Accept as “${target.label}”? Enter accepts; type another label first to change it.`);
+    }
+    if (!this.inRoom) return this.acceptSolo(target);
+    if (!this.mayEdit(target)) return;
     const a = this.model.accept(obj);
     if (!a) return this.flash('Nothing to accept: prompt an object first.');
     a.savedTolerance = this.tolerancePx();
     this.sendEdit(a, { accepted: true, label: a.label, tolerancePx: a.savedTolerance });
     this.update();
+  }
+
+  /** Would accepting obj go ahead (outside rooms: its job is done with an outline; in a room: always)? */
+  readyToAccept(obj) {
+    if (this.inRoom) return !this.removed && !this.closed;
+    const state = saveState(obj);
+    return state !== 'saving' && state !== 'saved' && obj.status === 'done' && currentPolygons(obj).length > 0;
+  }
+
+  /** Opens the label picker on obj, saying why. */
+  ask(obj, why) {
+    if (this.model.selectedId !== obj.id) this.model.select(obj.id);
+    this.update();
+    this.askLabel(obj);
+    this.flash(why);
   }
 
   /**
@@ -385,6 +415,7 @@ export class ObjectSession {
     if (label === null) {
       return this.flash(this.inRoom && this.model.fixedLabels ? `The room has no label on ${n}.` : `No label on ${n} yet: type one in an object's label field.`);
     }
+    this.labelChosen = true;
     if (keep !== null) sel.label = keep;
     else if (this.inRoom && sel) this.sendEdit(sel, { label });
     this.flash(`Label: ${label}`);
@@ -394,6 +425,7 @@ export class ObjectSession {
   /** The label field of obj: typed (committed false) or committed (Enter, change). */
   setLabel(obj, text, committed) {
     if (committed) {
+      if (text) this.labelChosen = true;
       this.model.setLabel(obj, text);
       if (this.inRoom) this.sendEdit(obj, { label: text });
     } else obj.label = text;
@@ -402,6 +434,7 @@ export class ObjectSession {
 
   /** The sticky label for the next objects. */
   setSticky(text) {
+    if (text) this.labelChosen = true;
     this.model.sticky = text;
     this.model.useLabel(text);
     this.update();

@@ -94,13 +94,69 @@ test('Enter outside rooms waits for a done job, then POSTs accept with the label
   await s.accept();
   assert.match(flashes.at(-1), /wait until the segment is done/);
   model.applyEvent({ objectId: obj.id, version: 1, status: 'done', segments: [{ score: 1, polygons: [square(0.4, 0.4, 0.2)] }] });
-  obj.label = 'cat';
+  s.setLabel(obj, 'cat', true); // typed here: the label is chosen
   await s.accept();
   const accept = calls.find((c) => c.url === '/api/images/7/objects/o1/accept');
   assert.ok(accept, 'accept was posted');
   assert.deepEqual(accept.body, { version: 1, label: 'cat', tolerancePx: 2, points: [{ x: 0.5, y: 0.5, label: 1 }], box: null });
   assert.equal(obj.save.state, 'saving');
   assert.equal(model.selected, null, 'the next click starts a new object');
+});
+
+/** A solo session with one done object (label as given); askLabel calls are recorded. */
+async function doneObject(t, label) {
+  const calls = fakeFetch(t);
+  const ctx = session();
+  const asked = [];
+  ctx.s.askLabel = (obj) => asked.push(obj.id);
+  ctx.s.addPoint({ x: 0.5, y: 0.5, label: 1 }, 1, false);
+  await settle();
+  const obj = ctx.model.selected;
+  obj.label = label;
+  ctx.model.applyEvent({ objectId: obj.id, version: 1, status: 'done', segments: [{ score: 1, polygons: [square(0.4, 0.4, 0.2)] }] });
+  const accepts = () => calls.filter((c) => c.url.endsWith('/accept'));
+  return { ...ctx, obj, asked, accepts };
+}
+
+test('Enter on an object with no label never saves it: the label picker opens, Enter there accepts', async (t) => {
+  const { s, obj, asked, accepts, flashes } = await doneObject(t, '');
+  await s.accept();
+  assert.equal(accepts().length, 0, 'nothing saved as "object"');
+  assert.deepEqual(asked, ['o1']);
+  assert.match(flashes.at(-1), /no label: type one/);
+  await s.accept(obj, { picked: true }); // Enter in the picker, still empty
+  assert.equal(accepts().length, 0);
+  assert.match(flashes.at(-1), /Type a label first/);
+  s.setLabel(obj, 'lime', true);
+  await s.accept(obj, { picked: true });
+  assert.equal(accepts().length, 1);
+  assert.equal(accepts()[0].body.label, 'lime');
+});
+
+test('the first accept on an image asks about a sticky label nobody chose here; the next ones do not', async (t) => {
+  const { s, model, obj, asked, accepts, flashes } = await doneObject(t, 'orange');
+  await s.accept();
+  assert.equal(accepts().length, 0, 'a lime is not saved as "orange" unasked');
+  assert.match(flashes.at(-1), /Accept as “orange”\?/);
+  await s.accept(obj, { picked: true }); // Enter in the picker: yes, orange
+  assert.equal(accepts().length, 1);
+  s.addPoint({ x: 0.2, y: 0.2, label: 1 }, 5, false);
+  await settle();
+  const next = model.selected;
+  next.label = 'orange';
+  model.applyEvent({ objectId: next.id, version: 1, status: 'done', segments: [{ score: 1, polygons: [square(0.1, 0.1, 0.2)] }] });
+  await s.accept();
+  assert.equal(accepts().length, 2, 'asked once per image');
+  assert.equal(asked.length, 1);
+});
+
+test('a label picked with 1–9 on this image counts as chosen: Enter accepts at once', async (t) => {
+  const { s, model, accepts } = await doneObject(t, '');
+  model.useLabel('cat');
+  s.pickLabel(1);
+  await s.accept();
+  assert.equal(accepts().length, 1);
+  assert.equal(accepts()[0].body.label, 'cat');
 });
 
 test('in a room, a prompt while the socket is down waits in the outbox and goes out on flushOutbox', async (t) => {
