@@ -410,6 +410,57 @@ func TestReplicasBehindNginx(t *testing.T) {
 		}
 	}
 
+	// A socket on A takes its snapshot and goes; events happen; the browser reconnects to B
+	// with the last sequence number it saw and gets what it missed, then live events, without
+	// a snapshot.
+	dialer := websocket.Dialer{Jar: jar}
+	wsURL := func(addr, query string) string { return fmt.Sprintf("ws://%s/ws?room=room:%s%s", addr, roomID, query) }
+	first, _, err := dialer.Dial(wsURL(addrs[0], ""), http.Header{"Origin": {"http://" + addrs[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap struct {
+		Type string
+		Seq  uint64
+	}
+	if err := first.ReadJSON(&snap); err != nil || snap.Type != "snapshot" {
+		t.Fatalf("first message on A: %+v, %v; want the snapshot", snap, err)
+	}
+	first.Close()
+	probe := objs[0]
+	post(fmt.Sprintf("/api/rooms/%s/images/%d/objects/%s/prompt", roomID, probe.file, "probe"), map[string]any{
+		"version": 1, "label": "probe", "points": []map[string]any{{"x": probe.x, "y": probe.y, "label": 1}},
+	}, http.StatusAccepted)
+	for _, w := range watches {
+		w.wait(t, []string{"probe"})
+	}
+	again, _, err := dialer.Dial(wsURL(addrs[1], fmt.Sprintf("&since=%d", snap.Seq)), http.Header{"Origin": {"http://" + addrs[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for want := snap.Seq + 1; ; want++ {
+		var m struct {
+			Type string
+			Seq  uint64
+			Data struct {
+				ObjectID string `json:"objectId"`
+				Status   string `json:"status"`
+			}
+		}
+		if err := again.ReadJSON(&m); err != nil {
+			t.Fatalf("resuming on B from seq %d: %v", snap.Seq, err)
+		}
+		if m.Type == "snapshot" || m.Seq != want {
+			t.Fatalf("resuming on B from seq %d: got %s with seq %d, want the missed event %d", snap.Seq, m.Type, m.Seq, want)
+		}
+		if m.Type == "object.updated" && m.Data.ObjectID == "probe" && m.Data.Status == "done" {
+			t.Logf("resumed on B from seq %d: the missed events through %d, in order", snap.Seq, m.Seq)
+			break
+		}
+	}
+	again.Close()
+
 	st, err := store.OpenPostgres(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
