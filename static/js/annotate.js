@@ -3,6 +3,8 @@
 //   canvasview.js    the canvas: image, objects, prompts; fit, zoom, pan, polygon detail
 //   input.js         pointer and keys → commands (docs/UX.md)
 //   session.js       the objects' life: prompts, accept, delete, retry, re-run, labels, undo
+//   roomlink.js      in a room: the commands to the room, in order, queued while offline
+//   statusline.js    the status bar: messages, the current label, job status for screen readers
 //   events.js        the WebSocket's snapshot and events applied to the objects
 //   api.js           requests to Lasso's API: CSRF header, error text, the sign-in banner
 //   storage.js       labels and this tab's objects in browser storage
@@ -452,7 +454,7 @@ export class Annotator {
   showConnection(state, info) {
     const el = this.connection;
     el.dataset.state = state;
-    if (state === 'open' && this.inRoom) this.session.flushOutbox();
+    if (state === 'open') this.session.flushOutbox();
     if (state === 'open') {
       el.textContent = 'live';
       el.title = 'Connected: job status arrives live';

@@ -6,17 +6,16 @@
 // Outside rooms a prompt is POSTed to /api/images/{fileId}/segment and Enter POSTs
 // …/objects/{objectId}/accept with the polygon detail and the prompt (the server keeps it as
 // the annotation's provenance); object.saved events then tell how the write goes (events.js).
-// In a room prompts go to POST /api/rooms/{id}/images/{fileId}/objects/{objectId}/prompt and
-// label / accept / delete to …/objects/{objectId}; one object's commands land in order, and
-// what is made while the socket is down waits in the Outbox and is sent once it is back.
+// In a room the commands go to the room through a RoomLink (roomlink.js): in order, and queued
+// while the socket is down.
 
-import { requestBody, roomPromptBody, promptIsEmpty, currentPolygons } from './objects.js';
+import { requestBody, promptIsEmpty, currentPolygons } from './objects.js';
 import { applySave, saveState, canRetrySave } from './saves.js';
 import { rerunPrompt } from './provenance.js';
 import { postJSON, errorMessage, showSignInNotice } from './api.js';
+import { RoomLink } from './roomlink.js';
 
 const RESEND_AFTER_MS = 2000; // restored prompts without a snapshot result are re-sent after this
-const REFLUSH_MS = 3000; // queued room commands that failed in transit are retried after this
 const OFFLINE = 'The server could not be reached — try again when the connection is back.';
 
 /** The objects of one annotation page and the requests that change them. */
@@ -52,23 +51,21 @@ export class ObjectSession {
     this.update = opts.update;
     this.signedOut = opts.signedOut || showSignInNotice;
     this.askLabel = opts.askLabel || (() => {});
+    this.link = this.inRoom
+      ? new RoomLink({ model: this.model, roomId: this.roomId, fileId: this.fileId, outbox: this.outbox, socketOpen: () => this.socketOpen(), flash: (t) => this.flash(t), update: () => this.update(), signedOut: (m) => this.signedOut(m) })
+      : null;
     // The label of the first accept on this image is asked for, unless the user chose one here.
     this.labelChosen = false;
     this.deferred = new Set(); // objects whose prompt changed while Ctrl was held
-    this.chains = new Map(); // object id → the promise of its last command: one object's commands stay in order
     this.restored = [];
     this.resendTimer = 0;
-    this.reflushTimer = 0;
   }
 
   /** Restores this tab's objects; in a room their prompts are queued for the socket. */
   restore() {
     this.restored = this.storage.loadObjects(this.model);
     if (this.inRoom) {
-      // The server answers a version it already has with 200 and starts nothing, so sending them again is safe.
-      for (const obj of this.restored) {
-        if (!promptIsEmpty(obj.prompt)) this.outbox.putPrompt(obj.id, obj.version, roomPromptBody(obj));
-      }
+      this.link.queueRestored(this.restored);
       this.restored = [];
     }
     if (this.restored.length) this.resendTimer = setTimeout(() => this.resendRestored(), RESEND_AFTER_MS);
@@ -89,8 +86,17 @@ export class ObjectSession {
 
   /** The URL of an object's room commands (suffix "/prompt" for prompts). */
   objectURL(objectId, suffix = '') {
-    const r = encodeURIComponent(this.roomId);
-    return `/api/rooms/${r}/images/${encodeURIComponent(this.fileId)}/objects/${encodeURIComponent(objectId)}${suffix}`;
+    return this.link.objectURL(objectId, suffix);
+  }
+
+  /** Sends what waited for the room's connection (nothing outside rooms). */
+  flushOutbox() {
+    this.link?.flush();
+  }
+
+  /** Is a room command for object id queued or in flight? (A snapshot that lacks it must not drop it.) */
+  pending(id) {
+    return !!this.link && this.link.pending(id);
   }
 
   // ——— prompts ———
@@ -138,7 +144,7 @@ export class ObjectSession {
   async send(obj) {
     this.deferred.delete(obj);
     if (promptIsEmpty(obj.prompt)) return; // an empty prompt only clears the result
-    if (this.inRoom) return this.sendRoom(obj);
+    if (this.inRoom) return this.link.sendPrompt(obj);
     const version = obj.version;
     let res;
     try {
@@ -179,10 +185,10 @@ export class ObjectSession {
     if (this.inRoom) {
       if (!this.model.byId(obj.id)) {
         // An undone creation deletes the object for everyone; the room can't bring it back.
-        this.deleteInRoom(obj);
+        this.link.deleteObject(obj);
         this.model.forget(obj);
       } else {
-        this.sendEdit(obj, { accepted: obj.accepted });
+        this.link.sendEdit(obj, { accepted: obj.accepted });
       }
     }
     this.update();
@@ -245,7 +251,7 @@ export class ObjectSession {
     const a = this.model.accept(obj);
     if (!a) return this.flash('Nothing to accept: prompt an object first.');
     a.savedTolerance = this.tolerancePx();
-    this.sendEdit(a, { accepted: true, label: a.label, tolerancePx: a.savedTolerance });
+    this.link.sendEdit(a, { accepted: true, label: a.label, tolerancePx: a.savedTolerance });
     this.update();
   }
 
@@ -311,7 +317,7 @@ export class ObjectSession {
     if (!r) return this.flash('Select an object to delete.');
     this.deferred.delete(r);
     if (this.inRoom) {
-      this.deleteInRoom(r);
+      this.link.deleteObject(r);
       this.model.forget(r); // deleted for everyone: not undoable
       this.flash(`Deleted ${r.label || 'object'} for everyone in the room.`);
     } else if (r.save && !r.save.local) {
@@ -417,7 +423,7 @@ export class ObjectSession {
     }
     this.labelChosen = true;
     if (keep !== null) sel.label = keep;
-    else if (this.inRoom && sel) this.sendEdit(sel, { label });
+    else if (this.inRoom && sel) this.link.sendEdit(sel, { label });
     this.flash(`Label: ${label}`);
     this.update();
   }
@@ -427,7 +433,7 @@ export class ObjectSession {
     if (committed) {
       if (text) this.labelChosen = true;
       this.model.setLabel(obj, text);
-      if (this.inRoom) this.sendEdit(obj, { label: text });
+      if (this.inRoom) this.link.sendEdit(obj, { label: text });
     } else obj.label = text;
     this.update();
   }
@@ -492,117 +498,5 @@ export class ObjectSession {
     }
     this.update();
     return true;
-  }
-
-  // ——— room: commands, in order, through the outbox ———
-
-  /** Runs fn after every earlier command for the same object: one object's commands land in order. */
-  chain(objectId, fn) {
-    const prev = this.chains.get(objectId) || Promise.resolve();
-    const next = prev.then(fn, fn);
-    this.chains.set(objectId, next);
-    next.finally(() => {
-      if (this.chains.get(objectId) === next) this.chains.delete(objectId);
-    });
-    return next;
-  }
-
-  /** Sends a prompt in a room, or queues it while the socket is down. */
-  sendRoom(obj) {
-    const cmd = { kind: 'prompt', objectId: obj.id, version: obj.version, body: roomPromptBody(obj, obj.takeOver) };
-    if (!this.socketOpen()) {
-      this.outbox.putPrompt(cmd.objectId, cmd.version, cmd.body);
-      obj.offline = true;
-      this.update();
-      return;
-    }
-    return this.chain(obj.id, () => this.postPrompt(cmd));
-  }
-
-  async postPrompt(cmd) {
-    let res;
-    try {
-      res = await postJSON(this.objectURL(cmd.objectId, '/prompt'), cmd.body);
-    } catch {
-      // Lost in transit (the network, or the server restarting): sent again when it is back.
-      this.outbox.requeue(cmd);
-      const o = this.model.byId(cmd.objectId);
-      if (o && o.version === cmd.version) o.offline = true;
-      this.scheduleFlush();
-      this.update();
-      return;
-    }
-    const obj = this.model.byId(cmd.objectId);
-    if (!obj) return;
-    if (obj.version === cmd.version) obj.offline = false;
-    if (res.ok) {
-      obj.known = true;
-      if (obj.version === cmd.version) {
-        obj.takeOver = false;
-        obj.conflict = '';
-      }
-      this.model.markSent(obj, cmd.version);
-    } else {
-      const msg = await errorMessage(res);
-      if (res.status === 409 && obj.version === cmd.version) obj.conflict = msg; // the soft lock: offer Take over
-      this.model.markFailed(obj, cmd.version, msg, res.status === 429 || res.status >= 500);
-      if (res.status === 401) this.signedOut(msg);
-    }
-    this.update();
-  }
-
-  /** Sends an object's label / accepted / deleted change, or queues it while the socket is down. */
-  sendEdit(obj, fields) {
-    if (!obj || obj.remote) return;
-    if (!this.socketOpen() || this.outbox.hasPrompt(obj.id)) {
-      this.outbox.putEdit(obj.id, fields);
-      return;
-    }
-    return this.chain(obj.id, () => this.postEdit({ kind: 'edit', objectId: obj.id, body: fields }));
-  }
-
-  async postEdit(cmd) {
-    let res;
-    try {
-      res = await postJSON(this.objectURL(cmd.objectId), cmd.body);
-    } catch {
-      this.outbox.requeue(cmd);
-      this.scheduleFlush();
-      return;
-    }
-    if (res.ok || res.status === 404) return; // 404: the object never reached the room, or is gone
-    const msg = await errorMessage(res);
-    this.flash(msg);
-    if (res.status === 401) this.signedOut(msg);
-  }
-
-  /** Deletes an own object for everyone; one that never reached the room just leaves the queue. */
-  deleteInRoom(obj) {
-    if (!obj.known && this.outbox.hasPrompt(obj.id)) {
-      this.outbox.drop(obj.id);
-      return;
-    }
-    this.outbox.drop(obj.id);
-    this.sendEdit(obj, { deleted: true });
-  }
-
-  /** Sends what waited for the connection, each command once, one object's commands in order. */
-  flushOutbox() {
-    clearTimeout(this.reflushTimer);
-    for (const cmd of this.outbox.take()) {
-      this.chain(cmd.objectId, () => (cmd.kind === 'prompt' ? this.postPrompt(cmd) : this.postEdit(cmd)));
-    }
-  }
-
-  scheduleFlush() {
-    clearTimeout(this.reflushTimer);
-    this.reflushTimer = setTimeout(() => {
-      if (this.socketOpen()) this.flushOutbox();
-    }, REFLUSH_MS);
-  }
-
-  /** Is a command for object id queued or in flight? (A snapshot that lacks it must not drop it.) */
-  pending(id) {
-    return this.outbox.hasPrompt(id) || this.chains.has(id);
   }
 }
