@@ -131,6 +131,16 @@ func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
 	if !leased {
 		return m.awaitRefresh(ctx, id, rec.Tokens)
 	}
+	// Another replica may have refreshed between the read above and the lease (storing the
+	// tokens ends its lease): its tokens are the ones to use, its refresh token the one to send.
+	if again, err := m.cfg.Sessions.Get(ctx, id); err == nil && !bytes.Equal(again.Tokens, rec.Tokens) {
+		if t, err = m.decodeTokens(again); err != nil {
+			return nil, m.endSessionWith(ctx, id, err.Error())
+		}
+		if t.AccessToken != "" && (t.Expiry.IsZero() || now.Add(m.cfg.RefreshLeeway).Before(t.Expiry)) {
+			return t.oauth2(), nil
+		}
+	}
 	// The old access token is left out so that oauth2 sees an invalid token and refreshes.
 	fresh, err := m.oauth.TokenSource(m.providerContext(ctx), &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
 	if err != nil {
