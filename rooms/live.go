@@ -465,7 +465,10 @@ func (p JobPublisher) Publish(room, typ string, data any) (hub.Message, error) {
 	defer cancel()
 	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
 	err := p.Store.SetJob(ctx, roomID, fileID, objectID, ev.Version, ev.JobID, ev.Backend, string(ev.Status), ev.Error, segments, box, time.Now())
-	p.Following.set(key, err == nil && (string(ev.Status) == store.StatusQueued || string(ev.Status) == store.StatusRunning))
+	if err == nil {
+		// A stale version's event says nothing about the current one, which may be followed.
+		p.Following.set(key, string(ev.Status) == store.StatusQueued || string(ev.Status) == store.StatusRunning)
+	}
 	if errors.Is(err, store.ErrStale) {
 		return hub.Message{}, nil // a newer prompt exists: this result must not land
 	}
