@@ -92,7 +92,7 @@ func (e *Engine) Segment(ctx context.Context, src Source, p Prompt) ([]Segment, 
 		if len(polys) == 0 {
 			continue
 		}
-		out = append(out, Segment{Score: m.score, Polygons: polys})
+		out = append(out, Segment{Score: m.score, Polygons: polys, Features: m.feat[:]})
 	}
 	return out, nil
 }
@@ -102,7 +102,7 @@ type scoredMask struct {
 	m     *mask
 	lab   []uint8 // working resolution
 	score float64
-	feat  [3]float64
+	feat  [nFeat]float64
 }
 
 func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scoredMask, error) {
@@ -120,6 +120,11 @@ func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scor
 	})
 	if err != nil {
 		return nil, err
+	}
+	if p.Box != nil {
+		if wi, err = e.boxImage(ctx, src.Key, wi); err != nil {
+			return nil, err
+		}
 	}
 	deadline := start.Add(e.opts.Budget)
 	var prev []uint8

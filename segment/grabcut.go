@@ -41,6 +41,7 @@ type tuning struct {
 	prevDepthNeg  float64 // click mode: the same for a negative click
 	clickShare    float64 // click mode: share of a class's colour samples each click of that class makes up at least
 	clickShareMax float64 // click mode: at most this share for all clicks of a class together
+	boxWorkSize   int     // box prompts: long side of their working copy when above the click copy's (0 or less: the click copy)
 }
 
 func defaultTuning() tuning {
@@ -65,6 +66,7 @@ func defaultTuning() tuning {
 		prevDepthNeg:  3,
 		clickShare:    0.2,
 		clickShareMax: 0.5,
+		boxWorkSize:   448,
 	}
 }
 
@@ -115,7 +117,7 @@ type candidate struct {
 	energy float64
 	iter   int // GrabCut iteration, −1 for the initialisation
 	score  float64
-	feat   [3]float64
+	feat   [nFeat]float64
 }
 
 func (pr *problem) expired() bool {

@@ -557,18 +557,42 @@ func flood(w, h int, visit func(int), stack *[]int32) {
 	}
 }
 
+// Score features, in the order of candidate.feat and Segment.Features.
+const (
+	featContrast = iota // mean of 1 − pairwise weight along the outline: how much it runs along edges
+	featAgree           // mean IoU with the other candidates
+	featSep             // how surely the colour models tell the labels apart in the region of interest
+	featPoints          // log(1 + points in the prompt)
+	featBox             // 1 for a box prompt
+	featArea            // share of the region of interest labelled object
+	featBorder          // share of the outline on the image border
+	featCompact         // log of perimeter² / (4π·area): 0 for a disc, large for thin or ragged shapes
+	featPrevIoU         // click mode: IoU with the answer to the prompt without its last click (1 without one)
+	featGeo             // share of the labelling that agrees with the geodesic start (nearer object evidence)
+	featInit            // 1 for the geodesic start, 0 for a cut
+	nFeat
+)
+
+// scoreWeights is a linear fit of IoU on the features (see score).
+var scoreWeights = [nFeat + 1]float64{
+	-0.55, 0.13, 0.04, 1.31, 0.05, 0.06, 0, 0, 0, 0, 0, 0,
+}
+
 // score estimates a candidate's quality in 0..1 from what the engine can see without ground
 // truth: how surely the colour models tell its inside from its outside, how much of its
-// outline runs along image edges, and how much the other candidates agree with it.
+// outline runs along image edges, how much the other candidates agree with it, and its shape.
 func (pr *problem) score(cs []candidate, i int) float64 {
 	lab := cs[i].lab
 	w, h := pr.w, pr.h
 	wi := pr.wi
 	var sum float64
-	var cnt int
+	var cnt, onBorder, perim int
 	for y := range h {
 		for x := range w {
 			p := y*w + x
+			if lab[p] == 1 && (x == 0 || y == 0 || x == w-1 || y == h-1) {
+				onBorder++
+			}
 			for k := range 2 {
 				nx, ny := x+dirs[k][0], y+dirs[k][1]
 				if nx >= w || ny >= h {
@@ -581,6 +605,7 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 			}
 		}
 	}
+	perim = cnt + onBorder
 	contrast := 0.0
 	if cnt > 0 {
 		contrast = sum / float64(cnt)
@@ -597,6 +622,7 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 	}
 	// Colour separation: how sure the final colour models are of the labels given.
 	sep := 0.5
+	var nf, nbg int
 	if pr.fgM.k > 0 && pr.bgM.k > 0 {
 		nb := len(wi.binRGB) / 3
 		post := make([]float32, nb)
@@ -605,7 +631,6 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 			post[j] = float32(1 / (1 + math.Exp(pr.fgM.nll(r, g, b)-pr.bgM.nll(r, g, b))))
 		}
 		var sf, sb float64
-		var nf, nbg int
 		for y := pr.y0; y < pr.y1; y++ {
 			for x := pr.x0; x < pr.x1; x++ {
 				p := y*w + x
@@ -620,13 +645,41 @@ func (pr *problem) score(cs []candidate, i int) float64 {
 		}
 		sep = (sf/float64(max(nf, 1)) + sb/float64(max(nbg, 1))) / 2
 	}
-	cs[i].feat = [3]float64{contrast, agree, sep}
-	// A linear fit of IoU on the development set (Spearman 0.75 between score and IoU there,
-	// in-sample; the colour separation alone reaches 0.73). Box prompts and prompts with more
-	// clicks do a little better at equal features.
-	v := -0.55 + 0.13*contrast + 0.04*agree + 1.31*sep + 0.05*math.Log1p(float64(pr.nPoints))
+	a := area(lab)
+	var f [nFeat]float64
+	f[featContrast], f[featAgree], f[featSep] = contrast, agree, sep
+	f[featPoints] = math.Log1p(float64(pr.nPoints))
 	if !pr.clickOnly {
-		v += 0.06
+		f[featBox] = 1
+	}
+	roi := max((pr.x1-pr.x0)*(pr.y1-pr.y0), 1)
+	f[featArea] = float64(a) / float64(roi)
+	if perim > 0 {
+		f[featBorder] = float64(onBorder) / float64(perim)
+	}
+	if a > 0 {
+		f[featCompact] = math.Log(max(float64(perim*perim)/(4*math.Pi*float64(a)), 1))
+	}
+	f[featPrevIoU] = 1
+	if pr.prev != nil {
+		f[featPrevIoU] = iou(lab, pr.prev)
+	}
+	if pr.geoFG != nil && pr.geoBG != nil {
+		agreeGeo := 0
+		for p, v := range lab {
+			if (v == 1) == (pr.geoFG[p] < pr.geoBG[p]) {
+				agreeGeo++
+			}
+		}
+		f[featGeo] = float64(agreeGeo) / float64(len(lab))
+	}
+	if cs[i].iter < 0 {
+		f[featInit] = 1
+	}
+	cs[i].feat = f
+	v := scoreWeights[0]
+	for k, x := range f {
+		v += scoreWeights[k+1] * x
 	}
 	return min(max(v, 0), 1)
 }

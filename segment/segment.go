@@ -41,6 +41,10 @@ type Polygon []Vertex
 type Segment struct {
 	Score    float64
 	Polygons []Polygon
+	// Features are what Score was estimated from (edge contrast along the outline, colour
+	// separation, agreement with the other candidates, shape, ...), for fitting the score on
+	// an evaluation set; not for display, and their meaning may change with the engine.
+	Features []float64
 }
 
 // Source is an image the engine can open. Key identifies the image content: two sources with

@@ -26,6 +26,8 @@ type Request struct {
 	Polygons  int     `json:"polygons"`
 	Vertices  int     `json:"maxVertices"`         // largest polygon
 	Violation string  `json:"violation,omitempty"` // a broken promise of the segment API
+	// Features of the best segment (segment.Segment.Features), to fit the score on.
+	Features []float64 `json:"features,omitempty"`
 }
 
 // ImageResult is everything measured on one image.
@@ -111,7 +113,7 @@ func Ask(ctx context.Context, seg SegmentFunc, p segment.Prompt, gt Mask) (Reque
 	q.Violation = checkSegments(segs)
 	if best := bestSegment(segs); best >= 0 {
 		s := segs[best]
-		q.Score, q.Polygons = Num(s.Score), len(s.Polygons)
+		q.Score, q.Polygons, q.Features = Num(s.Score), len(s.Polygons), s.Features
 		for _, poly := range s.Polygons {
 			q.Vertices = max(q.Vertices, len(poly))
 		}
