@@ -553,12 +553,18 @@ func (s *soak) run(ctx context.Context, stdout io.Writer) (*Report, error) {
 		s.sleepUntil(work, began.Add(s.o.duration/2))
 		s.rep.Samples = append(s.rep.Samples, s.srv.sample("middle"))
 	}
+	// The end sample while the members still work, as the others were taken.
+	if s.sleepUntil(work, began.Add(s.o.duration-min(5*time.Second, s.o.duration/10))) {
+		s.rep.Samples = append(s.rep.Samples, s.srv.sample("end"))
+	}
 	<-work.Done()
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	s.rep.Samples = append(s.rep.Samples, s.srv.sample("end"))
+	if len(s.rep.Samples) < 3 {
+		s.rep.Samples = append(s.rep.Samples, s.srv.sample("end"))
+	}
 
 	if err := s.check(ctx, rooms); err != nil {
 		return nil, err
