@@ -41,7 +41,9 @@ func newHub(ctx context.Context, st database) *hub.Hub {
 		// Sequence numbers start from the clock, so they never repeat across restarts.
 		return hub.New(hub.Options{SeqBase: uint64(time.Now().UnixMicro())})
 	}
-	events := hub.New(hub.Options{Log: eventLog{pg}})
+	// Events reach this hub in bursts of up to a history's worth (whatever the log gained
+	// while the last read was under way), so a subscriber's buffer holds one such burst.
+	events := hub.New(hub.Options{Log: eventLog{pg}, Buffer: 256, History: 256})
 	go pg.Listen(ctx, events.Refresh, events.Notify)
 	return events
 }
