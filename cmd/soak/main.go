@@ -904,7 +904,9 @@ func (m *member) command(ctx context.Context, path string, body any) bool {
 		if err == nil && st < 300 {
 			return true
 		}
-		if err == nil && st < 500 && st != http.StatusTooManyRequests && st != http.StatusConflict {
+		// 401 is the stand-in's expired token passed on (the member's own session is never
+		// faulted): a person would try again, and so does the member.
+		if err == nil && st < 500 && st != http.StatusTooManyRequests && st != http.StatusConflict && st != http.StatusUnauthorized {
 			return false // refused for good (a review of a version gone, say)
 		}
 		m.s.mu.Lock()
