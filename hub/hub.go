@@ -232,6 +232,16 @@ func (h *Hub) Publish(roomName, typ string, data any) (Message, error) {
 func (h *Hub) fanOutLocked(r *room, msg Message) {
 	r.remember(msg, h.opts.History)
 	r.lastActive = h.opts.Now()
+	if msg.Type == KickType {
+		var k kickData
+		if json.Unmarshal(msg.Data, &k) == nil && k.User != "" {
+			for s := range r.subs {
+				if s.user == k.User {
+					r.endLocked(s, ErrRemoved)
+				}
+			}
+		}
+	}
 	for s := range r.subs {
 		select {
 		case s.c <- msg:
@@ -376,9 +386,29 @@ func (h *Hub) subscribe(roomName string, opts SubscribeOptions, since *uint64) (
 	return s, missed, ok
 }
 
+// KickType is the type of the event by which Kick, with a Log, reaches the subscriptions on
+// every replica; its data is {"user": "…"}. Subscribers other than the kicked user receive it
+// like any event (clients ignore it) so that the room's sequence stays without gaps.
+const KickType = "hub.kick"
+
+type kickData struct {
+	User string `json:"user"`
+}
+
 // Kick ends, with ErrRemoved, every subscription of user in the room: a member removed from a
-// room is disconnected at once.
-func (h *Hub) Kick(roomName, user string) {
+// room is disconnected at once. With a Log it goes through the log as a KickType event, so
+// that every replica's hub ends that user's subscriptions it holds; the error is that of
+// Publish. Without one it acts at once and never fails.
+func (h *Hub) Kick(roomName, user string) error {
+	if h.opts.Log != nil {
+		_, err := h.Publish(roomName, KickType, kickData{User: user})
+		return err
+	}
+	h.kick(roomName, user)
+	return nil
+}
+
+func (h *Hub) kick(roomName, user string) {
 	h.mu.Lock()
 	r := h.rooms[roomName]
 	h.mu.Unlock()

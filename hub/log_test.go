@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -150,4 +151,41 @@ func TestLogResumeOnAnotherReplica(t *testing.T) {
 		t.Error("Resume from seq 99 of a room at 20: ok, want a snapshot")
 	}
 	log.wg.Wait()
+}
+
+// TestKickReachesEveryReplica: a member removed on one replica loses their subscriptions on
+// every replica, and the others' streams stay gapless (the kick is an event like any other).
+func TestKickReachesEveryReplica(t *testing.T) {
+	l := newMemLog()
+	a, b := l.replica(), l.replica()
+	defer a.Close()
+	defer b.Close()
+	anaOnB := b.SubscribeWith("room:1", hub.SubscribeOptions{User: "ana"})
+	anaOnA := a.SubscribeWith("room:1", hub.SubscribeOptions{User: "ana"})
+	benOnB := b.SubscribeWith("room:1", hub.SubscribeOptions{User: "ben"})
+
+	if err := a.Kick("room:1", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	for who, s := range map[string]*hub.Subscription{"ana on A": anaOnA, "ana on B": anaOnB} {
+		select {
+		case <-s.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still subscribed after the kick", who)
+		}
+		if !errors.Is(s.Err(), hub.ErrRemoved) {
+			t.Errorf("%s: Err = %v, want ErrRemoved", who, s.Err())
+		}
+	}
+	if _, err := a.Publish("room:1", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, "ben on B", benOnB, 1, 2)
+	if got[0].Type != hub.KickType || got[1].Type != "x" {
+		t.Errorf("ben got %s, %s; want %s, x", got[0].Type, got[1].Type, hub.KickType)
+	}
+	if benOnB.Err() != nil {
+		t.Errorf("ben's subscription ended: %v", benOnB.Err())
+	}
+	l.wg.Wait()
 }

@@ -69,7 +69,8 @@ func Color(userID string) string {
 // Publisher is what the service needs of the hub.
 type Publisher interface {
 	Publish(room, typ string, data any) (hub.Message, error)
-	Kick(room, user string)
+	// Kick disconnects the user's subscriptions to the room, on every replica.
+	Kick(room, user string) error
 }
 
 // JobRunner is what the service needs of jobs.Manager.
@@ -210,7 +211,10 @@ func (s *Service) Remove(ctx context.Context, roomID string, owner User, userID 
 		return fmt.Errorf("rooms: remove member: %w", err)
 	}
 	s.publish(roomID, "member.removed", map[string]string{"userId": userID})
-	s.pub.Kick(Key(roomID), userID)
+	if err := s.pub.Kick(Key(roomID), userID); err != nil {
+		// They are removed all the same: their socket checks access when it reconnects.
+		return fmt.Errorf("rooms: disconnect the removed member: %w", err)
+	}
 	return nil
 }
 
