@@ -169,6 +169,10 @@ func TestBrowserCDFAnnotations(t *testing.T) {
 		return strings.Contains(string(got[poly.ID].Data), `"label":"tabby"`)
 	})
 
+	// The stand-in has the label before the page has its answer: Edit shape is disabled while
+	// the row's request is in flight, and a click on it then does nothing.
+	m.eventually(t, "the label's request answered", fmt.Sprintf(`document.querySelector('[data-cdf-list] li[data-cdf-id="%d"]')?.getAttribute('aria-busy') === 'false'`, poly.ID))
+
 	// Edit its shape: drag the first vertex, (0.45, 0.2), to (0.35, 0.12); then save.
 	m.do(t, chromedp.Click(chromedp.CSS(row+`[data-cdf-action="edit-shape"]`)))
 	m.eventually(t, "editing the polygon", canvas+fmt.Sprintf(`.cdfEditing === '%d'`, poly.ID))

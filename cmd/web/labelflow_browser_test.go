@@ -105,3 +105,34 @@ func TestBrowserLabelFlow(t *testing.T) {
 		t.Errorf("GET /favicon.ico: %d, want 200", res.StatusCode)
 	}
 }
+
+// TestBrowserToolbarAcceptAsks: the toolbar's Accept asks for the label like Enter does, and
+// the picker it opens keeps the focus (a toolbar click otherwise hands it back to the canvas).
+func TestBrowserToolbarAcceptAsks(t *testing.T) {
+	data := t.TempDir()
+	base := startApp(t, "-queue-delay", "0", "-run-delay", "0", "-data", data)
+	m := &member{name: "Ana", ctx: newBrowser(t)}
+	ctx, cancel := context.WithTimeout(m.ctx, 60*time.Second)
+	defer cancel()
+	m.ctx = ctx
+	if err := signIn(ctx, base, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	loaded := chromedp.WaitVisible(chromedp.CSS(`canvas[data-canvas][data-image-loaded="true"]`))
+	m.do(t, chromedp.Click(chromedp.Search(`//a[contains(., "chelsea.jpg")]`)), loaded)
+	x, y, err := canvasPoint(ctx, 0.62, 0.55)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.do(t, chromedp.MouseClickXY(x, y))
+	if s, err := waitSettled(ctx, 1, 1); err != nil || s.Status != "done" {
+		t.Fatalf("the cat: %+v, %v", s, err)
+	}
+	m.do(t, chromedp.Click(chromedp.CSS(`.toolbar button[data-action="accept"]`)))
+	m.eventually(t, "the picker after the toolbar's Accept", `document.activeElement?.matches('[data-object-list] li.is-selected input[data-field="label"]') === true && `+canvasData+`.save === ''`)
+	m.do(t, chromedp.KeyEvent("owl\r"))
+	eventuallyStored(t, data, "the label typed in the picker", func(got map[int64]cdf.Annotation) bool {
+		as := lassoAnnotations(got)
+		return len(as) == 1 && strings.Contains(string(as[0].Data), `"label":"owl"`)
+	})
+}

@@ -381,8 +381,10 @@ export class Annotator {
     const action = el.dataset.action;
     if (this.reviewMode.refuses(action)) return this.focusCanvas();
     if (this.command(action, { t: e.timeStamp || performance.now() }) === false) return;
-    // Keep keyboard flow on the canvas after a toolbar click, except for dialogs.
-    if (!['help', 'close-help', 'reload-image'].includes(action)) this.focusCanvas();
+    // Keep keyboard flow on the canvas after a toolbar click, except for dialogs and the label
+    // picker that Accept may have opened.
+    if (['help', 'close-help', 'reload-image'].includes(action) || document.activeElement?.matches('[data-field=label]')) return;
+    this.focusCanvas();
   }
 
   focusCanvas() {
