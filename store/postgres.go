@@ -79,6 +79,9 @@ func (p *Postgres) Rooms() Rooms { return sqlRooms{db: p.db, pg: true} }
 // Outbox returns the outbox of annotation writes.
 func (p *Postgres) Outbox() Outbox { return sqlOutbox{db: p.db, pg: true} }
 
+// Presence returns the record of who is in the rooms, shared by the replicas.
+func (p *Postgres) Presence() Presence { return sqlPresence{p.db} }
+
 // Settings returns the deployment's settings.
 func (p *Postgres) Settings() Settings { return sqlSettings{p.db} }
 

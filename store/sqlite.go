@@ -104,6 +104,9 @@ func (s *SQLite) Rooms() Rooms { return sqlRooms{db: s.db} }
 // Outbox returns the outbox of annotation writes.
 func (s *SQLite) Outbox() Outbox { return sqlOutbox{db: s.db} }
 
+// Presence returns the record of who is in the rooms.
+func (s *SQLite) Presence() Presence { return sqlPresence{s.db} }
+
 // Settings returns the deployment's settings.
 func (s *SQLite) Settings() Settings { return sqlSettings{s.db} }
 

@@ -140,6 +140,8 @@ type Store interface {
 	Rooms() Rooms
 	// Outbox returns the outbox of annotation writes.
 	Outbox() Outbox
+	// Presence returns who is in the rooms: connections, reservations, soft locks.
+	Presence() Presence
 	// Settings returns the deployment's settings.
 	Settings() Settings
 	// Close releases the backend; the sub-stores must not be used afterwards.

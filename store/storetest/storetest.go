@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Settings", func(t *testing.T) { testSettings(t, fresh(t)) })
 	runRooms(t, fresh)
 	runOutbox(t, fresh)
+	runPresence(t, fresh)
 }
 
 // base is a fixed instant with sub-microsecond noise, so implementations are held to
