@@ -27,76 +27,70 @@ type Present struct {
 }
 
 // Connect records that u opened the room (fileID is the image they are on, nil on the room's
-// grid) and tells the room. The returned func records that this connection ended.
+// grid) and tells the room. The returned func records that this connection ended. Presence
+// is best effort: when the record cannot be written, the member is only missing from it.
 func (s *Service) Connect(roomID string, u User, fileID *int64) (leave func()) {
 	s.mu.Lock()
 	s.connSeq++
-	c := &conn{fileID: fileID, n: s.connSeq}
-	users := s.conns[roomID]
-	if users == nil {
-		users = map[string]map[*conn]struct{}{}
-		s.conns[roomID] = users
-	}
-	if users[u.ID] == nil {
-		users[u.ID] = map[*conn]struct{}{}
-	}
-	users[u.ID][c] = struct{}{}
-	p := s.presenceLocked(roomID, u)
+	// Zero-padded, so that connections opened at one instant sort in the order of opening.
+	id := fmt.Sprintf("%s/%012d", s.replica, s.connSeq)
+	s.local[id] = true
 	s.mu.Unlock()
-	s.publish(roomID, "member.presence", p)
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	now := s.now()
+	_ = s.presence.OpenConn(ctx, store.Conn{ID: id, RoomID: roomID, UserID: u.ID, UserName: u.Name, FileID: fileID, OpenedAt: now, ExpiresAt: now.Add(PresenceTTL)})
+	s.publishPresence(ctx, roomID, u)
 
 	return func() {
 		s.mu.Lock()
-		delete(s.conns[roomID][u.ID], c)
-		p := s.presenceLocked(roomID, u)
-		if len(s.conns[roomID][u.ID]) == 0 {
-			delete(s.conns[roomID], u.ID)
-		}
-		if len(s.conns[roomID]) == 0 {
-			delete(s.conns, roomID)
-		}
+		delete(s.local, id)
 		s.mu.Unlock()
-		s.publish(roomID, "member.presence", p)
+		ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+		defer cancel()
+		_ = s.presence.CloseConn(ctx, id)
+		s.publishPresence(ctx, roomID, u)
 	}
 }
 
-// presenceLocked derives a member's presence from their open connections: present while any is
-// open, on the image of the newest connection that shows one.
-func (s *Service) presenceLocked(roomID string, u User) Present {
-	p := Present{UserID: u.ID, Name: u.Name, Color: Color(u.ID)}
-	var newest uint64
-	for c := range s.conns[roomID][u.ID] {
-		p.Present = true
-		if c.fileID != nil && c.n > newest {
-			p.FileID, newest = c.fileID, c.n
-		}
+// publishPresence tells the room where u is now, over every replica's connections.
+func (s *Service) publishPresence(ctx context.Context, roomID string, u User) {
+	conns, err := s.presence.Conns(ctx, roomID, s.now())
+	if err != nil {
+		return // a failed read only loses a live update; the next snapshot has the truth
 	}
-	return p
+	s.publish(roomID, "member.presence", presenceOf(conns, u))
 }
 
-// onImageLocked reports whether the user has the image open in the room.
-func (s *Service) onImageLocked(roomID, userID string, fileID int64) bool {
-	for c := range s.conns[roomID][userID] {
-		if c.fileID != nil && *c.fileID == fileID {
-			return true
-		}
-	}
-	return false
+// onImage reports whether the user has the image open in the room.
+func onImage(conns []store.Conn, userID string, fileID int64) bool {
+	return slices.ContainsFunc(conns, func(c store.Conn) bool {
+		return c.UserID == userID && c.FileID != nil && *c.FileID == fileID
+	})
 }
 
 // lockHolder reports whether another member holds the soft lock on the object: they prompted
 // it last, within LockWindow, and still have its image open.
-func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.locks[ref]
-	if !ok || l.user.ID == u.ID || s.now().Sub(l.at) > LockWindow {
-		return "", false
+func (s *Service) lockHolder(ctx context.Context, ref objectRef, u User) (string, bool, error) {
+	l, err := s.presence.Lock(ctx, store.ObjectKey{RoomID: ref.room, FileID: ref.fileID, ObjectID: ref.objectID})
+	if isNotFound(err) {
+		return "", false, nil
 	}
-	if !s.onImageLocked(ref.room, l.user.ID, ref.fileID) {
-		return "", false // they left the image: the lock frees itself
+	if err != nil {
+		return "", false, fmt.Errorf("rooms: %w", err)
 	}
-	return l.user.Name, true
+	now := s.now()
+	if l.UserID == u.ID || now.Sub(l.At) > LockWindow {
+		return "", false, nil
+	}
+	conns, err := s.presence.Conns(ctx, ref.room, now)
+	if err != nil {
+		return "", false, fmt.Errorf("rooms: %w", err)
+	}
+	if !onImage(conns, l.UserID, ref.fileID) {
+		return "", false, nil // they left the image: the lock frees itself
+	}
+	return l.UserName, true, nil
 }
 
 // Next hands u the next untouched image that nobody else is on or was just given, after
@@ -104,7 +98,8 @@ func (s *Service) lockHolder(ref objectRef, u User) (string, bool) {
 //
 // A member holds one reservation at a time: asking again releases what they were given
 // before, so pressing "next" repeatedly walks through the room instead of keeping every
-// untouched image from the others.
+// untouched image from the others. With a shared presence (SetPresence) this holds across
+// replicas: of two members asking at once, each gets another image.
 func (s *Service) Next(ctx context.Context, roomID string, u User, current int64) (int64, bool, error) {
 	r, _, err := s.Access(ctx, roomID, u)
 	if err != nil {
@@ -125,40 +120,36 @@ func (s *Service) Next(ctx context.Context, roomID string, u User, current int64
 		}
 	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	conns, err := s.presence.Conns(ctx, roomID, now)
+	if err != nil {
+		return 0, false, fmt.Errorf("rooms: %w", err)
+	}
 	busy := map[int64]bool{}
-	for userID, conns := range s.conns[roomID] {
-		if userID == u.ID {
-			continue
-		}
-		for c := range conns {
-			if c.fileID != nil {
-				busy[*c.fileID] = true
-			}
+	for _, c := range conns {
+		if c.UserID != u.ID && c.FileID != nil {
+			busy[*c.FileID] = true
 		}
 	}
-	res := s.reserved[roomID]
-	if res == nil {
-		res = map[int64]reservedFor{}
-		s.reserved[roomID] = res
-	}
-	for fileID, rv := range res {
-		// Expired reservations go too, so the map stays as small as the room's members.
-		if rv.user == u.ID || !now.Before(rv.until) {
-			delete(res, fileID)
-		}
+	reserved, err := s.presence.Reserved(ctx, roomID, now)
+	if err != nil {
+		return 0, false, fmt.Errorf("rooms: %w", err)
 	}
 	for i := range r.Images {
 		im := r.Images[(start+i)%len(r.Images)]
 		if im.FileID == current || im.DoneBy != "" || touched[im.FileID] || busy[im.FileID] {
 			continue
 		}
-		if _, ok := res[im.FileID]; ok {
-			continue // someone else's, and current: u's own and expired ones are gone
+		if who, ok := reserved[im.FileID]; ok && who != u.ID {
+			continue // someone else's, and current
 		}
-		res[im.FileID] = reservedFor{user: u.ID, until: now.Add(reservation)}
-		return im.FileID, true, nil
+		// Reserve decides: another member may have taken it since Reserved was read.
+		got, err := s.presence.Reserve(ctx, roomID, im.FileID, u.ID, now, now.Add(reservation))
+		if err != nil {
+			return 0, false, fmt.Errorf("rooms: %w", err)
+		}
+		if got {
+			return im.FileID, true, nil
+		}
 	}
 	return 0, false, nil
 }
@@ -234,13 +225,22 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 	for _, m := range members {
 		names[m.UserID] = m.Name
 	}
-	s.mu.Lock()
-	for userID, conns := range s.conns[roomID] {
-		if len(conns) > 0 {
-			snap.Presence = append(snap.Presence, s.presenceLocked(roomID, User{ID: userID, Name: names[userID]}))
-		}
+	conns, err := s.presence.Conns(ctx, roomID, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
 	}
-	s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, c := range conns {
+		if seen[c.UserID] {
+			continue
+		}
+		seen[c.UserID] = true
+		name := names[c.UserID]
+		if name == "" {
+			name = c.UserName
+		}
+		snap.Presence = append(snap.Presence, presenceOf(conns, User{ID: c.UserID, Name: name}))
+	}
 	slices.SortFunc(snap.Presence, func(a, b Present) int { return strings.Compare(a.UserID, b.UserID) })
 	snap.Images, snap.Progress = progressOf(r, members, objects, snap.Presence)
 	if fileID != nil {

@@ -86,33 +86,20 @@ type Service struct {
 	writer *Writer
 	now    func() time.Time
 
-	mu       sync.Mutex
-	locks    map[objectRef]lock                       // last prompter of each object
-	reserved map[string]map[int64]reservedFor         // room id → file id → who got it from Next
-	conns    map[string]map[string]map[*conn]struct{} // room id → user id → open connections
-	connSeq  uint64
+	// presence holds the rooms' connections, reservations and soft locks: in process by
+	// default, in the store when shared with other replicas (SetPresence).
+	presence store.Presence
+	replica  string
+
+	mu      sync.Mutex
+	local   map[string]bool // this process's connections in presence, for KeepPresence
+	connSeq uint64
 }
 
 type objectRef struct {
 	room     string
 	fileID   int64
 	objectID string
-}
-
-type lock struct {
-	user User
-	at   time.Time
-}
-
-type reservedFor struct {
-	user  string
-	until time.Time
-}
-
-// conn is one open connection of a member, and the image it shows (nil: the room's grid).
-type conn struct {
-	fileID *int64
-	n      uint64 // order of opening: the newest connection's image is where the member is
 }
 
 // New returns a Service. SetJobs must be called before Prompt.
@@ -124,9 +111,9 @@ func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
 		store:    st,
 		pub:      pub,
 		now:      now,
-		locks:    map[objectRef]lock{},
-		reserved: map[string]map[int64]reservedFor{},
-		conns:    map[string]map[string]map[*conn]struct{}{},
+		presence: newMemPresence(),
+		replica:  "local",
+		local:    map[string]bool{},
 	}
 }
 
@@ -266,7 +253,11 @@ func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string
 		return nil, false, ErrNoImage
 	}
 	ref := objectRef{roomID, p.FileID, p.ObjectID}
-	if holder, locked := s.lockHolder(ref, u); locked && !p.TakeOver {
+	holder, locked, err := s.lockHolder(ctx, ref, u)
+	if err != nil {
+		return nil, false, err
+	}
+	if locked && !p.TakeOver {
 		return nil, false, &LockedError{Holder: holder}
 	}
 	promptJSON, err := json.Marshal(struct {
@@ -288,9 +279,9 @@ func (s *Service) Prompt(ctx context.Context, api jobs.SegmentAPI, roomID string
 	if err != nil {
 		return nil, false, fmt.Errorf("rooms: store prompt: %w", err)
 	}
-	s.mu.Lock()
-	s.locks[ref] = lock{user: u, at: now}
-	s.mu.Unlock()
+	if err := s.presence.SetLock(ctx, store.ObjectKey{RoomID: roomID, FileID: p.FileID, ObjectID: p.ObjectID}, u.ID, u.Name, now); err != nil {
+		return obj, true, fmt.Errorf("rooms: %w", err)
+	}
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, p.FileID)
 	err = s.jobs.Submit(api, jobs.Task{
