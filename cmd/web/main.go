@@ -169,6 +169,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.databaseURL != "" {
 		// Replicas share the outbox: each claims the writes it makes under a name of its own.
 		writer.Owner = rooms.NewOwner()
+		// And who is in each room: connections, "next image" reservations, soft locks.
+		teams.SetPresence(st.Presence(), writer.Owner)
+		go teams.KeepPresence(ctx, func(err error) { log.Warn("keep room presence", "err", err) })
 	}
 	teams.SetWriter(writer)
 	if tuneWriter != nil {
