@@ -45,7 +45,9 @@ const canvasData = `document.querySelector('canvas[data-canvas]').dataset`
 // the stored prompt.
 func TestBrowserSaveOutsideRoom(t *testing.T) {
 	data := t.TempDir()
-	base := startApp(t, "-queue-delay", "100ms", "-run-delay", "100ms", "-data", data)
+	// The re-run below must give the same outline as the first run: a budget the engine
+	// never reaches, however loaded the machine, keeps its answer deterministic.
+	base := startApp(t, "-queue-delay", "100ms", "-run-delay", "100ms", "-data", data, "-segment-budget", "30s")
 	m := &member{name: "Ana", ctx: newBrowser(t)}
 	ctx, cancel := context.WithTimeout(m.ctx, 90*time.Second)
 	defer cancel()
