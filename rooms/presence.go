@@ -29,8 +29,7 @@ func (s *Service) SetPresence(p store.Presence, replica string) {
 	s.presence, s.replica = p, replica
 }
 
-// KeepPresence renews, every third of PresenceTTL until ctx ends, the connections of this
-// process in the shared presence record, and forgets expired ones.
+// KeepPresence calls RenewPresence every third of PresenceTTL until ctx ends.
 func (s *Service) KeepPresence(ctx context.Context, onErr func(error)) {
 	t := time.NewTicker(PresenceTTL / 3)
 	defer t.Stop()
@@ -40,14 +39,32 @@ func (s *Service) KeepPresence(ctx context.Context, onErr func(error)) {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		ids := slices.Collect(maps.Keys(s.local))
-		s.mu.Unlock()
-		now := s.now()
-		if err := s.presence.RenewConns(ctx, ids, now, now.Add(PresenceTTL)); err != nil {
-			onErr(fmt.Errorf("rooms: renew presence: %w", err))
+		if err := s.RenewPresence(ctx); err != nil {
+			onErr(err)
 		}
 	}
+}
+
+// RenewPresence renews this process's connections in the shared presence record and tells
+// the rooms of the members whose connections lapsed (their replica died): the others see
+// them leave.
+func (s *Service) RenewPresence(ctx context.Context) error {
+	s.mu.Lock()
+	ids := slices.Collect(maps.Keys(s.local))
+	s.mu.Unlock()
+	now := s.now()
+	gone, err := s.presence.RenewConns(ctx, ids, now, now.Add(PresenceTTL))
+	if err != nil {
+		return fmt.Errorf("rooms: renew presence: %w", err)
+	}
+	told := map[[2]string]bool{}
+	for _, c := range gone {
+		if k := [2]string{c.RoomID, c.UserID}; !told[k] {
+			told[k] = true
+			s.publishPresence(ctx, c.RoomID, User{ID: c.UserID, Name: c.UserName})
+		}
+	}
+	return nil
 }
 
 // presenceOf derives a member's presence from their open connections (on every replica):
@@ -98,7 +115,9 @@ func (m *memPresence) CloseConn(_ context.Context, id string) error {
 	return nil
 }
 
-func (m *memPresence) RenewConns(context.Context, []string, time.Time, time.Time) error { return nil }
+func (m *memPresence) RenewConns(context.Context, []string, time.Time, time.Time) ([]store.Conn, error) {
+	return nil, nil
+}
 
 func (m *memPresence) Conns(_ context.Context, roomID string, _ time.Time) ([]store.Conn, error) {
 	m.mu.Lock()

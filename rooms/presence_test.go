@@ -180,3 +180,45 @@ func TestNextAcrossReplicas(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestDeadReplicasMembersLeave: when a replica stops renewing (it died), the next renewal on
+// another replica forgets its connections and tells the room that their members left; the
+// renewing replica's own members stay.
+func TestDeadReplicasMembersLeave(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.room(ben)
+	c := &clock{t: time.Now()}
+	a, b := e.replicas(c)
+	defer a.Connect(r.ID, ana, &e.files[0])()
+	b.Connect(r.ID, ben, &e.files[1]) // B dies with it open
+	sub := a.hub.Subscribe(rooms.Key(r.ID))
+	defer sub.Close()
+
+	c.add(rooms.PresenceTTL / 3)
+	if err := a.RenewPresence(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.add(rooms.PresenceTTL)
+	if err := a.RenewPresence(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C():
+		var p rooms.Present
+		if err := json.Unmarshal(m.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type != "member.presence" || p.UserID != ben.ID || p.Present {
+			t.Errorf("after B's connections lapsed A published %s %+v, want Ben's leave", m.Type, p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no presence event after B's connections lapsed")
+	}
+	snap, err := a.State(context.Background(), r.ID, ana, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Presence) != 1 || snap.Presence[0].UserID != ana.ID {
+		t.Errorf("A's snapshot after B died = %+v, want Ana alone (renewed by A)", snap.Presence)
+	}
+}

@@ -38,8 +38,10 @@ type Presence interface {
 	// CloseConn forgets the connection; an unknown one is not an error.
 	CloseConn(ctx context.Context, connID string) error
 	// RenewConns moves the expiry of the given connections to until (unknown ones are
-	// skipped), and forgets every connection of any room that expired before now.
-	RenewConns(ctx context.Context, connIDs []string, now, until time.Time) error
+	// skipped), forgets every connection of any room that expired by now, and returns those
+	// it forgot (of concurrent callers, each forgotten connection is returned to one), so
+	// that their rooms can be told.
+	RenewConns(ctx context.Context, connIDs []string, now, until time.Time) ([]Conn, error)
 	// Conns returns the room's connections not expired at now, oldest first.
 	Conns(ctx context.Context, roomID string, now time.Time) ([]Conn, error)
 
@@ -85,23 +87,25 @@ func (q sqlPresence) CloseConn(ctx context.Context, connID string) error {
 	return nil
 }
 
-func (q sqlPresence) RenewConns(ctx context.Context, connIDs []string, now, until time.Time) error {
+func (q sqlPresence) RenewConns(ctx context.Context, connIDs []string, now, until time.Time) ([]Conn, error) {
 	for _, id := range connIDs {
 		if _, err := q.db.ExecContext(ctx, `UPDATE room_conns SET expires_at = ? WHERE conn_id = ?`, until.UnixMicro(), id); err != nil {
-			return fmt.Errorf("store: renew conns: %w", err)
+			return nil, fmt.Errorf("store: renew conns: %w", err)
 		}
 	}
-	if _, err := q.db.ExecContext(ctx, `DELETE FROM room_conns WHERE expires_at <= ?`, now.UnixMicro()); err != nil {
-		return fmt.Errorf("store: forget expired conns: %w", err)
+	gone, err := queryConns(ctx, q.db, `DELETE FROM room_conns WHERE expires_at <= ? RETURNING `+connColumns, now.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("store: forget expired conns: %w", err)
 	}
-	return nil
+	return gone, nil
 }
 
-func (q sqlPresence) Conns(ctx context.Context, roomID string, now time.Time) ([]Conn, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT conn_id, room_id, user_id, user_name, file_id, opened_at, expires_at
-		FROM room_conns WHERE room_id = ? AND expires_at > ? ORDER BY opened_at, conn_id`, roomID, now.UnixMicro())
+const connColumns = `conn_id, room_id, user_id, user_name, file_id, opened_at, expires_at`
+
+func queryConns(ctx context.Context, db *sql.DB, query string, args ...any) ([]Conn, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: list conns: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Conn
@@ -112,7 +116,7 @@ func (q sqlPresence) Conns(ctx context.Context, roomID string, now time.Time) ([
 			opened, expires int64
 		)
 		if err := rows.Scan(&c.ID, &c.RoomID, &c.UserID, &c.UserName, &file, &opened, &expires); err != nil {
-			return nil, fmt.Errorf("store: list conns: %w", err)
+			return nil, err
 		}
 		if file.Valid {
 			c.FileID = &file.Int64
@@ -120,7 +124,13 @@ func (q sqlPresence) Conns(ctx context.Context, roomID string, now time.Time) ([
 		c.OpenedAt, c.ExpiresAt = time.UnixMicro(opened).UTC(), time.UnixMicro(expires).UTC()
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
+	return out, rows.Err()
+}
+
+func (q sqlPresence) Conns(ctx context.Context, roomID string, now time.Time) ([]Conn, error) {
+	out, err := queryConns(ctx, q.db, `SELECT `+connColumns+`
+		FROM room_conns WHERE room_id = ? AND expires_at > ? ORDER BY opened_at, conn_id`, roomID, now.UnixMicro())
+	if err != nil {
 		return nil, fmt.Errorf("store: list conns: %w", err)
 	}
 	return out, nil

@@ -50,8 +50,18 @@ func testPresenceConns(t *testing.T, p store.Presence) {
 	}
 
 	// Ben's connection lapses unless renewed; Ana's is renewed past its first expiry.
-	if err := p.RenewConns(ctx, []string{"a/1", "gone"}, base.Add(30*time.Second), base.Add(2*time.Minute)); err != nil {
+	if gone, err := p.RenewConns(ctx, []string{"a/1", "gone"}, base.Add(5*time.Second), base.Add(2*time.Minute)); err != nil || len(gone) != 0 {
+		t.Fatalf("RenewConns before any expiry: %+v, %v; want nothing forgotten", gone, err)
+	}
+	gone, err := p.RenewConns(ctx, []string{"a/1"}, base.Add(30*time.Second), base.Add(2*time.Minute))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(gone) != 1 || gone[0].ID != "b/1" || gone[0].RoomID != "r1" || gone[0].UserID != "ben" {
+		t.Errorf("RenewConns after Ben's lapsed forgot %+v, want b/1 (Ben in r1)", gone)
+	}
+	if gone, _ := p.RenewConns(ctx, nil, base.Add(31*time.Second), base.Add(2*time.Minute)); len(gone) != 0 {
+		t.Errorf("a second RenewConns forgot %+v again", gone)
 	}
 	got, err = p.Conns(ctx, "r1", base.Add(90*time.Second))
 	if err != nil {
