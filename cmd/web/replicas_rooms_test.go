@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,11 +54,13 @@ func (m *replicaMember) do(t *testing.T, addr, method, path, contentType, body s
 // "their" replica). Ben's socket on B puts him in the snapshot Ana reads from A, on his
 // image; Ana and Ben pressing "next" at once on A and B never get the same image; the object
 // Ben prompts on B is locked for Ana on A; and when Ana removes Ben on A, his socket on B is
-// closed at once.
+// closed at once. Last, B is killed while Cy is on an image there: Ana's socket on A is told
+// that Cy left once B's connections lapse, and A's snapshot no longer lists Cy.
 func TestReplicasShareRoomPresence(t *testing.T) {
 	dbURL := pgtest.Shared(t).NewDatabase(t)
 	op := startProvider(t, nil) // queues Ana
 	op.QueueUser(&mockoidc.MockUser{Subject: "ben-456", Email: "ben@example.com", PreferredUsername: "ben"})
+	op.QueueUser(&mockoidc.MockUser{Subject: "cy-789", Email: "cy@example.com", PreferredUsername: "cy"})
 	standIn, err := cdflocal.New(cdflocal.Config{ImagesDir: "../../static/samples", Project: "acme", Engine: ringEngine{}, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -219,5 +222,71 @@ func TestReplicasShareRoomPresence(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Ben's socket on B still open 10 s after his removal on A\n%s", logs())
+	}
+
+	// Cy is on an image through B, Ana follows the room on A; B dies.
+	cy := signIn("Cy", "cy-789", "/rooms/"+roomID+"/join")
+	if code, body := cy.do(t, addrs[0], http.MethodPost, "/rooms/"+roomID+"/join", "application/x-www-form-urlencoded",
+		url.Values{"_csrf": {cy.csrf}}.Encode()); code != http.StatusOK {
+		t.Fatalf("Cy joins on A: %d %s", code, body)
+	}
+	cySock, _, err := (&websocket.Dialer{Jar: cy.client.Jar}).Dial(fmt.Sprintf("ws://%s/ws?room=room:%s&image=%d", addrs[1], roomID, files[1]),
+		http.Header{"Origin": {"http://" + addrs[1]}})
+	if err != nil {
+		t.Fatalf("Cy's socket on B: %v", err)
+	}
+	defer cySock.Close()
+	anaSock, _, err := (&websocket.Dialer{Jar: ana.client.Jar}).Dial(fmt.Sprintf("ws://%s/ws?room=room:%s", addrs[0], roomID),
+		http.Header{"Origin": {"http://" + addrs[0]}})
+	if err != nil {
+		t.Fatalf("Ana's socket on A: %v", err)
+	}
+	defer anaSock.Close()
+	cyOnB := func() bool {
+		code, body := ana.do(t, addrs[0], http.MethodGet, "/api/rooms/"+roomID+"/state", "", "")
+		var snap struct {
+			Presence []struct {
+				UserID  string `json:"userId"`
+				Present bool   `json:"present"`
+			} `json:"presence"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &snap) != nil {
+			t.Fatalf("state from A: %d %s", code, body)
+		}
+		return slices.ContainsFunc(snap.Presence, func(p struct {
+			UserID  string `json:"userId"`
+			Present bool   `json:"present"`
+		}) bool {
+			return p.UserID == cy.id && p.Present
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); !cyOnB(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("A's snapshot never listed Cy, on an image through B")
+		}
+	}
+	killed := time.Now()
+	replicas[1].kill()
+	// Cy lapses 45 s after B's last renewal, found at A's next renewal (every 15 s): at most 60 s.
+	anaSock.SetReadDeadline(killed.Add(120 * time.Second))
+	for {
+		_, msg, err := anaSock.ReadMessage()
+		if err != nil {
+			t.Fatalf("no presence event saying Cy left within 120 s of B's death: %v\n%s", err, logs())
+		}
+		var m struct {
+			Type string
+			Data struct {
+				UserID  string `json:"userId"`
+				Present bool   `json:"present"`
+			}
+		}
+		if json.Unmarshal(msg, &m) == nil && m.Type == "member.presence" && m.Data.UserID == cy.id && !m.Data.Present {
+			t.Logf("Cy seen leaving %v after B was killed", time.Since(killed).Round(time.Second))
+			break
+		}
+	}
+	if cyOnB() {
+		t.Error("A's snapshot still lists Cy after the presence event said Cy left")
 	}
 }
