@@ -60,6 +60,7 @@ type config struct {
 	// operations
 	logFormat   string // text or json
 	metricsAddr string // a listener of its own for /metrics; empty serves it on addr
+	pprofAddr   string // a loopback listener of its own for /debug/pprof; empty: none
 }
 
 // local reports whether Lasso runs against its own stand-in.
@@ -97,6 +98,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if fl.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fl.Args())
+	}
+	if c.pprofAddr != "" && !isLoopback(c.pprofAddr) {
+		return c, fmt.Errorf("-pprof-addr %s: profiles show the server's memory, so they are served on a loopback address only (e.g. 127.0.0.1:6060)", c.pprofAddr)
 	}
 	c.oidcClientSecret = getenv("LASSO_OIDC_CLIENT_SECRET")
 	c.sessionKey = getenv("LASSO_SESSION_KEY")
@@ -179,6 +183,7 @@ func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def
 	fl.StringVar(&c.publicURL, "public-url", env("LASSO_PUBLIC_URL", ""), "CDF mode: the URL users open, e.g. https://lasso.example.com; the redirect URI is <public-url>/auth/callback (env LASSO_PUBLIC_URL)")
 	fl.StringVar(hosts, "allowed-hosts", env("LASSO_ALLOWED_HOSTS", ""), "comma-separated host names (or addresses, a port is ignored) that Lasso also answers for, besides loopback in local mode and the public URL's host in CDF mode, e.g. the name a proxy sends (env LASSO_ALLOWED_HOSTS)")
 	fl.StringVar(&c.logFormat, "log-format", env("LASSO_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LASSO_LOG_FORMAT)")
+	fl.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060, for finding where memory or time goes; empty: not served (refused on a non-loopback address)")
 	fl.StringVar(&c.metricsAddr, "metrics-addr", env("LASSO_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090; empty serves it on -addr (env LASSO_METRICS_ADDR)")
 	return fl
 }

@@ -18,6 +18,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "local on IPv6 loopback", args: []string{"-addr", "[::1]:8080"}},
 		{name: "local on every interface is refused", args: []string{"-addr", "0.0.0.0:8080"}, wantErr: "loopback"},
 		{name: "local on an empty host is refused", args: []string{"-addr", ":8080"}, wantErr: "loopback"},
+		{name: "profiles on the network are refused", args: []string{"-addr", "127.0.0.1:0", "-pprof-addr", "0.0.0.0:6060"}, wantErr: "loopback address only"},
+		{name: "profiles on loopback", args: []string{"-addr", "127.0.0.1:0", "-pprof-addr", "127.0.0.1:6060"}},
 		{name: "local on the network when told it is unsafe", args: []string{"-addr", "0.0.0.0:8080", "-unsafe-local-signin-on-network"}},
 		{name: "CDF mode needs its settings", env: map[string]string{"CDF_BASE_URL": "https://api.cognitedata.com"},
 			wantErr: "CDF_PROJECT, LASSO_OIDC_CLIENT_ID, LASSO_OIDC_CLIENT_SECRET, LASSO_OIDC_ISSUER, LASSO_PUBLIC_URL"},

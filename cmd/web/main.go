@@ -254,6 +254,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer stopMetrics()
 	}
+	if cfg.pprofAddr != "" {
+		stopPprof, err := servePprof(cfg.pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 	fmt.Fprintf(stdout, "Lasso is running in %s mode at http://%s\n", mode, ln.Addr())
 	log.Info("started", "mode", mode, "addr", ln.Addr().String(), "project", cfg.project, "data", cfg.dataDir)
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 )
@@ -92,5 +93,28 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (func(), error)
 		}
 	}()
 	log.Info("metrics", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
+// servePprof serves Go's runtime profiles alone on addr (a loopback address: parseConfig
+// refuses others); the returned func stops it.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for pprof on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof listener", "err", err)
+		}
+	}()
+	log.Info("pprof", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
 }

@@ -148,6 +148,19 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestPprofOwnListener: -pprof-addr serves Go's profiles there, and only there: the main
+// listener, which people reach, has none.
+func TestPprofOwnListener(t *testing.T) {
+	paddr := freeAddr(t)
+	base, _ := startLogged(t, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-pprof-addr", paddr}, nil)
+	if status, text := get(t, http.DefaultClient, "http://"+paddr+"/debug/pprof/heap?debug=1"); status != http.StatusOK || !strings.Contains(text, "heap profile") {
+		t.Errorf("GET /debug/pprof/heap on -pprof-addr: %d %.80q", status, text)
+	}
+	if _, text := get(t, http.DefaultClient, base+"/debug/pprof/heap?debug=1"); strings.Contains(text, "heap profile") {
+		t.Error("the main listener serves profiles")
+	}
+}
+
 // TestJSONLogs: -log-format json (LASSO_LOG_FORMAT) writes one JSON object a line, and each
 // request's line has its method, route, status, duration and the id the answer carries.
 func TestJSONLogs(t *testing.T) {
