@@ -325,32 +325,53 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 		return nil, ErrNoImage
 	}
 	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
-	before, err := s.store.Object(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("rooms: edit object: %w", err)
-	}
-	obj, err := s.store.SetObjectMeta(ctx, key, label, accepted, deleted, s.now())
-	if err != nil {
-		return nil, fmt.Errorf("rooms: edit object: %w", err)
-	}
-	if s.writer != nil {
+	// The change and the writes it owes CDF are kept together or not at all: an object
+	// accepted, deleted or relabelled in Lasso is so in CDF too, whenever the server dies.
+	var (
+		obj    *store.Object
+		writes []*store.Write
+	)
+	err = s.store.Atomically(ctx, func(st store.Rooms, ob store.Outbox) error {
+		before, err := st.Object(ctx, key)
+		if err != nil {
+			return err
+		}
+		if obj, err = st.SetObjectMeta(ctx, key, label, accepted, deleted, s.now()); err != nil {
+			return err
+		}
+		writes = nil
+		if s.writer == nil {
+			return nil
+		}
+		var w []*store.Write
 		switch {
 		case deleted || accepted != nil && !*accepted:
-			err = s.writer.EnqueueDelete(ctx, obj, u)
+			w, err = s.writer.planDelete(ctx, ob, obj, u)
 		case accepted != nil && *accepted:
-			err = s.writer.Enqueue(ctx, obj, u, ch.Detail)
+			w, err = s.writer.planCreate(ctx, ob, obj, u, ch.Detail)
 		}
+		writes = append(writes, w...)
 		if err == nil && before.Accepted && obj.Accepted && obj.Label != before.Label {
 			// What CDF holds must say what Lasso says, and a reviewer decided on the old label.
-			err = s.writer.EnqueueRelabel(ctx, obj, u)
+			w, err = s.writer.planRelabel(ctx, ob, obj, u)
+			writes = append(writes, w...)
 		}
-		if err != nil {
-			return obj, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rooms: edit object: %w", err)
 	}
+	s.announce(writes)
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil
+}
+
+// announce tells people of writes stored for good (see Writer.announce).
+func (s *Service) announce(writes []*store.Write) {
+	if s.writer != nil {
+		s.writer.announce(writes)
+	}
 }
 
 // Review records a reviewer's decision on the current version of an accepted object
@@ -369,29 +390,42 @@ func (s *Service) Review(ctx context.Context, roomID string, u User, fileID int6
 		return nil, ErrNoImage
 	}
 	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
-	cur, err := s.store.Object(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("rooms: review: %w", err)
+	status := cdf.AnnotationSuggested
+	switch review {
+	case store.ReviewApproved:
+		status = cdf.AnnotationApproved
+	case store.ReviewRejected:
+		status = cdf.AnnotationRejected
 	}
-	if !cur.Accepted {
-		return nil, ErrNotAccepted
+	// The decision and its write to CDF are kept together or not at all (see Edit).
+	var (
+		obj    *store.Object
+		writes []*store.Write
+	)
+	err = s.store.Atomically(ctx, func(st store.Rooms, ob store.Outbox) error {
+		cur, err := st.Object(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !cur.Accepted {
+			return ErrNotAccepted
+		}
+		if obj, err = st.SetReview(ctx, key, version, review, u.ID, u.Name, s.now()); err != nil {
+			return err
+		}
+		writes = nil
+		if s.writer != nil {
+			writes, err = s.writer.planReview(ctx, ob, obj, u, status)
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotAccepted) {
+		return nil, err
 	}
-	obj, err := s.store.SetReview(ctx, key, version, review, u.ID, u.Name, s.now())
 	if err != nil {
 		return obj, fmt.Errorf("rooms: review: %w", err)
 	}
-	if s.writer != nil {
-		status := cdf.AnnotationSuggested
-		switch review {
-		case store.ReviewApproved:
-			status = cdf.AnnotationApproved
-		case store.ReviewRejected:
-			status = cdf.AnnotationRejected
-		}
-		if err := s.writer.EnqueueReview(ctx, obj, u, status); err != nil {
-			return obj, err
-		}
-	}
+	s.announce(writes)
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil

@@ -146,19 +146,60 @@ type Detail struct {
 // version) and wakes the writer. Annotations of the object's earlier versions are deleted once
 // the new ones exist: an object has one set of annotations in CDF, that of its accepted shape.
 // A version accepted again after its annotations were deleted (an undone accept, redone) is
-// written again.
+// written again. The create and those deletes are stored together or not at all.
 func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail) error {
-	items, err := buildAnnotations(o, u.Name, d.TolerancePx, d.Width, d.Height)
+	return w.atomically(ctx, func(ob store.Outbox) ([]*store.Write, error) { return w.planCreate(ctx, ob, o, u, d) })
+}
+
+// EnqueueDelete deletes the annotations the object has in CDF (once they exist), for an object
+// that was deleted or is no longer accepted.
+func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) error {
+	return w.atomically(ctx, func(ob store.Outbox) ([]*store.Write, error) { return w.planDelete(ctx, ob, o, u) })
+}
+
+// atomically stores the writes plan makes through the outbox in one transaction, then
+// announces them.
+func (w *Writer) atomically(ctx context.Context, plan func(ob store.Outbox) ([]*store.Write, error)) error {
+	var writes []*store.Write
+	err := w.outbox.Atomically(ctx, func(_ store.Rooms, ob store.Outbox) (err error) {
+		writes, err = plan(ob)
+		return err
+	})
 	if err != nil {
 		return err
+	}
+	w.announce(writes)
+	return nil
+}
+
+// announce tells people of writes that are stored for good, and wakes the writer for them.
+func (w *Writer) announce(writes []*store.Write) {
+	for _, wr := range writes {
+		w.notifyState(wr)
+	}
+	if len(writes) > 0 {
+		w.Wake()
+	}
+}
+
+// The plan functions store through ob, which may be bound to the transaction of the object
+// change that owes them (Service.Edit, Service.Review), the writes of one change to CDF, and
+// return them to be announced once that transaction has committed.
+
+// planCreate stores the create of o's accepted version and the deletes of older versions'
+// annotations (see Enqueue).
+func (w *Writer) planCreate(ctx context.Context, ob store.Outbox, o *store.Object, u User, d Detail) ([]*store.Write, error) {
+	items, err := buildAnnotations(o, u.Name, d.TolerancePx, d.Width, d.Height)
+	if err != nil {
+		return nil, err
 	}
 	payload, err := json.Marshal(items)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	writes, err := w.writesOf(ctx, o)
+	writes, err := writesOf(ctx, ob, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seq := 0
 	if i := slices.IndexFunc(writes, func(e store.Write) bool { return e.Op == store.OpCreate && e.Version == o.Version }); i >= 0 {
@@ -169,39 +210,45 @@ func (w *Writer) Enqueue(ctx context.Context, o *store.Object, u User, d Detail)
 	}
 	provenance, err := provenanceOf(o, u)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := w.enqueue(ctx, o, store.OpCreate, seq, u, payload, provenance); err != nil {
-		return err
+	create, err := w.put(ctx, ob, o, store.OpCreate, seq, u, payload, provenance)
+	if err != nil {
+		return nil, err
 	}
+	out := []*store.Write{create}
 	for _, e := range standing(writes) {
 		if e.Version < o.Version {
-			if err := w.enqueueDelete(ctx, o, e, u); err != nil {
-				return err
+			del, err := w.putDelete(ctx, ob, o, e, u)
+			if err != nil {
+				return nil, err
 			}
+			out = append(out, del)
 		}
 	}
-	return nil
+	return out, nil
 }
 
-// EnqueueDelete deletes the annotations the object has in CDF (once they exist), for an object
-// that was deleted or is no longer accepted.
-func (w *Writer) EnqueueDelete(ctx context.Context, o *store.Object, u User) error {
-	writes, err := w.writesOf(ctx, o)
+// planDelete stores the deletes of every annotation the object has (or will have) in CDF.
+func (w *Writer) planDelete(ctx context.Context, ob store.Outbox, o *store.Object, u User) ([]*store.Write, error) {
+	writes, err := writesOf(ctx, ob, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []*store.Write
 	for _, e := range standing(writes) {
-		if err := w.enqueueDelete(ctx, o, e, u); err != nil {
-			return err
+		del, err := w.putDelete(ctx, ob, o, e, u)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, del)
 	}
-	return nil
+	return out, nil
 }
 
 // writesOf returns the object's writes, newest first.
-func (w *Writer) writesOf(ctx context.Context, o *store.Object) ([]store.Write, error) {
-	writes, err := w.outbox.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
+func writesOf(ctx context.Context, ob store.Outbox, o *store.Object) ([]store.Write, error) {
+	writes, err := ob.ForObject(ctx, o.RoomID, o.FileID, o.ObjectID)
 	if err != nil {
 		return nil, fmt.Errorf("rooms: annotation writes of %s: %w", o.ObjectID, err)
 	}
@@ -227,49 +274,49 @@ func deleting(writes []store.Write, create store.Write) bool {
 	})
 }
 
-// enqueueDelete deletes the annotations of create (same version and sequence).
-func (w *Writer) enqueueDelete(ctx context.Context, o *store.Object, create store.Write, u User) error {
+// putDelete stores the delete of create's annotations (same version and sequence).
+func (w *Writer) putDelete(ctx context.Context, ob store.Outbox, o *store.Object, create store.Write, u User) (*store.Write, error) {
 	v := *o
 	v.Version = create.Version
-	_, err := w.enqueue(ctx, &v, store.OpDelete, create.Seq, u, json.RawMessage(`{}`), nil)
-	return err
+	return w.put(ctx, ob, &v, store.OpDelete, create.Seq, u, json.RawMessage(`{}`), nil)
 }
 
-// EnqueueReview sets the status of the annotations of the object's current version to
-// status, with the reviewer's rights, once they exist. Every decision is its own write, in
-// order, so that a reviewer who changes their mind ends with the last decision in CDF.
-func (w *Writer) EnqueueReview(ctx context.Context, o *store.Object, reviewer User, status cdf.AnnotationStatus) error {
-	return w.enqueueChange(ctx, o, store.OpReview, reviewer, reviewPayload{Status: status})
+// planReview stores a reviewer's decision on the annotations of the object's current version
+// (status), made with the reviewer's rights once they exist. Every decision is its own write,
+// in order, so that a reviewer who changes their mind ends with the last decision in CDF.
+func (w *Writer) planReview(ctx context.Context, ob store.Outbox, o *store.Object, reviewer User, status cdf.AnnotationStatus) ([]*store.Write, error) {
+	return w.planChange(ctx, ob, o, store.OpReview, reviewer, reviewPayload{Status: status})
 }
 
-// EnqueueRelabel gives the object's annotations in CDF its new label and sends them back to
-// review (status suggested), once they exist: a reviewer decided on the old label.
-func (w *Writer) EnqueueRelabel(ctx context.Context, o *store.Object, u User) error {
-	writes, err := w.writesOf(ctx, o)
+// planRelabel stores the change that gives the object's annotations in CDF its new label and
+// sends them back to review (status suggested), once they exist: a reviewer decided on the
+// old label.
+func (w *Writer) planRelabel(ctx context.Context, ob store.Outbox, o *store.Object, u User) ([]*store.Write, error) {
+	writes, err := writesOf(ctx, ob, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The annotations in CDF may be of an earlier version than the current prompt (a new
 	// prompt not accepted yet): those are the ones that must not keep the old label.
 	st := standing(writes)
 	if len(st) == 0 {
-		return nil // nothing in CDF yet; the create will carry the label
+		return nil, nil // nothing in CDF yet; the create will carry the label
 	}
 	v := *o
 	v.Version = st[0].Version
-	return w.enqueueChange(ctx, &v, store.OpRelabel, u, reviewPayload{Status: cdf.AnnotationSuggested, Label: o.Label})
+	return w.planChange(ctx, ob, &v, store.OpRelabel, u, reviewPayload{Status: cdf.AnnotationSuggested, Label: o.Label})
 }
 
-// enqueueChange records a review or relabel of the object's current version. Every change is
-// its own write, in order, so that the last one made is the one CDF ends with.
-func (w *Writer) enqueueChange(ctx context.Context, o *store.Object, op string, u User, p reviewPayload) error {
+// planChange stores a review or relabel of the object's current version. Every change is its
+// own write, in order, so that the last one made is the one CDF ends with.
+func (w *Writer) planChange(ctx context.Context, ob store.Outbox, o *store.Object, op string, u User, p reviewPayload) ([]*store.Write, error) {
 	payload, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	writes, err := w.writesOf(ctx, o)
+	writes, err := writesOf(ctx, ob, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seq := 0
 	for _, e := range writes {
@@ -279,24 +326,26 @@ func (w *Writer) enqueueChange(ctx context.Context, o *store.Object, op string, 
 	}
 	// A concurrent change may take the same sequence number; the loser takes the next one.
 	for range 8 {
-		wr, err := w.enqueue(ctx, o, op, seq, u, payload, nil)
-		if err != nil || wr.SessionID == u.SessionID && string(wr.Payload) == string(payload) && wr.UserID == u.ID {
-			return err
+		wr, err := w.put(ctx, ob, o, op, seq, u, payload, nil)
+		if err != nil {
+			return nil, err
+		}
+		if wr.SessionID == u.SessionID && string(wr.Payload) == string(payload) && wr.UserID == u.ID {
+			return []*store.Write{wr}, nil
 		}
 		seq++
 	}
-	return fmt.Errorf("rooms: too many concurrent %s writes of %s", op, o.ObjectID)
+	return nil, fmt.Errorf("rooms: too many concurrent %s writes of %s", op, o.ObjectID)
 }
 
-func (w *Writer) enqueue(ctx context.Context, o *store.Object, op string, seq int, u User, payload, provenance json.RawMessage) (*store.Write, error) {
+// put stores one write through ob.
+func (w *Writer) put(ctx context.Context, ob store.Outbox, o *store.Object, op string, seq int, u User, payload, provenance json.RawMessage) (*store.Write, error) {
 	now := w.now()
-	wr, err := w.outbox.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
+	wr, err := ob.Enqueue(ctx, &store.Write{RoomID: o.RoomID, FileID: o.FileID, ObjectID: o.ObjectID, Version: o.Version,
 		Op: op, Seq: seq, UserID: u.ID, SessionID: u.SessionID, Payload: payload, Provenance: provenance, NextAt: now, CreatedAt: now})
 	if err != nil {
 		return nil, fmt.Errorf("rooms: enqueue annotation %s: %w", op, err)
 	}
-	w.notifyState(wr)
-	w.Wake()
 	return wr, nil
 }
 

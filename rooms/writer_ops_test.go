@@ -30,6 +30,7 @@ type opsRig struct {
 	w       *rooms.Writer
 	room    *store.Room
 	fileID  int64
+	dbPath  string // the store's SQLite file
 }
 
 func newOpsRig(t *testing.T, identity *cdflocal.Identity, faults func(*http.Request) *cdflocal.Fault) *opsRig {
@@ -46,7 +47,8 @@ func newOpsRig(t *testing.T, identity *cdflocal.Identity, faults func(*http.Requ
 	client := cdf.New(srv.URL, "lasso-local", oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})),
 		cdf.WithSleep(func(context.Context, time.Duration) error { return nil }))
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "lasso.db"))
+	dbPath := filepath.Join(t.TempDir(), "lasso.db")
+	st, err := store.OpenSQLite(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newOpsRig(t *testing.T, identity *cdflocal.Identity, faults func(*http.Requ
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &opsRig{t: t, standIn: standIn, st: st, svc: svc, w: w, room: r, fileID: fileID}
+	return &opsRig{t: t, standIn: standIn, st: st, svc: svc, w: w, room: r, fileID: fileID, dbPath: dbPath}
 }
 
 // segmented stores version v of object id with a done one-part segment.

@@ -61,12 +61,25 @@ type Write struct {
 	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
+// Atomic is what Rooms and Outbox share: a change to room objects and the writes owed to CDF
+// for it are kept together or not at all.
+type Atomic interface {
+	// Atomically runs fn with Rooms and an Outbox bound to one transaction and commits what
+	// fn did through them when it returns nil; otherwise none of it is kept. Calls made
+	// inside fn through the Rooms or Outbox it is given (their own Atomically too) join that
+	// transaction. fn may run more than once (PostgreSQL runs a transaction a concurrent one
+	// broke again), so it must do nothing outside the store that a second run would repeat
+	// wrongly; tell people what happened after Atomically has returned.
+	Atomically(ctx context.Context, fn func(Rooms, Outbox) error) error
+}
+
 // Outbox stores the annotation writes owed to CDF.
 //
 // Done, Retry and Fail apply only to a pending write: on a write that is done or failed
 // already they change nothing and return ErrStale (another worker finished it first), on
 // an unknown id ErrNotFound.
 type Outbox interface {
+	Atomic
 	// Enqueue stores w as a pending write and returns the stored record. It is idempotent
 	// per (RoomID, FileID, ObjectID, Version, Op, Seq): when that write exists already, whatever its
 	// state, Enqueue returns the existing record unchanged and no error, so of concurrent

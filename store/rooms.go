@@ -199,6 +199,7 @@ func NewRoomID() string {
 // the room first. Every write to a closed room, except membership changes, fails with
 // ErrClosed.
 type Rooms interface {
+	Atomic
 	// CreateRoom stores r with its images and labels and makes creator its owner. An empty
 	// r.ID is filled with NewRoomID; r.CreatorID/CreatorName default to the creator's, each
 	// image's Position is set to its index, and creator.JoinedAt defaults to r.CreatedAt.

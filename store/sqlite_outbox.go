@@ -16,8 +16,12 @@ import (
 //
 // pg says the database is PostgreSQL, for the one statement the dialects write differently.
 type sqlOutbox struct {
-	db *sql.DB
+	db querier
 	pg bool
+}
+
+func (q sqlOutbox) Atomically(ctx context.Context, fn func(Rooms, Outbox) error) error {
+	return atomically(ctx, q.db, q.pg, fn)
 }
 
 const writeColumns = `id, room_id, file_id, object_id, version, op, seq, user_id, session_id, payload, state, attempts, ambiguous,

@@ -20,7 +20,7 @@ import (
 //
 // pg says the database is PostgreSQL (see sqlOutbox).
 type sqlRooms struct {
-	db *sql.DB
+	db querier
 	pg bool
 }
 
@@ -34,8 +34,13 @@ type querier interface {
 // inTx runs fn in a transaction and commits it when fn returns nil. When PostgreSQL refuses
 // the transaction for a concurrent one (see Postgres), it runs fn again, up to maxTxAttempts
 // times in all; fn must therefore do nothing outside the transaction that a second run would
-// repeat wrongly.
-func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+// repeat wrongly. On a *sql.Tx (a store bound to one by Atomically) fn joins it: the
+// outermost transaction commits, and retries, the whole.
+func inTx(ctx context.Context, q querier, fn func(tx *sql.Tx) error) error {
+	if tx, ok := q.(*sql.Tx); ok {
+		return fn(tx)
+	}
+	db := q.(*sql.DB)
 	for attempt := 1; ; attempt++ {
 		err := inTxOnce(ctx, db, fn)
 		if err == nil || !retryable(err) || attempt == maxTxAttempts {
@@ -47,6 +52,18 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 		case <-time.After(txPause(attempt)):
 		}
 	}
+}
+
+// atomically runs fn with Rooms and an Outbox bound to one transaction on q (see
+// Rooms.Atomically).
+func atomically(ctx context.Context, q querier, pg bool, fn func(Rooms, Outbox) error) error {
+	return inTx(ctx, q, func(tx *sql.Tx) error {
+		return fn(sqlRooms{db: tx, pg: pg}, sqlOutbox{db: tx, pg: pg})
+	})
+}
+
+func (q sqlRooms) Atomically(ctx context.Context, fn func(Rooms, Outbox) error) error {
+	return atomically(ctx, q.db, q.pg, fn)
 }
 
 func inTxOnce(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {

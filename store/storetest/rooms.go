@@ -32,6 +32,66 @@ func runRooms(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("Review", func(t *testing.T) { testReview(t, fresh(t)) })
 	t.Run("ChangeWithdrawsReview", func(t *testing.T) { testChangeWithdrawsReview(t, fresh(t)) })
 	t.Run("SetRole", func(t *testing.T) { testSetRole(t, fresh(t)) })
+	t.Run("Atomically", func(t *testing.T) { testAtomically(t, fresh(t)) })
+}
+
+// testAtomically: an object change and its outbox writes made in Atomically are kept
+// together when fn succeeds and not at all when it fails, through either store's Atomically,
+// and a call nested in fn joins the transaction.
+func testAtomically(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := createRoom(t, st, "")
+	key := store.ObjectKey{RoomID: r.ID, FileID: File1, ObjectID: "o"}
+	change := func(ob store.Outbox, rs store.Rooms, version int) error {
+		if _, err := rs.PutPrompt(ctx, NewPrompt(r.ID, File1, "o", version)); err != nil {
+			return err
+		}
+		_, err := ob.Enqueue(ctx, NewWrite(r.ID, File1, "o", version))
+		return err
+	}
+	kept := func(what string, wantVersion, wantWrites int) {
+		t.Helper()
+		o, err := st.Rooms().Object(ctx, key)
+		if wantVersion == 0 {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: object %+v, %v; want none", what, o, err)
+			}
+		} else if err != nil || o.Version != wantVersion {
+			t.Errorf("%s: object %+v, %v; want version %d", what, o, err, wantVersion)
+		}
+		ws, err := st.Outbox().ForObject(ctx, r.ID, File1, "o")
+		if err != nil || len(ws) != wantWrites {
+			t.Errorf("%s: %d writes, %v; want %d", what, len(ws), err, wantWrites)
+		}
+	}
+	boom := errors.New("boom")
+	err := st.Rooms().Atomically(ctx, func(rs store.Rooms, ob store.Outbox) error {
+		if err := change(ob, rs, 1); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Atomically returned %v; want fn's error", err)
+	}
+	kept("after a failed fn", 0, 0)
+
+	if err := st.Outbox().Atomically(ctx, func(rs store.Rooms, ob store.Outbox) error { return change(ob, rs, 1) }); err != nil {
+		t.Fatal(err)
+	}
+	kept("after fn succeeded", 1, 1)
+
+	// Nested: the inner Atomically's work goes with the outer transaction's fate.
+	err = st.Rooms().Atomically(ctx, func(rs store.Rooms, ob store.Outbox) error {
+		if err := ob.Atomically(ctx, func(rs store.Rooms, ob store.Outbox) error { return change(ob, rs, 2) }); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("nested Atomically returned %v; want fn's error", err)
+	}
+	kept("after a failed fn around a nested one", 1, 1)
 }
 
 // Files of NewRoom's images, in display order.
