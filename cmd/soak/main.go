@@ -71,6 +71,7 @@ type options struct {
 	jsonReport    string
 	seed          uint64
 	serverLogPath string
+	profiles      string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -88,6 +89,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fl.BoolVar(&o.keepData, "keep", false, "keep the data folder (its path is printed)")
 	fl.StringVar(&o.jsonReport, "json", "", "also write the report as JSON to this file")
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the members' choices")
+	fl.StringVar(&o.profiles, "profiles", "", "save the server's heap profile at each sample to this folder (heap-<at>.pb.gz; read with go tool pprof)")
 	if err := fl.Parse(args); err != nil {
 		return o, err
 	}
@@ -112,6 +114,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 type Sample struct {
 	At         string  `json:"at"`
 	RSSMB      float64 `json:"rssMB"`
+	HeapMB     float64 `json:"heapMB"` // Go heap in use (go_memstats_heap_inuse_bytes)
 	Goroutines int     `json:"goroutines"`
 }
 
@@ -161,7 +164,7 @@ func (r *Report) write(w io.Writer) {
 		r.Annotated, r.Annotations, r.Accepted, len(r.Missing), len(r.Twice), len(r.Leftover), r.Drained)
 	fmt.Fprintf(w, "stuck jobs: %d; outbox pending: %d\n", len(r.StuckJobs), r.OutboxPending)
 	for _, s := range r.Samples {
-		fmt.Fprintf(w, "server at %-6s RSS %6.1f MB, %4d goroutines\n", s.At, s.RSSMB, s.Goroutines)
+		fmt.Fprintf(w, "server at %-6s RSS %6.1f MB, Go heap in use %6.1f MB, %4d goroutines\n", s.At, s.RSSMB, s.HeapMB, s.Goroutines)
 	}
 	fmt.Fprintf(w, "event latency (command sent → event at each member): p50 %.1f ms, p99 %.1f ms over %d deliveries\n", r.EventP50ms, r.EventP99ms, r.EventSamples)
 	fmt.Fprintf(w, "prompt → job done at its author: p50 %.0f ms, p99 %.0f ms\n", r.DoneP50ms, r.DoneP99ms)
@@ -205,6 +208,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*Report,
 		return nil, err
 	}
 	srv := &server{bin: o.bin, addr: addr, data: filepath.Join(tmp, "data"), faults: o.faults, logPath: filepath.Join(tmp, "server.log")}
+	if o.profiles != "" {
+		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
+			return nil, err
+		}
+		if srv.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		srv.profiles = o.profiles
+	}
 	if err := srv.start(ctx); err != nil {
 		return nil, err
 	}
@@ -227,6 +239,9 @@ func freeLoopbackAddr() (string, error) {
 type server struct {
 	bin, addr, data, logPath string
 	faults                   float64
+	// pprofAddr and profiles, when set: the server serves profiles there, and each sample
+	// saves its heap profile into the profiles folder.
+	pprofAddr, profiles string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -246,6 +261,9 @@ func (s *server) start(ctx context.Context) error {
 	}
 	cmd := exec.Command(s.bin, "-addr", s.addr, "-data", s.data, "-standin-faults", strconv.FormatFloat(s.faults, 'g', -1, 64),
 		"-queue-delay", "100ms", "-run-delay", "200ms", "-log-format", "json")
+	if s.pprofAddr != "" {
+		cmd.Args = append(cmd.Args, "-pprof-addr", s.pprofAddr)
+	}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
@@ -316,7 +334,34 @@ func (s *server) sample(at string) Sample {
 		}
 	}
 	out.Goroutines = int(s.metric("go_goroutines"))
+	out.HeapMB = s.metric("go_memstats_heap_inuse_bytes") / (1 << 20)
+	if s.profiles != "" {
+		if err := s.saveHeap(filepath.Join(s.profiles, "heap-"+at+".pb.gz")); err != nil {
+			fmt.Fprintf(os.Stderr, "soak: heap profile at %s: %v\n", at, err)
+		}
+	}
 	return out
+}
+
+// saveHeap writes the server's heap profile to path.
+func (s *server) saveHeap(path string) error {
+	res, err := http.Get("http://" + s.pprofAddr + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", res.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // metric reads one unlabelled value from /metrics (-1 when absent).

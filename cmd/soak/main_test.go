@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,12 +36,14 @@ func TestFlagsRefusedClearly(t *testing.T) {
 
 // TestShortSoak runs the real app for 20 s with 8 members in 2 rooms, the stand-in's faults
 // on and both restarts: nothing accepted is lost or written twice, nothing deleted is left,
-// no job is stuck, and the report has its three samples.
+// no job is stuck, and the report has its three samples, each with the Go heap and a heap
+// profile saved.
 func TestShortSoak(t *testing.T) {
 	var out bytes.Buffer
+	profiles := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	rep, err := run(ctx, []string{"-duration", "20s", "-members", "8", "-rooms", "2", "-think", "400ms", "-faults", "0.1", "-drain", "60s"}, &out, &out)
+	rep, err := run(ctx, []string{"-duration", "20s", "-members", "8", "-rooms", "2", "-think", "400ms", "-faults", "0.1", "-drain", "60s", "-profiles", profiles}, &out, &out)
 	t.Logf("%s", out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +53,11 @@ func TestShortSoak(t *testing.T) {
 	}
 	if len(rep.Restarts) != 2 || len(rep.Samples) != 3 {
 		t.Errorf("restarts %v, %d samples; want 2 restarts and start, middle and end", rep.Restarts, len(rep.Samples))
+	}
+	for _, sm := range rep.Samples {
+		if fi, err := os.Stat(filepath.Join(profiles, "heap-"+sm.At+".pb.gz")); err != nil || fi.Size() == 0 || sm.HeapMB <= 0 {
+			t.Errorf("sample %s: Go heap %.1f MB, profile %v", sm.At, sm.HeapMB, err)
+		}
 	}
 	if rep.Accepted == 0 || rep.Annotated != rep.Accepted || rep.EventSamples == 0 {
 		t.Errorf("accepted %d, annotated %d, %d event deliveries: the members did not work", rep.Accepted, rep.Annotated, rep.EventSamples)
