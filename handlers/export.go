@@ -81,8 +81,12 @@ func (s *server) exportRoom(c echo.Context) error {
 	}
 	var parts []part
 	files := map[int64]bool{}
+	accepted := 0
 	for i := range objects {
 		o := &objects[i]
+		if o.Accepted {
+			accepted++
+		}
 		if !o.Accepted || (status == store.ReviewApproved && o.Review != store.ReviewApproved) {
 			continue
 		}
@@ -92,6 +96,9 @@ func (s *server) exportRoom(c echo.Context) error {
 		}
 		parts = append(parts, part{o, segments})
 		files[o.FileID] = true
+	}
+	if len(parts) == 0 {
+		return nothingToExport(status, accepted)
 	}
 	// The images' names and pixel sizes, read as the user: the slow part for a large room.
 	done := 0
@@ -152,4 +159,16 @@ func (s *server) exportRoom(c echo.Context) error {
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-yolo.zip"`, name))
 	c.Response().WriteHeader(http.StatusOK)
 	return export.WriteYOLOZip(c.Response(), d, opts)
+}
+
+// nothingToExport says why an export would be empty, and what to do instead: an empty file
+// downloaded without a word looks like a broken export.
+func nothingToExport(status string, accepted int) error {
+	switch {
+	case accepted == 0:
+		return newProblem(http.StatusConflict, "Nothing to export yet: no object in this room is accepted. Accept objects first (Enter on a finished outline).")
+	case status == store.ReviewApproved:
+		return newProblem(http.StatusConflict, "Nothing in this room is approved yet (accepted objects awaiting review or rejected: %d). Choose \"All accepted\" to export them, or approve them first.", accepted)
+	}
+	return newProblem(http.StatusConflict, "Nothing to export: no accepted object has an outline.")
 }

@@ -226,9 +226,18 @@ func TestRoomExport(t *testing.T) {
 		}
 		return coco
 	}
-	// By default only approved objects are exported; status=accepted takes every accepted one.
-	if coco := cocoOf(""); len(coco.Annotations) != 0 || len(coco.Images) != 0 || len(coco.Categories) != 1 {
-		t.Errorf("export before any review = %+v; want no images or annotations, the label set", coco)
+	// By default only approved objects are exported; with none, the export says so and what
+	// to choose instead rather than downloading an empty file. status=accepted takes every
+	// accepted one.
+	for _, format := range []string{"coco", "yolo"} {
+		code, body := a.get(t, "/rooms/"+roomID+"/export?format="+format)
+		var e struct{ Error struct{ Message string } }
+		_ = json.Unmarshal([]byte(body), &e)
+		msg := e.Error.Message
+		if code != http.StatusConflict || !strings.Contains(msg, "Nothing in this room is approved yet (accepted objects awaiting review or rejected: 1)") ||
+			!strings.Contains(msg, `"All accepted"`) {
+			t.Errorf("%s export before any review: %d %q; want 409 saying nothing is approved and what to choose", format, code, msg)
+		}
 	}
 	coco := cocoOf("&status=accepted&progress=p1")
 	if len(coco.Images) != 1 || coco.Images[0].Width != 120 || coco.Images[0].Height != 90 ||
