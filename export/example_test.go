@@ -37,8 +37,11 @@ func ExampleWriteYOLO() {
 		Objects: []export.Object{{ImageID: 7, Score: 0.9, Polygons: [][]export.Point{
 			{{X: 0.25, Y: 0.25}, {X: 0.75, Y: 0.25}, {X: 0.75, Y: 0.75}},
 			{{X: 0, Y: 0}, {X: 0.1, Y: 0}, {X: 0.1, Y: 0.1}},
+			{{X: 0.9, Y: 0.9}, {X: 0.91, Y: 0.9}, {X: 0.91, Y: 0.91}}, // a speck: dropped
 		}}},
 	}
+	// The object is one line: its two parts joined at their nearest corners, (0.25, 0.25)
+	// and (0.1, 0.1).
 	if err := export.WriteYOLO(stdoutFiles{}, d, export.Options{}); err != nil {
 		panic(err)
 	}
@@ -54,9 +57,17 @@ func ExampleWriteYOLO() {
 	// == classes.txt
 	// valve
 	// object
+	// == README.txt
+	// YOLO segmentation labels exported by Lasso.
+	//
+	// The images are not in this archive: they stay in CDF. Download each one into an images/
+	// folder next to labels/, under the name below (its label file has the same name, with .txt
+	// for the extension); data.yaml then finds them (train and val both point at images/).
+	//
+	// CDF file id	image	label file
+	// 7	images/a.jpg	labels/a.txt
 	// == labels/a.txt
-	// 1 0.25 0.25 0.75 0.25 0.75 0.75
-	// 1 0 0 0.1 0 0.1 0.1
+	// 1 0.25 0.25 0.1 0.1 0 0 0.1 0 0.1 0.1 0.25 0.25 0.75 0.25 0.75 0.75
 }
 
 // stdoutFiles prints each file's name before its content.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -24,15 +25,89 @@ const (
 	YOLOClassesFile = "classes.txt" // one class name per line; line n (from 0) is class n
 	YOLODataFile    = "data.yaml"   // Ultralytics dataset file: path, train, val, nc, names
 	YOLOLabelsDir   = "labels"      // holds one <image name>.txt per image
+	YOLOReadmeFile  = "README.txt"  // where to put the images, which the export does not hold
 )
 
+// SpeckShare is the share of an object's largest part below which WriteYOLO drops a part:
+// a speck the segmentation left beside the object, which in a YOLO instance would only add a
+// bridge to nowhere.
+const SpeckShare = 0.01
+
+// yoloInstance returns an object's parts as the one polygon of its YOLO line. Parts smaller
+// than SpeckShare of the largest are dropped; each other part, in order, is joined to the
+// polygon so far at their two nearest vertices by a bridge that goes there and comes back
+// along the same segment, so filling the polygon fills each part and nothing between them
+// (what Ultralytics' merge_multi_segment does for COCO's multi-part objects).
+func yoloInstance(parts [][]Point) []Point {
+	largest := 0.0
+	for _, p := range parts {
+		largest = max(largest, ringArea(p))
+	}
+	var ring []Point
+	for _, p := range parts {
+		if ringArea(p) < SpeckShare*largest {
+			continue
+		}
+		if ring == nil {
+			ring = p
+			continue
+		}
+		i, j := nearestPair(ring, p)
+		joined := make([]Point, 0, len(ring)+len(p)+2)
+		joined = append(joined, ring[:i+1]...)
+		joined = append(joined, p[j:]...)
+		joined = append(joined, p[:j+1]...) // back at p[j]
+		joined = append(joined, ring[i:]...) // and back at ring[i]
+		ring = joined
+	}
+	return ring
+}
+
+// ringArea is the area a polygon encloses (in the units of its coordinates).
+func ringArea(p []Point) float64 {
+	var a float64
+	for i := range p {
+		q := p[(i+1)%len(p)]
+		a += p[i].X*q.Y - q.X*p[i].Y
+	}
+	return math.Abs(a) / 2
+}
+
+// nearestPair returns the indices of the closest vertices of a and b.
+func nearestPair(a, b []Point) (int, int) {
+	bi, bj, best := 0, 0, math.Inf(1)
+	for i, p := range a {
+		for j, q := range b {
+			if d := (p.X-q.X)*(p.X-q.X) + (p.Y-q.Y)*(p.Y-q.Y); d < best {
+				bi, bj, best = i, j, d
+			}
+		}
+	}
+	return bi, bj
+}
+
+// yoloReadme writes README.txt: the export holds labels only, so it says where each image
+// goes for data.yaml to find it.
+func yoloReadme(w *bufio.Writer, images []Image, labelNames []string) {
+	w.WriteString("YOLO segmentation labels exported by Lasso.\n\n" +
+		"The images are not in this archive: they stay in CDF. Download each one into an images/\n" +
+		"folder next to labels/, under the name below (its label file has the same name, with .txt\n" +
+		"for the extension); data.yaml then finds them (train and val both point at images/).\n\n" +
+		"CDF file id\timage\tlabel file\n")
+	for i, im := range images {
+		fmt.Fprintf(w, "%d\timages/%s\t%s\n", im.ID, im.FileName, labelNames[i])
+	}
+}
+
 // WriteYOLO writes d as YOLO segmentation labels to dst, in this order: data.yaml,
-// classes.txt, then labels/<name>.txt for every image in d.Images order, where <name> is the
-// image's FileName with its extension replaced. Each line of a label file is one polygon
-// part: "<class> x1 y1 x2 y2 ...", the class being the category's index from 0 in the COCO
-// category order and the coordinates normalised to 0..1 (6 decimals). An image without
-// objects gets an empty file (a background image). data.yaml expects the images in an
-// images/ folder next to labels/.
+// classes.txt, README.txt, then labels/<name>.txt for every image in d.Images order, where
+// <name> is the image's FileName with its extension replaced. Each line of a label file is one
+// object: "<class> x1 y1 x2 y2 ...", the class being the category's index from 0 in the COCO
+// category order and the coordinates normalised to 0..1 (6 decimals). An object of several
+// parts is one polygon, as the Ultralytics converters write it (see yoloInstance): a YOLO line
+// is an instance, and an object written as several lines would count as several. An image
+// without objects gets an empty file (a background image). data.yaml expects the images in
+// an images/ folder next to labels/; README.txt says which image goes where.
 //
 // d is validated before the first file is created (besides WriteCOCO's rules, file names
 // must map to distinct, safe label paths); an invalid d returns an error wrapping ErrInvalid
@@ -58,6 +133,13 @@ func WriteYOLO(dst FileCreator, d Dataset, opt Options) error {
 		return err
 	}
 
+	if err := writeFile(dst, YOLOReadmeFile, func(w *bufio.Writer) error {
+		yoloReadme(w, d.Images, labelNames)
+		return nil
+	}); err != nil {
+		return err
+	}
+
 	// Objects per image, in Dataset order.
 	byImage := make([][]int, len(d.Images))
 	for i := range d.Objects {
@@ -69,18 +151,15 @@ func WriteYOLO(dst FileCreator, d Dataset, opt Options) error {
 	for i := range d.Images {
 		err := writeFile(dst, labelNames[i], func(w *bufio.Writer) error {
 			for _, oi := range byImage[i] {
-				class := strconv.Itoa(p.objCat[oi])
-				for _, poly := range d.Objects[oi].Polygons {
-					w.WriteString(class)
-					for _, pt := range poly {
-						x, _ := clamp(pt.X)
-						y, _ := clamp(pt.Y)
-						num = strconv.AppendFloat(append(num[:0], ' '), roundTo(x, normalisedDecimals), 'f', -1, 64)
-						num = strconv.AppendFloat(append(num, ' '), roundTo(y, normalisedDecimals), 'f', -1, 64)
-						w.Write(num)
-					}
-					w.WriteByte('\n')
+				w.WriteString(strconv.Itoa(p.objCat[oi]))
+				for _, pt := range yoloInstance(d.Objects[oi].Polygons) {
+					x, _ := clamp(pt.X)
+					y, _ := clamp(pt.Y)
+					num = strconv.AppendFloat(append(num[:0], ' '), roundTo(x, normalisedDecimals), 'f', -1, 64)
+					num = strconv.AppendFloat(append(num, ' '), roundTo(y, normalisedDecimals), 'f', -1, 64)
+					w.Write(num)
 				}
+				w.WriteByte('\n')
 				done++
 				opt.progress(done, total)
 			}

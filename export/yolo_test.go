@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"math"
 	"path"
 	"slices"
@@ -85,7 +86,7 @@ func TestWriteYOLOZip(t *testing.T) {
 	d := sample()
 	names, files, _ := unzip(t, yoloZip(t, d))
 
-	wantNames := []string{"data.yaml", "classes.txt", "labels/pump-a.txt", "labels/site/pump-b.txt", "labels/empty.txt"}
+	wantNames := []string{"data.yaml", "classes.txt", "README.txt", "labels/pump-a.txt", "labels/site/pump-b.txt", "labels/empty.txt"}
 	if !slices.Equal(names, wantNames) {
 		t.Fatalf("files %v, want %v", names, wantNames)
 	}
@@ -115,18 +116,25 @@ func TestWriteYOLOZip(t *testing.T) {
 	if files["labels/empty.txt"] != "" {
 		t.Errorf("image without objects: %q, want an empty file", files["labels/empty.txt"])
 	}
-	// Hand-checked lines: the two-part object is two lines of class 1 (pipe), the clamped
-	// vertices land on 0 and 1.
-	want := "1 0.1 0.1 0.2 0.1 0.2 0.3\n1 0.5 0.5 0.9 0.5 0.9 0.6 0.5 0.6\n3 0 0.4 1 0.4 1 1\n"
+	// Hand-checked lines: the two-part object is one line of class 1 (pipe), its parts
+	// joined at (0.2, 0.3) and (0.5, 0.5); the clamped vertices land on 0 and 1.
+	want := "1 0.1 0.1 0.2 0.1 0.2 0.3 0.5 0.5 0.9 0.5 0.9 0.6 0.5 0.6 0.5 0.5 0.2 0.3\n3 0 0.4 1 0.4 1 1\n"
 	if got := files["labels/site/pump-b.txt"]; got != want {
 		t.Errorf("labels/site/pump-b.txt =\n%s\nwant\n%s", got, want)
 	}
 }
 
-// checkYOLOLabels checks every label file against d: one line per part, in object order,
-// class index naming the object's category, normalised coordinates equal to the input.
+// checkYOLOLabels checks every label file against d: one line per object, in object order,
+// class index naming the object's category, and normalised coordinates that are the
+// object's parts but its specks (under export.SpeckShare of its largest part), each vertex as
+// given, joined into one polygon by a bridge out and back per further part: two vertices more
+// each, starting with the first kept part's first vertex.
 func checkYOLOLabels(t testing.TB, d export.Dataset, files map[string]string, classes []string) {
 	t.Helper()
+	key := func(x, y float64) [2]float64 {
+		r := func(v float64) float64 { return math.Round(math.Min(math.Max(v, 0), 1)*1e6) / 1e6 }
+		return [2]float64{r(x), r(y)}
+	}
 	for _, im := range d.Images {
 		stem := strings.TrimSuffix(im.FileName, path.Ext(im.FileName)) // a name may have no extension
 		name := "labels/" + stem + ".txt"
@@ -135,19 +143,10 @@ func checkYOLOLabels(t testing.TB, d export.Dataset, files map[string]string, cl
 			t.Errorf("no %s for image %q", name, im.FileName)
 			continue
 		}
-		var want [][]export.Point
-		var wantClass []string
+		var want []export.Object
 		for _, o := range d.Objects {
-			if o.ImageID != im.ID {
-				continue
-			}
-			cat := o.Category
-			if cat == "" {
-				cat = "object"
-			}
-			for _, p := range o.Polygons {
-				want = append(want, p)
-				wantClass = append(wantClass, cat)
+			if o.ImageID == im.ID {
+				want = append(want, o)
 			}
 		}
 		lines := strings.Split(body, "\n")
@@ -156,41 +155,117 @@ func checkYOLOLabels(t testing.TB, d export.Dataset, files map[string]string, cl
 		}
 		lines = lines[:len(lines)-1]
 		if len(lines) != len(want) {
-			t.Errorf("%s: %d lines, want one per part: %d", name, len(lines), len(want))
+			t.Errorf("%s: %d lines, want one per object: %d", name, len(lines), len(want))
 			continue
 		}
 		for i, line := range lines {
+			o := want[i]
+			cat := o.Category
+			if cat == "" {
+				cat = "object"
+			}
 			fields := strings.Fields(line)
 			class, err := strconv.Atoi(fields[0])
 			if err != nil || class < 0 || class >= len(classes) {
 				t.Errorf("%s line %d: class %q is not an index into %d classes", name, i, fields[0], len(classes))
 				continue
 			}
-			if classes[class] != wantClass[i] {
-				t.Errorf("%s line %d: class %d (%s), want %s", name, i, class, classes[class], wantClass[i])
+			if classes[class] != cat {
+				t.Errorf("%s line %d: class %d (%s), want %s", name, i, class, classes[class], cat)
+			}
+			var kept [][]export.Point
+			largest := 0.0
+			for _, p := range o.Polygons {
+				largest = math.Max(largest, ringArea(p))
+			}
+			wantN, wantSet := -2, map[[2]float64]bool{}
+			for _, p := range o.Polygons {
+				if ringArea(p) >= export.SpeckShare*largest {
+					kept = append(kept, p)
+					wantN += len(p) + 2
+					for _, v := range p {
+						wantSet[key(v.X, v.Y)] = true
+					}
+				}
 			}
 			coords := fields[1:]
-			if len(coords)%2 != 0 || len(coords) < 6 || len(coords) != 2*len(want[i]) {
-				t.Errorf("%s line %d: %d numbers, want %d", name, i, len(coords), 2*len(want[i]))
+			if len(coords) != 2*wantN {
+				t.Errorf("%s line %d: %d numbers, want %d", name, i, len(coords), 2*wantN)
 				continue
 			}
-			for k, s := range coords {
-				v, err := strconv.ParseFloat(s, 64)
-				if err != nil || v < 0 || v > 1 {
-					t.Errorf("%s line %d: %q is not a number in 0..1", name, i, s)
+			gotSet := map[[2]float64]bool{}
+			for k := 0; k+1 < len(coords); k += 2 {
+				x, errX := strconv.ParseFloat(coords[k], 64)
+				y, errY := strconv.ParseFloat(coords[k+1], 64)
+				if errX != nil || errY != nil || x < 0 || x > 1 || y < 0 || y > 1 {
+					t.Errorf("%s line %d: %q %q is not a point in 0..1", name, i, coords[k], coords[k+1])
 					continue
 				}
-				p := want[i][k/2]
-				w := p.X
-				if k%2 == 1 {
-					w = p.Y
+				gotSet[key(x, y)] = true
+				if k == 0 && key(x, y) != key(kept[0][0].X, kept[0][0].Y) {
+					t.Errorf("%s line %d starts at (%v, %v), want the first part's first vertex %v", name, i, x, y, kept[0][0])
 				}
-				if w = math.Min(math.Max(w, 0), 1); math.Abs(v-w) > 1e-6 {
-					t.Errorf("%s line %d number %d = %v, want %v", name, i, k, v, w)
-				}
+			}
+			if !maps.Equal(gotSet, wantSet) {
+				t.Errorf("%s line %d: vertices %v, want the kept parts' %v", name, i, gotSet, wantSet)
 			}
 		}
 	}
+}
+
+// ringArea is the test's own polygon area.
+func ringArea(p []export.Point) float64 {
+	flat := make([]float64, 0, 2*len(p))
+	for _, v := range p {
+		flat = append(flat, v.X, v.Y)
+	}
+	return shoelace(flat)
+}
+
+// TestYOLOMultiPartObject: a three-part object is one YOLO line, its speck dropped and its
+// other parts joined at their nearest vertices; filled with the even-odd rule, as the
+// Ultralytics loaders rasterise a polygon, it covers each part and nothing between them.
+func TestYOLOMultiPartObject(t *testing.T) {
+	d := export.Dataset{
+		Images: []export.Image{{ID: 1, FileName: "m.jpg", Width: 100, Height: 100}},
+		Objects: []export.Object{{ImageID: 1, Category: "x", Score: 1, Polygons: [][]export.Point{
+			{{0.1, 0.1}, {0.3, 0.1}, {0.3, 0.3}, {0.1, 0.3}},
+			{{0.95, 0.95}, {0.96, 0.95}, {0.96, 0.96}}, // 0.5 % of the first: a speck
+			{{0.6, 0.6}, {0.9, 0.6}, {0.9, 0.9}, {0.6, 0.9}},
+		}}},
+	}
+	_, files, _ := unzip(t, yoloZip(t, d))
+	want := "0 0.1 0.1 0.3 0.1 0.3 0.3 0.6 0.6 0.9 0.6 0.9 0.9 0.6 0.9 0.6 0.6 0.3 0.3 0.1 0.3\n"
+	if got := files["labels/m.txt"]; got != want {
+		t.Fatalf("labels/m.txt = %q, want %q", got, want)
+	}
+	var ring []export.Point
+	f := strings.Fields(want)[1:]
+	for k := 0; k < len(f); k += 2 {
+		x, _ := strconv.ParseFloat(f[k], 64)
+		y, _ := strconv.ParseFloat(f[k+1], 64)
+		ring = append(ring, export.Point{X: x, Y: y})
+	}
+	for _, c := range []struct {
+		x, y float64
+		in   bool
+	}{{0.2, 0.2, true}, {0.75, 0.75, true}, {0.45, 0.45, false}, {0.2, 0.75, false}, {0.955, 0.952, false}} {
+		if got := evenOdd(ring, c.x, c.y); got != c.in {
+			t.Errorf("(%v, %v) inside the YOLO polygon: %v, want %v", c.x, c.y, got, c.in)
+		}
+	}
+}
+
+// evenOdd reports whether (x, y) is inside ring by the even-odd rule.
+func evenOdd(ring []export.Point, x, y float64) bool {
+	in := false
+	for i := range ring {
+		a, b := ring[i], ring[(i+1)%len(ring)]
+		if (a.Y > y) != (b.Y > y) && x < a.X+(y-a.Y)*(b.X-a.X)/(b.Y-a.Y) {
+			in = !in
+		}
+	}
+	return in
 }
 
 func TestWriteYOLOZipDated(t *testing.T) {
