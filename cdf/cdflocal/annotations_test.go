@@ -597,8 +597,11 @@ func TestAnnotationsPersist(t *testing.T) {
 	before := e1.srv.Annotations()
 	entries, err := os.ReadDir(dataDir)
 	must(t, err)
-	if len(entries) != 1 || entries[0].Name() != cdflocal.AnnotationsFile {
-		t.Errorf("data folder holds %v, want only %s", entries, cdflocal.AnnotationsFile)
+	if len(entries) != 1 || entries[0].Name() != cdflocal.AnnotationsLog {
+		t.Errorf("data folder holds %v, want only %s (no snapshot before the log is folded)", entries, cdflocal.AnnotationsLog)
+	}
+	if read, err := cdflocal.ReadAnnotations(dataDir); err != nil || !cmp.Equal(read, before) {
+		t.Errorf("ReadAnnotations while the stand-in runs: %v, %v; want %v", read, err, before)
 	}
 
 	e2 := setup(t, withData) // a second stand-in on the same folder, as after a restart
@@ -630,6 +633,38 @@ func TestAnnotationsPersist(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(dir, cdflocal.AnnotationsFile), []byte("{not json"), 0o644))
 		if _, err := cdflocal.New(cdflocal.Config{ImagesDir: e1.dir, DataDir: dir}); err == nil {
 			t.Error("New accepted a corrupt annotations file")
+		}
+	})
+
+	t.Run("a corrupt line before the last is an error", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, cdflocal.AnnotationsLog), []byte("{not json\n{\"nextId\":2}\n"), 0o644))
+		if _, err := cdflocal.New(cdflocal.Config{ImagesDir: e1.dir, DataDir: dir}); err == nil {
+			t.Error("New accepted a corrupt annotations log")
+		}
+	})
+
+	t.Run("a last line cut short by a crash is dropped", func(t *testing.T) {
+		dir := t.TempDir()
+		e := setup(t, setupOpts{cfg: func(c *cdflocal.Config) { c.DataDir = dir }})
+		kept, err := e.c.Annotations.Create(ctx, []cdf.AnnotationCreate{detection(t, wide, triangle("a"), nil)})
+		must(t, err)
+		e.srv.Close()
+		f, err := os.OpenFile(filepath.Join(dir, cdflocal.AnnotationsLog), os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteString(`{"nextId":3,"put":[{"id":2,"annotatedResourceType":"fi`) // the process died here
+		must(t, err)
+		must(t, f.Close())
+		e2 := setup(t, setupOpts{cfg: func(c *cdflocal.Config) { c.DataDir = dir }})
+		if got := e2.srv.Annotations(); !cmp.Equal(got, kept) {
+			t.Errorf("after a torn last line: %v, want the whole changes only: %v", got, kept)
+		}
+		// The next change follows the last whole line, not the torn one.
+		more, err := e2.c.Annotations.Create(ctx, []cdf.AnnotationCreate{detection(t, wide, triangle("b"), nil)})
+		must(t, err)
+		e2.srv.Close()
+		if read, err := cdflocal.ReadAnnotations(dir); err != nil || !cmp.Equal(read, append(kept, more...)) {
+			t.Errorf("after the next change: %v, %v", read, err)
 		}
 	})
 }

@@ -174,8 +174,9 @@ type Config struct {
 	// segment.DecodeBudget the bytes their decoding may take: an image over either is
 	// refused from its header, and icons decoded at the same time share that budget.
 	MaxImagePixels int64
-	// DataDir is the folder where annotations are kept (in the file AnnotationsFile, written
-	// atomically on every change), so that they survive a restart. Empty keeps them in memory.
+	// DataDir is the folder where annotations are kept (every change synced to AnnotationsLog
+	// before it is answered, folded now and then into AnnotationsFile; ReadAnnotations reads
+	// them), so that they survive a restart or a crash. Empty keeps them in memory.
 	DataDir string
 }
 
@@ -269,7 +270,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	return nil
+	return s.ann.close()
 }
 
 // Project returns the project URL name the server answers for.

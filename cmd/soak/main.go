@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -790,18 +789,11 @@ func (s *soak) check(ctx context.Context, rooms []*room) error {
 
 // standInAnnotations reads the annotations the stand-in keeps in the app's data folder.
 func standInAnnotations(data string) ([]cdf.Annotation, error) {
-	b, err := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	items, err := cdflocal.ReadAnnotations(filepath.Join(data, "cdflocal"))
 	if err != nil {
-		return nil, err
-	}
-	var f struct{ Items []cdf.Annotation }
-	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("the stand-in's annotations: %w", err)
 	}
-	return f.Items, nil
+	return items, nil
 }
 
 // retry calls f until it succeeds, at most n times, backing off from 200 ms to 3 s.

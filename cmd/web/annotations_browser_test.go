@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -77,22 +75,15 @@ func seedStandIn(t *testing.T, data string, items func(cat int64) []cdf.Annotati
 	return cat, made
 }
 
-// standInAnnotations reads what the app's stand-in has stored (it writes every change to its file).
+// standInAnnotations reads what the app's stand-in has stored (it syncs every change).
 func standInAnnotations(t *testing.T, data string) map[int64]cdf.Annotation {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[int64]cdf.Annotation{} // nothing written yet
-	}
+	items, err := cdflocal.ReadAnnotations(filepath.Join(data, "cdflocal"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f struct{ Items []cdf.Annotation }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64]cdf.Annotation{}
-	for _, a := range f.Items {
+	for _, a := range items {
 		out[a.ID] = a
 	}
 	return out

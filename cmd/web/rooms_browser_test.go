@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,7 +136,8 @@ func TestBrowserRoom(t *testing.T) {
 	ana.acceptAsked(t, "", `!document.querySelector('canvas[data-canvas]').dataset.save`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		b, _ := os.ReadFile(filepath.Join(data, "cdflocal", cdflocal.AnnotationsFile))
+		items, _ := cdflocal.ReadAnnotations(filepath.Join(data, "cdflocal"))
+		b, _ := json.Marshal(items)
 		if strings.Contains(string(b), `"creatingApp":"lasso"`) && strings.Contains(string(b), `"polygon"`) {
 			break
 		}
