@@ -52,7 +52,10 @@ type harness struct {
 	mu          sync.Mutex
 	issued      []string // every access, refresh and ID token the provider issued
 	lastErr     error    // the last error given to OnError
-	apiTokens   []string // bearer tokens the resource server saw
+	apiTokens   []string        // bearer tokens the resource server saw
+	apiBodies   []string        // and the bodies it was sent
+	revoked     map[string]bool // access tokens the resource server answers 401 to
+	refuseAll   bool            // or every token
 }
 
 type options struct {
@@ -84,9 +87,17 @@ func newHarness(t *testing.T, o options) *harness {
 	t.Cleanup(func() { op.Shutdown() })
 
 	h.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		h.mu.Lock()
-		h.apiTokens = append(h.apiTokens, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		h.apiTokens = append(h.apiTokens, tok)
+		h.apiBodies = append(h.apiBodies, string(b))
+		refused := h.revoked[tok] || h.refuseAll
 		h.mu.Unlock()
+		if refused {
+			http.Error(w, `{"error":{"code":401,"message":"Unauthorized"}}`, http.StatusUnauthorized)
+			return
+		}
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(h.api.Close)
@@ -158,7 +169,27 @@ func newHarness(t *testing.T, o options) *harness {
 			return
 		}
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			http.Error(w, "CDF answered "+resp.Status, resp.StatusCode)
+			return
+		}
 		io.WriteString(w, "called")
+	})
+	// POST /api sends its body on to "CDF", as a segment or annotation call does.
+	mux.HandleFunc("POST /api", func(w http.ResponseWriter, r *http.Request) {
+		s, err := h.m.Current(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		resp, err := h.m.Client(s.ID, nil).Post(h.api.URL, "application/json", bytes.NewReader(b))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
 	})
 	return h
 }
@@ -504,6 +535,75 @@ func TestRefresh(t *testing.T) {
 	}
 	if got := time.UnixMicro(expiry); time.Until(got) < 30*time.Minute {
 		t.Errorf("stored token expiry %v, want about an hour ahead", got)
+	}
+}
+
+// TestRefusedTokenIsRefreshedOnce: when CDF answers 401 to a token that has not expired (it
+// was revoked), the client refreshes the session's tokens and sends the request again, body
+// and all; eight requests refused with the same token share one refresh; a token refused
+// again after its refresh gives the 401 to the caller, with one refresh more, not a loop.
+func TestRefusedTokenIsRefreshedOnce(t *testing.T) {
+	h := newHarness(t, options{})
+	c := h.browser()
+	h.signIn(c, "/")
+	if resp := h.do(c, "GET", h.app.URL+"/api"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/api: %d %s", resp.StatusCode, body(resp))
+	}
+	h.mu.Lock()
+	first := h.apiTokens[0]
+	h.revoked = map[string]bool{first: true}
+	h.apiTokens, h.apiBodies = nil, nil
+	h.mu.Unlock()
+
+	const n = 8
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			resp, err := c.Post(h.app.URL+"/api", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	if got := h.refreshes.Load(); got != 1 {
+		t.Errorf("%d refreshes for %d requests refused with one token, want 1", got, n)
+	}
+	h.mu.Lock()
+	var fresh string
+	bodies := map[string]int{}
+	for i, tok := range h.apiTokens {
+		if tok != first {
+			fresh = tok
+			bodies[h.apiBodies[i]]++
+		}
+	}
+	h.mu.Unlock()
+	for i, code := range codes {
+		if code != http.StatusOK || bodies[fmt.Sprintf(`{"n":%d}`, i)] != 1 {
+			t.Errorf("request %d: %d, its body reached CDF with the new token %d times; want 200, once", i, code, bodies[fmt.Sprintf(`{"n":%d}`, i)])
+		}
+	}
+	if !strings.HasPrefix(fresh, "refreshed-1-") {
+		t.Errorf("the retries carried %q, want the refreshed token", fresh)
+	}
+
+	// Every token refused: one more refresh, then the 401 stands.
+	h.mu.Lock()
+	h.refuseAll = true
+	h.mu.Unlock()
+	if resp := h.do(c, "GET", h.app.URL+"/api"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api with every token refused: %d, want CDF's 401", resp.StatusCode)
+	}
+	if got := h.refreshes.Load(); got != 2 {
+		t.Errorf("%d refreshes in all, want 2 (no retry loop)", got)
+	}
+	if n := h.sessionCount(); n != 1 {
+		t.Errorf("%d sessions: a refused token must not end the session", n)
 	}
 }
 

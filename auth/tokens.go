@@ -73,8 +73,75 @@ func (m *Manager) TokenSource(sessionID string) oauth2.TokenSource {
 
 // Client returns an HTTP client that sends the session's access token (see TokenSource) on
 // every request, over base (http.DefaultTransport when nil). Hand it to cdf.New.
+//
+// When the server answers 401 to a token that has not expired by the clock (revoked, or cut
+// short by the provider), the client refreshes the session's tokens and sends the request
+// once more with the new one, as a person would sign in again; concurrent requests turned
+// away with the same token share one refresh. A request whose body cannot be sent again, or
+// whose refresh fails, gets the 401.
 func (m *Manager) Client(sessionID string, base http.RoundTripper) *http.Client {
-	return &http.Client{Transport: &oauth2.Transport{Source: m.TokenSource(sessionID), Base: base}}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &sessionTransport{m: m, id: sessionID, base: base}
+	t.src = m.TokenSource(sessionID)
+	return &http.Client{Transport: t}
+}
+
+// sessionTransport is Client's RoundTripper.
+type sessionTransport struct {
+	m    *Manager
+	id   string
+	base http.RoundTripper
+
+	mu  sync.Mutex
+	src oauth2.TokenSource // a reuse source, replaced after a refresh on 401
+}
+
+func (t *sessionTransport) source() oauth2.TokenSource {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.src
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.source().Token()
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	res, err := t.send(req, tok)
+	if err != nil || res.StatusCode != http.StatusUnauthorized || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return res, err
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.m.cfg.RefreshTimeout)
+	fresh, rerr := t.m.token(ctx, t.id, tok.AccessToken)
+	cancel()
+	if rerr != nil || fresh.AccessToken == tok.AccessToken {
+		return res, nil // the 401 stands: the caller says so
+	}
+	retry := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if retry.Body, err = req.GetBody(); err != nil {
+			return res, nil
+		}
+	}
+	res.Body.Close()
+	t.mu.Lock()
+	t.src = oauth2.ReuseTokenSourceWithExpiry(fresh, sessionTokenSource{m: t.m, id: t.id}, t.m.cfg.RefreshLeeway)
+	t.mu.Unlock()
+	return t.send(retry, fresh)
+}
+
+// send sends a copy of req with tok (a RoundTripper must not change its request).
+func (t *sessionTransport) send(req *http.Request, tok *oauth2.Token) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Body = req.Body
+	tok.SetAuthHeader(r)
+	return t.base.RoundTrip(r)
 }
 
 type sessionTokenSource struct {
@@ -86,10 +153,13 @@ type sessionTokenSource struct {
 func (s sessionTokenSource) Token() (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.m.cfg.RefreshTimeout)
 	defer cancel()
-	return s.m.token(ctx, s.id)
+	return s.m.token(ctx, s.id, "")
 }
 
-func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
+// token returns the session's access token, refreshed when it expires within RefreshLeeway
+// or is rejected (not ""): the token a server refused. A rejected token that the session no
+// longer holds was refreshed already, by a concurrent call: its successor is returned.
+func (m *Manager) token(ctx context.Context, id, rejected string) (*oauth2.Token, error) {
 	unlock := m.locks.lock(id)
 	defer unlock()
 
@@ -114,10 +184,16 @@ func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
 		// Unreadable tokens (e.g. the key changed) cannot become readable again.
 		return nil, m.endSessionWith(ctx, id, err.Error())
 	}
-	if t.AccessToken != "" && (t.Expiry.IsZero() || now.Add(m.cfg.RefreshLeeway).Before(t.Expiry)) {
+	usable := func(t tokenBlob) bool {
+		return t.AccessToken != "" && t.AccessToken != rejected && (t.Expiry.IsZero() || now.Add(m.cfg.RefreshLeeway).Before(t.Expiry))
+	}
+	if usable(t) {
 		return t.oauth2(), nil
 	}
 	if t.RefreshToken == "" || m.oauth == nil {
+		if rejected != "" {
+			return nil, errors.New("auth: the access token was refused and there is no refresh token")
+		}
 		return nil, m.endSessionWith(ctx, id, "the access token expired and there is no refresh token")
 	}
 	// Another replica may be refreshing this session: one refresh token is used once.
@@ -137,7 +213,7 @@ func (m *Manager) token(ctx context.Context, id string) (*oauth2.Token, error) {
 		if t, err = m.decodeTokens(again); err != nil {
 			return nil, m.endSessionWith(ctx, id, err.Error())
 		}
-		if t.AccessToken != "" && (t.Expiry.IsZero() || now.Add(m.cfg.RefreshLeeway).Before(t.Expiry)) {
+		if usable(t) {
 			return t.oauth2(), nil
 		}
 	}
