@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -22,6 +23,7 @@ type Engine struct {
 	tune  tuning
 	cache *imageCache
 	hist  *historyCache
+	turns chan struct{} // one token per prompt being segmented (Options.Parallel)
 }
 
 // New returns an Engine with the given options.
@@ -44,7 +46,11 @@ func New(opts Options) *Engine {
 	if opts.WorkSize <= 0 {
 		opts.WorkSize = defaultWorkSize
 	}
-	return &Engine{opts: opts, tune: defaultTuning(), cache: newImageCache(opts.CacheBytes), hist: newHistoryCache(historyBytes)}
+	if opts.Parallel <= 0 {
+		opts.Parallel = runtime.GOMAXPROCS(0)
+	}
+	return &Engine{opts: opts, tune: defaultTuning(), cache: newImageCache(opts.CacheBytes), hist: newHistoryCache(historyBytes),
+		turns: make(chan struct{}, opts.Parallel)}
 }
 
 // Validate checks a prompt: 1..MaxPoints points or a box (or both), coordinates in 0..1,
@@ -108,6 +114,12 @@ type scoredMask struct {
 func (e *Engine) segmentMasks(ctx context.Context, src Source, p Prompt) ([]scoredMask, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	select {
+	case e.turns <- struct{}{}:
+		defer func() { <-e.turns }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	start := time.Now()
 	wi, err := e.cache.get(ctx, src.Key, func() (*workImage, error) {

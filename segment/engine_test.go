@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -331,5 +332,52 @@ func TestCacheDecodesOnceAndEvicts(t *testing.T) {
 	defer small.cache.mu.Unlock()
 	if small.cache.size > wi.bytes()+1 || len(small.cache.items) != 1 || small.cache.items["c"] == nil {
 		t.Errorf("cache holds %d bytes in %d items, want only the last image", small.cache.size, len(small.cache.items))
+	}
+}
+
+// TestParallelBoundsPromptsAtOnce: with Parallel 1 a second prompt waits while the first is
+// segmented (its image is not even opened), gives up when its context ends, and runs once
+// the first is done.
+func TestParallelBoundsPromptsAtOnce(t *testing.T) {
+	img, _ := scene(120, 90, 3, ellipse(60, 45, 25, 20))
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	release := make(chan struct{})
+	var opened atomic.Int32
+	src := func(key string, wait bool) Source {
+		return Source{Key: key, Open: func(context.Context) (io.ReadCloser, error) {
+			opened.Add(1)
+			if wait {
+				<-release
+			}
+			return io.NopCloser(bytes.NewReader(buf.Bytes())), nil
+		}}
+	}
+	e := New(Options{Parallel: 1})
+	click := Prompt{Points: []Point{{X: 0.5, Y: 0.5, Label: 1}}}
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.Segment(context.Background(), src("a", true), click)
+		first <- err
+	}()
+	for opened.Load() == 0 {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		_, err := e.Segment(ctx, src("b", false), click)
+		second <- err
+	}()
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) || opened.Load() != 1 {
+		t.Errorf("the waiting prompt: %v after opening %d images; want context.Canceled, the second image never opened", err, opened.Load())
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if segs, err := e.Segment(context.Background(), src("b", false), click); err != nil || len(segs) == 0 {
+		t.Errorf("after the first was done: %d segments, %v", len(segs), err)
 	}
 }

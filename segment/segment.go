@@ -71,6 +71,11 @@ type Options struct {
 	CacheBytes  int64         // bound of the per-image cache (default 256 MiB)
 	MaxVertices int           // vertices per polygon at most (default and maximum 1000)
 	WorkSize    int           // long side in pixels of the working copy segmented (default 320)
+	// Parallel is how many prompts are segmented at once (default GOMAXPROCS); more wait
+	// their turn, and a prompt's time budget starts with its turn. Running more than the
+	// CPUs can serve only shares them out: each prompt's budget runs out with less done,
+	// and the working memory of all is held at the same time.
+	Parallel int
 
 	// MaxDecodeBytes refuses, before decoding, images whose decoding takes more bytes (see
 	// MeasureImage): pixels alone do not bound memory, a 16-bit PNG takes 8 bytes a pixel.
