@@ -158,6 +158,15 @@ func TestBrowserRoom(t *testing.T) {
 	// ...and it frees itself when she leaves the image.
 	ana.do(t, chromedp.Navigate(base+"/rooms/"+roomID), chromedp.WaitVisible(chromedp.CSS(`[data-room-page]`)))
 	ben.eventually(t, "the soft lock freed", `document.querySelector('canvas[data-canvas]').dataset.lock === ''`)
+	// On the room page an export of the approved objects (the default) while none is approved
+	// says so and what to choose instead, rather than downloading an empty file.
+	ana.do(t, chromedp.Click(chromedp.CSS(`[data-export-form] [data-export-button]`)))
+	ana.eventually(t, "the empty export explained", `(() => {
+		const f = document.querySelector('[data-export-form]');
+		const m = f.querySelector('[data-export-message]').textContent;
+		return f.dataset.state === 'error' && m.includes('Nothing in this room is approved yet') && m.includes('All accepted');
+	})()`)
+	screenshot(t, ana.ctx, "room-export-nothing-approved.png")
 
 	// A reloaded page (as after a dropped connection) shows the same state as before.
 	ben.do(t, chromedp.Reload(), loaded)

@@ -201,7 +201,8 @@ export class RoomPage {
     this.showExport('running', p.text);
     let res;
     try {
-      res = await fetch(url, { credentials: 'same-origin' });
+      // Accepting JSON makes a refusal come as JSON with its message, not as an HTML page.
+      res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json, application/zip' } });
     } catch {
       return this.exportFailed('The server could not be reached — check your connection, then try again.');
     }
