@@ -556,20 +556,9 @@ func TestRefusedTokenIsRefreshedOnce(t *testing.T) {
 	h.mu.Unlock()
 
 	const n = 8
-	var wg sync.WaitGroup
-	codes := make([]int, n)
-	for i := range n {
-		wg.Go(func() {
-			resp, err := c.Post(h.app.URL+"/api", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		})
-	}
-	wg.Wait()
+	codes := concurrently(t, n, func(i int) (*http.Response, error) {
+		return c.Post(h.app.URL+"/api", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+	})
 	if got := h.refreshes.Load(); got != 1 {
 		t.Errorf("%d refreshes for %d requests refused with one token, want 1", got, n)
 	}
@@ -607,6 +596,25 @@ func TestRefusedTokenIsRefreshedOnce(t *testing.T) {
 	}
 }
 
+// concurrently makes n requests at once and returns their status codes.
+func concurrently(t *testing.T, n int, request func(i int) (*http.Response, error)) []int {
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := request(i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	return codes
+}
+
 func TestConcurrentRefreshIsSerialised(t *testing.T) {
 	h := newHarness(t, options{})
 	h.expiresIn.Store(30)
@@ -616,22 +624,7 @@ func TestConcurrentRefreshIsSerialised(t *testing.T) {
 	h.refreshWait.Store(int64(200 * time.Millisecond))
 
 	const n = 8
-	var wg sync.WaitGroup
-	codes := make([]int, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := c.Get(h.app.URL + "/api")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		}()
-	}
-	wg.Wait()
+	codes := concurrently(t, n, func(int) (*http.Response, error) { return c.Get(h.app.URL + "/api") })
 	if got := h.refreshes.Load(); got != 1 {
 		t.Errorf("%d refreshes for %d concurrent requests, want exactly 1", got, n)
 	}

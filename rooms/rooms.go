@@ -327,51 +327,52 @@ func (s *Service) Edit(ctx context.Context, roomID string, u User, fileID int64,
 	key := store.ObjectKey{RoomID: roomID, FileID: fileID, ObjectID: objectID}
 	// The change and the writes it owes CDF are kept together or not at all: an object
 	// accepted, deleted or relabelled in Lasso is so in CDF too, whenever the server dies.
-	var (
-		obj    *store.Object
-		writes []*store.Write
-	)
-	err = s.store.Atomically(ctx, func(st store.Rooms, ob store.Outbox) error {
+	obj, err := s.change(ctx, func(st store.Rooms, ob store.Outbox) (*store.Object, []*store.Write, error) {
 		before, err := st.Object(ctx, key)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		if obj, err = st.SetObjectMeta(ctx, key, label, accepted, deleted, s.now()); err != nil {
-			return err
+		obj, err := st.SetObjectMeta(ctx, key, label, accepted, deleted, s.now())
+		if err != nil || s.writer == nil {
+			return obj, nil, err
 		}
-		writes = nil
-		if s.writer == nil {
-			return nil
-		}
-		var w []*store.Write
+		var writes, more []*store.Write
 		switch {
 		case deleted || accepted != nil && !*accepted:
-			w, err = s.writer.planDelete(ctx, ob, obj, u)
+			writes, err = s.writer.planDelete(ctx, ob, obj, u)
 		case accepted != nil && *accepted:
-			w, err = s.writer.planCreate(ctx, ob, obj, u, ch.Detail)
+			writes, err = s.writer.planCreate(ctx, ob, obj, u, ch.Detail)
 		}
-		writes = append(writes, w...)
 		if err == nil && before.Accepted && obj.Accepted && obj.Label != before.Label {
 			// What CDF holds must say what Lasso says, and a reviewer decided on the old label.
-			w, err = s.writer.planRelabel(ctx, ob, obj, u)
-			writes = append(writes, w...)
+			more, err = s.writer.planRelabel(ctx, ob, obj, u)
 		}
-		return err
+		return obj, append(writes, more...), err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rooms: edit object: %w", err)
 	}
-	s.announce(writes)
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil
 }
 
-// announce tells people of writes stored for good (see Writer.announce).
-func (s *Service) announce(writes []*store.Write) {
-	if s.writer != nil {
+// change runs fn, which changes an object and stores the writes it owes CDF through the
+// Outbox it is given, in one transaction (store.Atomic), and once that has committed tells
+// people of the writes.
+func (s *Service) change(ctx context.Context, fn func(st store.Rooms, ob store.Outbox) (*store.Object, []*store.Write, error)) (*store.Object, error) {
+	var (
+		obj    *store.Object
+		writes []*store.Write
+	)
+	err := s.store.Atomically(ctx, func(st store.Rooms, ob store.Outbox) (err error) {
+		obj, writes, err = fn(st, ob)
+		return err
+	})
+	if err == nil && s.writer != nil {
 		s.writer.announce(writes)
 	}
+	return obj, err
 }
 
 // Review records a reviewer's decision on the current version of an accepted object
@@ -398,26 +399,20 @@ func (s *Service) Review(ctx context.Context, roomID string, u User, fileID int6
 		status = cdf.AnnotationRejected
 	}
 	// The decision and its write to CDF are kept together or not at all (see Edit).
-	var (
-		obj    *store.Object
-		writes []*store.Write
-	)
-	err = s.store.Atomically(ctx, func(st store.Rooms, ob store.Outbox) error {
+	obj, err := s.change(ctx, func(st store.Rooms, ob store.Outbox) (*store.Object, []*store.Write, error) {
 		cur, err := st.Object(ctx, key)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if !cur.Accepted {
-			return ErrNotAccepted
+			return nil, nil, ErrNotAccepted
 		}
-		if obj, err = st.SetReview(ctx, key, version, review, u.ID, u.Name, s.now()); err != nil {
-			return err
+		obj, err := st.SetReview(ctx, key, version, review, u.ID, u.Name, s.now())
+		if err != nil || s.writer == nil {
+			return obj, nil, err
 		}
-		writes = nil
-		if s.writer != nil {
-			writes, err = s.writer.planReview(ctx, ob, obj, u, status)
-		}
-		return err
+		writes, err := s.writer.planReview(ctx, ob, obj, u, status)
+		return obj, writes, err
 	})
 	if errors.Is(err, ErrNotAccepted) {
 		return nil, err
@@ -425,7 +420,6 @@ func (s *Service) Review(ctx context.Context, roomID string, u User, fileID int6
 	if err != nil {
 		return obj, fmt.Errorf("rooms: review: %w", err)
 	}
-	s.announce(writes)
 	s.publish(roomID, "object.updated", obj)
 	s.publishImageStatus(ctx, r, fileID)
 	return obj, nil

@@ -80,41 +80,35 @@ func reachable(url string, hc *http.Client, ttl time.Duration, now func() time.T
 
 // serveMetrics serves /metrics alone on addr; the returned func stops it.
 func serveMetrics(addr string, h http.Handler, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics listener", "err", err)
-		}
-	}()
-	log.Info("metrics", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
+	return serveAlone("metrics", addr, mux, log)
 }
 
 // servePprof serves Go's runtime profiles alone on addr (a loopback address: parseConfig
 // refuses others); the returned func stops it.
 func servePprof(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen for pprof on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return serveAlone("pprof", addr, mux, log)
+}
+
+// serveAlone serves h on a listener of its own on addr; the returned func stops it.
+func serveAlone(name, addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("pprof listener", "err", err)
+			log.Error(name+" listener", "err", err)
 		}
 	}()
-	log.Info("pprof", "addr", ln.Addr().String())
+	log.Info(name, "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
 }
