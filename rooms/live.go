@@ -105,7 +105,7 @@ func (s *Service) Next(ctx context.Context, roomID string, u User, current int64
 	if err != nil {
 		return 0, false, err
 	}
-	objects, err := s.store.RoomObjects(ctx, roomID)
+	objects, err := s.store.RoomTally(ctx, roomID)
 	if err != nil {
 		return 0, false, fmt.Errorf("rooms: %w", err)
 	}
@@ -216,7 +216,7 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 	if err != nil {
 		return nil, fmt.Errorf("rooms: %w", err)
 	}
-	objects, err := s.store.RoomObjects(ctx, roomID)
+	tally, err := s.store.RoomTally(ctx, roomID)
 	if err != nil {
 		return nil, fmt.Errorf("rooms: %w", err)
 	}
@@ -242,17 +242,19 @@ func (s *Service) State(ctx context.Context, roomID string, u User, fileID *int6
 		snap.Presence = append(snap.Presence, presenceOf(conns, User{ID: c.UserID, Name: name}))
 	}
 	slices.SortFunc(snap.Presence, func(a, b Present) int { return strings.Compare(a.UserID, b.UserID) })
-	snap.Images, snap.Progress = progressOf(r, members, objects, snap.Presence)
-	if fileID != nil {
+	snap.Images, snap.Progress = progressOf(r, members, tally, snap.Presence)
+	if fileID != nil && hasImage(r, *fileID) {
+		objects, err := s.store.Objects(ctx, roomID, *fileID)
+		if err != nil {
+			return nil, fmt.Errorf("rooms: %w", err)
+		}
 		saves, err := s.saves(ctx, roomID, *fileID)
 		if err != nil {
 			return nil, err
 		}
 		for _, o := range objects {
-			if o.FileID == *fileID {
-				o.Save = saves(&o)
-				snap.Objects = append(snap.Objects, o)
-			}
+			o.Save = saves(&o)
+			snap.Objects = append(snap.Objects, o)
 		}
 	}
 	return snap, nil
@@ -311,7 +313,7 @@ func (s *Service) AnnotationIDs(ctx context.Context, roomID string, u User, file
 	return ids, nil
 }
 
-func progressOf(r *store.Room, members []store.Member, objects []store.Object, present []Present) ([]ImageState, Progress) {
+func progressOf(r *store.Room, members []store.Member, objects []store.ObjectTally, present []Present) ([]ImageState, Progress) {
 	p := Progress{Total: len(r.Images), Labels: []LabelCount{}, Members: []MemberCount{}}
 	count := map[int64]int{}
 	awaiting := map[int64]int{}
@@ -379,7 +381,7 @@ func progressOf(r *store.Room, members []store.Member, objects []store.Object, p
 
 // publishImageStatus tells the room an image's status and the new progress.
 func (s *Service) publishImageStatus(ctx context.Context, r *store.Room, fileID int64) {
-	objects, err := s.store.RoomObjects(ctx, r.ID)
+	objects, err := s.store.RoomTally(ctx, r.ID)
 	if err != nil {
 		return
 	}
@@ -598,7 +600,7 @@ func (s *Service) RoomsOf(ctx context.Context, u User) ([]Summary, error) {
 	}
 	out := make([]Summary, 0, len(list))
 	for i := range list {
-		objects, err := s.store.RoomObjects(ctx, list[i].ID)
+		objects, err := s.store.RoomTally(ctx, list[i].ID)
 		if err != nil {
 			return nil, fmt.Errorf("rooms: %w", err)
 		}

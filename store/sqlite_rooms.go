@@ -747,6 +747,28 @@ func (q sqlRooms) RoomObjects(ctx context.Context, roomID string) ([]Object, err
 	return objs, nil
 }
 
+func (q sqlRooms) RoomTally(ctx context.Context, roomID string) ([]ObjectTally, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT o.file_id, o.label, o.author_id, o.accepted, o.review FROM room_objects o
+		JOIN room_images i ON i.room_id = o.room_id AND i.file_id = o.file_id
+		WHERE o.room_id = ? AND o.deleted_at IS NULL ORDER BY i.position, o.created_at, o.object_id`, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("store: tally room objects: %w", err)
+	}
+	defer rows.Close()
+	out := []ObjectTally{}
+	for rows.Next() {
+		var t ObjectTally
+		if err := rows.Scan(&t.FileID, &t.Label, &t.AuthorID, &t.Accepted, &t.Review); err != nil {
+			return nil, fmt.Errorf("store: tally room objects: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: tally room objects: %w", err)
+	}
+	return out, nil
+}
+
 func (q sqlRooms) LeaseJobs(ctx context.Context, owner string, until time.Time, keys []ObjectKey) error {
 	if owner == "" {
 		return fmt.Errorf("store: lease jobs: %w: no owner", ErrInvalid)

@@ -33,6 +33,54 @@ func runRooms(t *testing.T, fresh func(t *testing.T) store.Store) {
 	t.Run("ChangeWithdrawsReview", func(t *testing.T) { testChangeWithdrawsReview(t, fresh(t)) })
 	t.Run("SetRole", func(t *testing.T) { testSetRole(t, fresh(t)) })
 	t.Run("Atomically", func(t *testing.T) { testAtomically(t, fresh(t)) })
+	t.Run("RoomTally", func(t *testing.T) { testRoomTally(t, fresh(t)) })
+}
+
+// testRoomTally: RoomTally is RoomObjects' objects, in the same order, reduced to what
+// progress counts, through relabels, accepts, reviews and deletes.
+func testRoomTally(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := createRoom(t, st, "")
+	rs := st.Rooms()
+	for i, file := range []int64{File3, File1, File2, File1} {
+		id := fmt.Sprintf("o%d", i)
+		p := NewPrompt(r.ID, file, id, 1)
+		p.AuthorID = fmt.Sprintf("u-%d", i%2)
+		if _, err := rs.PutPrompt(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(id string, file int64) store.ObjectKey {
+		return store.ObjectKey{RoomID: r.ID, FileID: file, ObjectID: id}
+	}
+	if _, err := rs.SetObjectMeta(ctx, key("o1", File1), ptr("valve"), ptr(true), false, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.SetObjectMeta(ctx, key("o2", File2), nil, ptr(true), false, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.SetReview(ctx, key("o2", File2), 1, store.ReviewApproved, "u-owner", "Owner", base.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.SetObjectMeta(ctx, key("o3", File1), nil, nil, true, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	objects, err := rs.RoomObjects(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally, err := rs.RoomTally(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.ObjectTally{}
+	for _, o := range objects {
+		want = append(want, store.ObjectTally{FileID: o.FileID, Label: o.Label, AuthorID: o.AuthorID, Accepted: o.Accepted, Review: o.Review})
+	}
+	if len(want) != 3 || want[0].Label != "valve" || want[1].Review != store.ReviewApproved {
+		t.Fatalf("RoomObjects gave %+v; the test expects o1 (valve), o2 (approved), o0", want)
+	}
+	same(t, "RoomTally", tally, want)
 }
 
 // testAtomically: an object change and its outbox writes made in Atomically are kept
