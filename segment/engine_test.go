@@ -381,3 +381,45 @@ func TestParallelBoundsPromptsAtOnce(t *testing.T) {
 		t.Errorf("after the first was done: %d segments, %v", len(segs), err)
 	}
 }
+
+// TestCandidatesTellApart: of candidates that show the same object again (IoU 0.9, or 0.7
+// with a bounding box within 1 % on every side) only the better is kept; a part of the
+// object, a shape a sixth shorter, or the object with a large hole stay candidates.
+func TestCandidatesTellApart(t *testing.T) {
+	const w, h = 100, 100
+	rect := func(x0, y0, x1, y1 int) candidate {
+		lab := make([]uint8, w*h)
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				lab[y*w+x] = 1
+			}
+		}
+		return candidate{lab: lab}
+	}
+	holed := func(side int) candidate {
+		c := rect(20, 20, 80, 80)
+		for y := 50 - side/2; y < 50+side-side/2; y++ {
+			for x := 50 - side/2; x < 50+side-side/2; x++ {
+				c.lab[y*w+x] = 0
+			}
+		}
+		return c
+	}
+	pr := &problem{w: w, h: h}
+	got := pr.tellApart([]candidate{
+		rect(20, 20, 80, 80), // the whole
+		rect(20, 20, 80, 79), // IoU 0.98: the whole again
+		holed(25),            // IoU 0.83, the same box: the whole again
+		rect(21, 20, 80, 70), // IoU 0.82, 10 % shorter: another answer
+		rect(20, 20, 50, 50), // a quarter
+		holed(40),            // IoU 0.56, the same box: a ring
+	})
+	var boxes [][4]int
+	for _, c := range got {
+		boxes = append(boxes, labBox(c.lab, w))
+	}
+	want := [][4]int{{20, 20, 79, 79}, {21, 20, 79, 69}, {20, 20, 49, 49}, {20, 20, 79, 79}}
+	if !reflect.DeepEqual(boxes, want) {
+		t.Errorf("kept candidates with boxes %v, want %v", boxes, want)
+	}
+}
