@@ -8,9 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
+
+// MaxFileListLimit is the largest page of POST /files/list.
+const MaxFileListLimit = 1000
 
 // FilesService is CDF's Files API.
 type FilesService struct{ c *Client }
@@ -41,6 +45,37 @@ func (s *FilesService) List(ctx context.Context, filter FileFilter, opts ListOpt
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Directories returns the distinct directories of the image files filter matches, sorted,
+// listing /files/list a page of 1000 at a time, at most maxFiles files; truncated says that
+// more files were left unread. CDF has no endpoint that lists directories.
+func (s *FilesService) Directories(ctx context.Context, filter FileFilter, maxFiles int) (dirs []string, truncated bool, err error) {
+	seen := map[string]bool{}
+	cursor := ""
+	for read := 0; ; {
+		page, err := s.List(ctx, filter, ListOptions{Limit: MaxFileListLimit, Cursor: cursor})
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range page.Items {
+			if f := &page.Items[i]; f.Directory != "" && f.IsImage() && !seen[f.Directory] {
+				seen[f.Directory] = true
+				dirs = append(dirs, f.Directory)
+			}
+		}
+		read += len(page.Items)
+		if page.NextCursor == "" {
+			break
+		}
+		if read >= maxFiles {
+			truncated = true
+			break
+		}
+		cursor = page.NextCursor
+	}
+	slices.Sort(dirs)
+	return dirs, truncated, nil
 }
 
 type fileSearch struct {

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -149,25 +152,85 @@ func (s *server) browse(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	dirs := map[string]bool{}
 	for i := range files {
-		f := &files[i]
-		if f.Directory != "" {
-			dirs[f.Directory] = true
+		if f := &files[i]; f.IsImage() {
+			page.Files = append(page.Files, fileCard(f))
 		}
-		if !f.IsImage() {
-			continue
-		}
-		page.Files = append(page.Files, fileCard(f))
 	}
-	for d := range dirs {
-		page.Dirs = append(page.Dirs, d)
+	if page.Dirs, page.DirsTruncated, err = s.directories(c, client); err != nil {
+		return err
 	}
-	sort.Strings(page.Dirs)
+	// The root holds everything: "All directories" says it. A prefix typed into the address
+	// stays chosen.
+	page.Dirs = slices.DeleteFunc(slices.Clone(page.Dirs), func(d string) bool { return d == "/" })
+	if dir != "" && !slices.Contains(page.Dirs, dir) {
+		page.Dirs = append(page.Dirs, dir)
+		slices.Sort(page.Dirs)
+	}
 	if len(page.Files) == 0 {
 		page.Empty = "No images match this filter."
 	}
 	return s.render(c, http.StatusOK, views.Browser(page))
+}
+
+// maxDirectoryFiles bounds the files read to list a project's directories (20 requests).
+const maxDirectoryFiles = 20 * cdf.MaxFileListLimit
+
+// directories returns the directories of the project's images for the filter form, of the
+// whole project and not of the page shown, read once a minute per login session (it reads
+// the files' list; what one user may see is not what another may).
+func (s *server) directories(c echo.Context, client *cdf.Client) ([]string, bool, error) {
+	key := userOf(c).SessionID
+	if e, ok := s.dirs.get(key, time.Now()); ok {
+		return e.dirs, e.truncated, nil
+	}
+	uploaded := true
+	dirs, truncated, err := client.Files.Directories(c.Request().Context(), cdf.FileFilter{Uploaded: &uploaded}, maxDirectoryFiles)
+	if err != nil {
+		return nil, false, err
+	}
+	s.dirs.put(key, dirEntry{dirs: dirs, truncated: truncated, at: time.Now()})
+	return dirs, truncated, nil
+}
+
+// dirCache holds directory lists by login session for dirTTL, at most dirCacheSize of them.
+type dirCache struct {
+	mu sync.Mutex
+	m  map[string]dirEntry
+}
+
+type dirEntry struct {
+	dirs      []string
+	truncated bool
+	at        time.Time
+}
+
+const (
+	dirTTL       = time.Minute
+	dirCacheSize = 1024
+)
+
+func (d *dirCache) get(key string, now time.Time) (dirEntry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m[key]
+	return e, ok && now.Sub(e.at) < dirTTL
+}
+
+func (d *dirCache) put(key string, e dirEntry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[string]dirEntry{}
+	}
+	if len(d.m) >= dirCacheSize {
+		for k, old := range d.m {
+			if e.at.Sub(old.at) >= dirTTL || len(d.m) >= dirCacheSize {
+				delete(d.m, k)
+			}
+		}
+	}
+	d.m[key] = e
 }
 
 func browseHref(name, dir, cursor string) string {

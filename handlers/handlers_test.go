@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -768,4 +769,30 @@ func TestBrowserPages(t *testing.T) {
 		t.Error("the last page links to a next one")
 	}
 	a.page(t, "/?cursor=forged", http.StatusBadRequest)
+}
+
+// TestBrowserDirectoriesOfWholeProject: the directory filter offers the folders of the whole
+// project, not only of the first page (48 of 63 files here), and a folder with only non-images
+// is not offered.
+func TestBrowserDirectoriesOfWholeProject(t *testing.T) {
+	tmp := filepath.Join(t.TempDir(), "end.jpg")
+	writeJPEG(t, tmp, 8, 8)
+	jpg, err := os.ReadFile(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := setup(t, options{extra: 60, raw: map[string][]byte{"zzz/end.jpg": jpg, "docs/readme.txt": []byte("text")}})
+	doc := a.page(t, "/", http.StatusOK)
+	if doc.Find(`a[href*="cursor="]`).Length() == 0 {
+		t.Fatal("the project fits one page; the test needs more")
+	}
+	var dirs []string
+	doc.Find(`select[data-filter-dir] option[value]`).Each(func(_ int, o *goquery.Selection) {
+		if v, _ := o.Attr("value"); v != "" {
+			dirs = append(dirs, v)
+		}
+	})
+	if want := []string{"/big", "/many", "/zzz"}; !slices.Equal(dirs, want) {
+		t.Errorf("directories offered: %v, want %v", dirs, want)
+	}
 }

@@ -116,6 +116,7 @@ type server struct {
 	Config
 	log      *slog.Logger
 	sizes    sync.Map // file id and version → image size, see imageSize
+	dirs     dirCache // each login session's directories, see directories
 	upgrader websocket.Upgrader
 	sockets  sockets // open WebSockets by login session, closed when it ends
 	limits   SocketLimits

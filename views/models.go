@@ -35,8 +35,10 @@ type BrowserPage struct {
 	Name string
 	// Dir is the current directory filter; empty means all directories.
 	Dir string
-	// Dirs are the directory choices offered by the filter form.
-	Dirs []string
+	// Dirs are the directory choices offered by the filter form: those of the whole
+	// project's images, or of its first files when DirsTruncated.
+	Dirs          []string
+	DirsTruncated bool
 	// NextHref links to the next page; empty when this is the last page.
 	NextHref string
 	// FirstHref links back to the first page; empty when this is the first page.
