@@ -386,7 +386,8 @@ func (l *Local) segment(j *localJob) (segs []cdf.Segment, failure *jobs.Failure)
 	case errors.Is(err, segment.ErrDamaged):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” is damaged: the image data ends too early (a truncated upload?).", f.Name)}
 	case errors.Is(err, segment.ErrUnsupported):
-		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” could not be read as a JPEG or PNG image: %s.", f.Name, detail(err))}
+		why := strings.TrimPrefix(detail(err), "unsupported image format: ")
+		return nil, &jobs.Failure{Reason: fmt.Sprintf("“%s” could not be read as an image: %s.", f.Name, why)}
 	case errors.Is(err, segment.ErrInvalidPrompt):
 		return nil, &jobs.Failure{Reason: fmt.Sprintf("Lasso's engine refused the prompt: %s.", detail(err))}
 	case errors.Is(err, cdf.ErrResponseTooLarge):
