@@ -57,7 +57,12 @@ func exifOrientation(seg []byte) Orientation {
 	if !bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
 		return OrientNormal
 	}
-	t := seg[6:]
+	return tiffOrientation(seg[6:])
+}
+
+// tiffOrientation reads the orientation from EXIF data as a TIFF header and IFD0 (what a
+// JPEG's APP1 holds after "Exif\0\0", and a PNG's eXIf chunk), with exifOrientation's rules.
+func tiffOrientation(t []byte) Orientation {
 	if len(t) < 8 {
 		return OrientNormal
 	}

@@ -539,7 +539,7 @@ type ImageSize struct {
 	// pixels, and also a progressive JPEG's coefficients, a CMYK JPEG's intermediate planes
 	// and an interlaced PNG's passes.
 	Bytes int64
-	// Orientation is the JPEG's EXIF orientation (OrientNormal for PNG, GIF and JPEGs without
+	// Orientation is the JPEG's or PNG's EXIF orientation (OrientNormal for GIF and files without
 	// one). Width and Height are as stored; UprightSize is what a browser shows.
 	Orientation Orientation
 }
@@ -699,6 +699,9 @@ const pngSignature = "\x89PNG\r\n\x1a\n"
 
 // measurePNG reads IHDR and the chunks up to the first IDAT: a tRNS chunk makes image/png
 // decode grey and truecolour images with alpha, which takes more bytes a pixel.
+// maxPNGExif bounds the eXIf chunk measurePNG reads; a larger one is skipped.
+const maxPNGExif = 1 << 16
+
 func measurePNG(br *bufio.Reader) (ImageSize, error) {
 	bad := func(what string) (ImageSize, error) {
 		return ImageSize{}, fmt.Errorf("%w: png: %s", ErrUnsupported, what)
@@ -723,6 +726,7 @@ func measurePNG(br *bufio.Reader) (ImageSize, error) {
 		return bad("short IHDR")
 	}
 	transparent := false
+	orient := OrientNormal
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return bad("no image data")
@@ -733,6 +737,15 @@ func measurePNG(br *bufio.Reader) (ImageSize, error) {
 		}
 		if typ == "tRNS" {
 			transparent = true
+		}
+		if typ == "eXIf" && n <= maxPNGExif {
+			// EXIF in a PNG (PNG 1.5): browsers turn the image as its orientation says.
+			data := make([]byte, n)
+			if _, err := io.ReadFull(br, data); err != nil {
+				return bad("short chunk eXIf")
+			}
+			orient = tiffOrientation(bytes.TrimPrefix(data, []byte("Exif\x00\x00"))) // some writers keep JPEG's prefix
+			n = 0
 		}
 		if _, err := br.Discard(int(n) + 4); err != nil {
 			return bad("short chunk " + typ)
@@ -766,7 +779,7 @@ func measurePNG(br *bufio.Reader) (ImageSize, error) {
 	if transparent && (ctype == 0 || ctype == 2) {
 		model += " with transparency"
 	}
-	size := ImageSize{Width: int(w), Height: int(h), Model: model + " PNG", Bytes: bpp * int64(w) * int64(h), Orientation: OrientNormal}
+	size := ImageSize{Width: int(w), Height: int(h), Model: model + " PNG", Bytes: bpp * int64(w) * int64(h), Orientation: orient}
 	if interlaced {
 		// Each of the seven passes is decoded into an image of its own, then copied into the
 		// full one: twice the bytes in all.

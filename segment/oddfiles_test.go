@@ -85,6 +85,28 @@ func TestEXIFOrientedJPEGsSegmentUpright(t *testing.T) {
 	}
 }
 
+// TestEXIFOrientedPNGsSegmentUpright: a PNG's eXIf chunk turns it as a JPEG's Exif does
+// (Chromium shows it so), for every orientation.
+func TestEXIFOrientedPNGsSegmentUpright(t *testing.T) {
+	want := [4]float64{16.0 / 120, 8.0 / 80, 56.0 / 120, 40.0 / 80}
+	click := Prompt{Points: []Point{{X: 36.0 / 120, Y: 24.0 / 80, Label: 1}}}
+	e := New(Options{})
+	for o := 1; o <= 8; o++ {
+		data := oddimages.PNGWithOrientation(oddimages.Stored(orientScene(), o), o)
+		size, err := MeasureImage(bytes.NewReader(data))
+		if err != nil || size.Orientation != Orientation(o) {
+			t.Fatalf("orientation %d: measured %d, %v", o, size.Orientation, err)
+		}
+		segs, err := e.Segment(context.Background(), bytesSource(string(data), data), click)
+		if err != nil || len(segs) == 0 {
+			t.Fatalf("orientation %d: %v, %d segments", o, err, len(segs))
+		}
+		if got := bbox(segs[0]); !near(got, want, 0.03) {
+			t.Errorf("orientation %d: polygon box %.3f, want the red block at %.3f", o, got, want)
+		}
+	}
+}
+
 // TestUprightMatchesStored: Upright undoes what a camera did for every orientation (the
 // image browser's thumbnails use it).
 func TestUprightMatchesStored(t *testing.T) {

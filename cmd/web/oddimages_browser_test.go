@@ -38,7 +38,7 @@ func oddScene() *img.RGBA {
 	return m
 }
 
-// TestBrowserOddImages: what Chromium draws of EXIF-rotated, CMYK and YCCK JPEGs and of an
+// TestBrowserOddImages: what Chromium draws of EXIF-rotated JPEGs and PNGs, CMYK and YCCK JPEGs and of an
 // animated GIF named .jpg is what the engine segments: for each file the page's canvas
 // pixels (createImageBitmap, as the editor draws) match the engine's decode turned upright
 // (segment.DecodeImage and segment.Upright), and the size the server puts on the page is the
@@ -49,6 +49,9 @@ func TestBrowserOddImages(t *testing.T) {
 	files := map[string][]byte{}
 	for o := 1; o <= 8; o++ {
 		files[fmt.Sprintf("orient%d.jpg", o)] = oddimages.WithOrientation(oddimages.JPEG(oddimages.Stored(oddScene(), o)), o, o%2 == 0)
+	}
+	for _, o := range []int{3, 6} {
+		files[fmt.Sprintf("orient%d.png", o)] = oddimages.PNGWithOrientation(oddimages.Stored(oddScene(), o), o)
 	}
 	cmyk := img.NewCMYK(img.Rect(0, 0, 64, 48))
 	for y := range 48 {
@@ -155,8 +158,9 @@ func TestBrowserOddImages(t *testing.T) {
 		}
 	}
 
-	// Orientation 6 (a phone held upright) and 7: a click on the red block outlines it.
-	for _, name := range []string{"orient6.jpg", "orient7.jpg"} {
+	// Orientation 6 (a phone held upright) and 7, and a PNG turned by its eXIf chunk: a click on
+	// the red block outlines it.
+	for _, name := range []string{"orient6.jpg", "orient7.jpg", "orient6.png"} {
 		id := ""
 		for k, v := range ids {
 			if strings.Contains(k, name) {

@@ -1,5 +1,5 @@
 // Package oddimages builds, for tests, the odd image files cameras and other tools write:
-// EXIF-rotated JPEGs, CMYK and YCCK JPEGs, 12-bit JPEG headers, animated GIFs, and the first
+// EXIF-rotated JPEGs and PNGs, CMYK and YCCK JPEGs, 12-bit JPEG headers, animated GIFs, and the first
 // bytes of WebP and HEIC files. The files are real (every decoder that reads the format reads
 // them); nothing here is used outside tests.
 package oddimages
@@ -7,10 +7,12 @@ package oddimages
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"image/png"
 )
 
 // JPEG encodes img at quality 95.
@@ -46,6 +48,25 @@ func WithOrientation(data []byte, o int, bigEndian bool) []byte {
 	out = binary.BigEndian.AppendUint16(out, uint16(len(seg)+2))
 	out = append(out, seg...)
 	return append(out, data[2:]...)
+}
+
+// PNGWithOrientation encodes img as a PNG with an eXIf chunk (PNG 1.5) right after IHDR
+// whose IFD0 holds the orientation tag = o, as WithOrientation writes it for a JPEG.
+func PNGWithOrientation(img image.Image, o int) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err) // only for writer errors, and a bytes.Buffer has none
+	}
+	b := buf.Bytes()
+	exif := WithOrientation([]byte{0xff, 0xd8}, o, false)[12:] // SOI, APP1 marker and length, "Exif\0\0": then the TIFF data
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(exif)))
+	chunk = append(chunk, "eXIf"...)
+	chunk = append(chunk, exif...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	const ihdrEnd = 8 + 8 + 13 + 4 // signature, IHDR's length and type, its data, its CRC
+	out := append([]byte{}, b[:ihdrEnd]...)
+	out = append(out, chunk...)
+	return append(out, b[ihdrEnd:]...)
 }
 
 // Stored returns the image a camera stores for the upright scene when it tags the file with
