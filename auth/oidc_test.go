@@ -50,8 +50,8 @@ type harness struct {
 	endSession  atomic.Bool
 	noneAlg     atomic.Bool // replace the ID token by an unsigned ("alg":"none") copy
 	mu          sync.Mutex
-	issued      []string // every access, refresh and ID token the provider issued
-	lastErr     error    // the last error given to OnError
+	issued      []string        // every access, refresh and ID token the provider issued
+	lastErr     error           // the last error given to OnError
 	apiTokens   []string        // bearer tokens the resource server saw
 	apiBodies   []string        // and the bodies it was sent
 	revoked     map[string]bool // access tokens the resource server answers 401 to

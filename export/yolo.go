@@ -56,7 +56,7 @@ func yoloInstance(parts [][]Point) []Point {
 		joined := make([]Point, 0, len(ring)+len(p)+2)
 		joined = append(joined, ring[:i+1]...)
 		joined = append(joined, p[j:]...)
-		joined = append(joined, p[:j+1]...) // back at p[j]
+		joined = append(joined, p[:j+1]...)  // back at p[j]
 		joined = append(joined, ring[i:]...) // and back at ring[i]
 		ring = joined
 	}
