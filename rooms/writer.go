@@ -182,9 +182,9 @@ func (w *Writer) announce(writes []*store.Write) {
 	}
 }
 
-// The plan functions store through ob, which may be bound to the transaction of the object
-// change that owes them (Service.Edit, Service.Review), the writes of one change to CDF, and
-// return them to be announced once that transaction has committed.
+// The plan functions store the writes one change owes CDF through ob, which is bound to the
+// transaction of that change (Service.change, Writer.atomically), and return them, to be
+// announced once it has committed.
 
 // planCreate stores the create of o's accepted version and the deletes of older versions'
 // annotations (see Enqueue).
