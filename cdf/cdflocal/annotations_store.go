@@ -75,7 +75,6 @@ type annotationState struct {
 	nextID    int64
 	items     []cdf.Annotation
 	logGood   int64 // bytes of the log up to its last whole line
-	logBytes  int64
 	snapBytes int64
 }
 
@@ -102,7 +101,6 @@ func readAnnotationState(dir string) (*annotationState, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("cdflocal: read annotations: %w", err)
 	}
-	st.logBytes = int64(len(b))
 	for len(b) > 0 {
 		line, rest, whole := bytes.Cut(b, []byte("\n"))
 		var ch logEntry
