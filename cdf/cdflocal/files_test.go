@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -579,5 +580,33 @@ func TestRequestIDAndEnvelopeEverywhere(t *testing.T) {
 				t.Errorf("%s: not an error envelope with code %d: %s (%v)", name, status, body, err)
 			}
 		}
+	}
+}
+
+// TestDirectories: cdf.Files.Directories lists the folders of a project's images over every
+// page of /files/list (a folder of text files is not one), and says when it stopped early.
+func TestDirectories(t *testing.T) {
+	files := testFiles(t)
+	jpg := files["photos/small.jpg"]
+	for i := range 1000 {
+		files[fmt.Sprintf("a/%04d.jpg", i)] = jpg
+	}
+	files["docs/readme.txt"] = []byte("text")
+	e := setup(t, setupOpts{files: files})
+	ctx := context.Background()
+	uploaded := true
+	before := e.requests.Load()
+	dirs, truncated, err := e.c.Files.Directories(ctx, cdf.FileFilter{Uploaded: &uploaded}, 10_000)
+	must(t, err)
+	if want := []string{"/", "/a", "/photos", "/photos/deep"}; !slices.Equal(dirs, want) || truncated {
+		t.Errorf("directories %v (truncated %v), want %v", dirs, truncated, want)
+	}
+	if n := e.requests.Load() - before; n != 2 {
+		t.Errorf("%d list requests for 1006 files, want 2 pages of 1000", n)
+	}
+	dirs, truncated, err = e.c.Files.Directories(ctx, cdf.FileFilter{Uploaded: &uploaded}, 1000)
+	must(t, err)
+	if !truncated || len(dirs) == 0 {
+		t.Errorf("at most 1000 files: %v, truncated %v; want a first page's folders, truncated", dirs, truncated)
 	}
 }
