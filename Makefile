@@ -1,5 +1,6 @@
 # Lasso's two everyday commands are `make run` (local mode) and `make test` (every test).
 SDKCOMPAT := cdf/cdflocal/testdata/sdkcompat
+A11Y := cmd/web/testdata/a11y
 
 .PHONY: run test fuzz generate check-generated node-deps
 
@@ -16,6 +17,7 @@ check-generated:
 
 node-deps:
 	npm ci --prefix $(SDKCOMPAT) --no-audit --no-fund
+	npm ci --prefix $(A11Y) --no-audit --no-fund
 
 test: check-generated node-deps
 	go mod tidy -diff
