@@ -167,8 +167,10 @@ func nothingToExport(status string, accepted int) error {
 	switch {
 	case accepted == 0:
 		return newProblem(http.StatusConflict, "Nothing to export yet: no object in this room is accepted. Accept objects first (Enter on a finished outline).")
+	case status == store.ReviewApproved && accepted == 1:
+		return newProblem(http.StatusConflict, "Nothing in this room is approved yet: 1 accepted object awaits review or was rejected. Choose \"All accepted\" to export it, or approve it first.")
 	case status == store.ReviewApproved:
-		return newProblem(http.StatusConflict, "Nothing in this room is approved yet (accepted objects awaiting review or rejected: %d). Choose \"All accepted\" to export them, or approve them first.", accepted)
+		return newProblem(http.StatusConflict, "Nothing in this room is approved yet: %d accepted objects await review or were rejected. Choose \"All accepted\" to export them, or approve them first.", accepted)
 	}
 	return newProblem(http.StatusConflict, "Nothing to export: no accepted object has an outline.")
 }

@@ -234,7 +234,7 @@ func TestRoomExport(t *testing.T) {
 		var e struct{ Error struct{ Message string } }
 		_ = json.Unmarshal([]byte(body), &e)
 		msg := e.Error.Message
-		if code != http.StatusConflict || !strings.Contains(msg, "Nothing in this room is approved yet (accepted objects awaiting review or rejected: 1)") ||
+		if code != http.StatusConflict || !strings.Contains(msg, "Nothing in this room is approved yet: 1 accepted object awaits review or was rejected.") ||
 			!strings.Contains(msg, `"All accepted"`) {
 			t.Errorf("%s export before any review: %d %q; want 409 saying nothing is approved and what to choose", format, code, msg)
 		}
