@@ -160,11 +160,9 @@ func (s *server) browse(c echo.Context) error {
 	if page.Dirs, page.DirsTruncated, err = s.directories(c, client); err != nil {
 		return err
 	}
-	// The root holds everything: "All directories" says it. A prefix typed into the address
-	// stays chosen.
-	page.Dirs = slices.DeleteFunc(slices.Clone(page.Dirs), func(d string) bool { return d == "/" })
 	if dir != "" && !slices.Contains(page.Dirs, dir) {
-		page.Dirs = append(page.Dirs, dir)
+		// A prefix typed into the address stays chosen (Clip: the cached list is shared).
+		page.Dirs = append(slices.Clip(page.Dirs), dir)
 		slices.Sort(page.Dirs)
 	}
 	if len(page.Files) == 0 {
@@ -189,6 +187,8 @@ func (s *server) directories(c echo.Context, client *cdf.Client) ([]string, bool
 	if err != nil {
 		return nil, false, err
 	}
+	// The root holds everything: "All directories" says it.
+	dirs = slices.DeleteFunc(dirs, func(d string) bool { return d == "/" })
 	s.dirs.put(key, dirEntry{dirs: dirs, truncated: truncated, at: time.Now()})
 	return dirs, truncated, nil
 }
@@ -224,6 +224,7 @@ func (d *dirCache) put(key string, e dirEntry) {
 		d.m = map[string]dirEntry{}
 	}
 	if len(d.m) >= dirCacheSize {
+		// Full: drop the expired entries, and others while there is still no room.
 		for k, old := range d.m {
 			if e.at.Sub(old.at) >= dirTTL || len(d.m) >= dirCacheSize {
 				delete(d.m, k)
