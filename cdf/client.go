@@ -14,6 +14,11 @@
 // the call is idempotent or read-like. Starting a segment job and creating, suggesting or
 // deleting annotations are retried on 429 alone, because CDF rejects a throttled request
 // before doing any work; Ambiguous tells whether another failure may have taken effect.
+//
+// Retries happen in one layer per call. A caller that repeats calls on a schedule of its own
+// (Lasso's job follower and its annotation outbox do, for as long as a job or a write may take)
+// uses Client.Once, whose calls make one attempt each: a client retrying inside a caller that
+// retries multiplies the requests CDF gets while it throttles.
 package cdf
 
 import (
@@ -183,11 +188,26 @@ func New(baseURL, project string, hc *http.Client, opts ...Option) *Client {
 	if c.retry.MaxRetryAfter <= 0 {
 		c.retry.MaxRetryAfter = d.MaxRetryAfter
 	}
+	c.services()
+	return c
+}
+
+// services points the client's services at it.
+func (c *Client) services() {
 	c.Files = &FilesService{c: c}
 	c.Vision = &VisionService{c: c}
 	c.Annotations = &AnnotationsService{c: c}
 	c.Token = &TokenService{c: c}
-	return c
+}
+
+// Once returns a client like c whose calls each make a single attempt: for a caller that
+// retries on its own schedule, and knows better than c how long to go on (see the package
+// documentation). Failures are reported as by c, Ambiguous included.
+func (c *Client) Once() *Client {
+	o := *c
+	o.retry.MaxAttempts = 1
+	o.services()
+	return &o
 }
 
 // Project returns the project the client talks to.

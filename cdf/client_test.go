@@ -165,6 +165,41 @@ func TestRetryAfterAndTransportErrors(t *testing.T) {
 	}
 }
 
+// TestOnceMakesOneAttempt: a client from Once gives up after one throttled attempt, on every
+// service, and the client it came from still retries.
+func TestOnceMakesOneAttempt(t *testing.T) {
+	c, mux, sleeps := setup(t)
+	var n int
+	mux.HandleFunc("/api/v1/projects/proj/", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	once := c.Once()
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"start segment job": func() error {
+			_, err := once.Vision.StartSegment(ctx, SegmentRequest{Items: []FileReference{{FileID: 1}}})
+			return err
+		},
+		"get segment job":    func() error { _, err := once.Vision.SegmentJob(ctx, 7); return err },
+		"create annotations": func() error { _, err := once.Annotations.Create(ctx, []AnnotationCreate{{}}); return err },
+		"list files":         func() error { _, err := once.Files.List(ctx, FileFilter{}, ListOptions{Limit: 1}); return err },
+	}
+	for name, call := range calls {
+		n = 0
+		if err := call(); StatusCode(err) != http.StatusTooManyRequests || n != 1 {
+			t.Errorf("%s through Once: %v after %d requests, want the 429 after 1", name, err, n)
+		}
+	}
+	if len(*sleeps) != 0 {
+		t.Errorf("Once waited %v between attempts", *sleeps)
+	}
+	n = 0
+	if _, err := c.Files.List(ctx, FileFilter{}, ListOptions{Limit: 1}); err == nil || n != DefaultRetryPolicy.MaxAttempts {
+		t.Errorf("the original client: %v after %d requests, want %d attempts", err, n, DefaultRetryPolicy.MaxAttempts)
+	}
+}
+
 func TestSegmentStartNotRetriedOnTransportError(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -257,6 +257,7 @@ func (s *server) segment(c echo.Context) error {
 }
 
 // segmenter is the segment backend for one of u's prompts, reading through u's own client.
+// The job follower repeats segment calls on its own schedule, so they make one attempt each.
 func (s *server) segmenter(u User, client *cdf.Client) jobs.SegmentAPI {
-	return s.Segmenters.For(u.ID, client.Vision, client.Files)
+	return s.Segmenters.For(u.ID, client.Once().Vision, client.Files)
 }

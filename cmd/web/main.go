@@ -157,13 +157,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer manager.Close()
 	teams.SetJobs(manager)
 	// Accepted objects go to CDF as annotations through the store's outbox, with the session of
-	// whoever accepted them; what was pending when the server stopped is delivered now.
+	// whoever accepted them; what was pending when the server stopped is delivered now. The
+	// outbox repeats failed writes itself, so each call makes one attempt (cdf.Client.Once).
 	writer := rooms.NewWriter(st.Outbox(), func(ctx context.Context, sessionID string) (rooms.AnnotationsAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})
 		if err != nil {
 			return nil, err
 		}
-		return c.Annotations, nil
+		return c.Once().Annotations, nil
 	})
 	writer.Notify = handlers.PublishSaves(events)
 	if cfg.databaseURL != "" {
@@ -189,13 +190,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		stopWriter()
 		<-writerDone
 	}()
-	// Jobs that were running when the server stopped are followed with their author's session.
+	// Jobs that were running when the server stopped are followed with their author's session
+	// (segment calls make one attempt each, as for new prompts: see server.segmenter).
 	apiFor := func(ctx context.Context, sessionID string) (jobs.SegmentAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})
 		if err != nil {
 			return nil, err
 		}
-		return segmenters.For(sessionID, c.Vision, c.Files), nil
+		return segmenters.For(sessionID, c.Once().Vision, c.Files), nil
 	}
 	if following != nil {
 		// Replicas: each follows the jobs it started, under a lease, and takes up those of a
@@ -311,7 +313,7 @@ func startSegmenters(ctx context.Context, cfg config, engine vision.Engine, cdfU
 	if kind == vision.KindURL {
 		// The service gets its own credential; users' tokens never leave for it.
 		hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.segmentToken}))
-		vc.Remote = cdf.New(base, cfg.project, hc, opts...).Vision
+		vc.Remote = cdf.New(base, cfg.project, hc, opts...).Once().Vision
 	}
 	s, err := vision.New(ctx, vc)
 	if err != nil {
