@@ -254,13 +254,11 @@ func setup(t testing.TB, opt options) *app {
 		t.Fatal(err)
 	}
 
-	teams := rooms.New(st.Rooms(), events, nil)
 	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{})
 	t.Cleanup(manager.Close)
-	teams.SetJobs(manager)
-	writer := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil })
-	writer.Notify = handlers.PublishSaves(events)
-	teams.SetWriter(writer)
+	writer := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil },
+		rooms.WriterOptions{Notify: handlers.PublishSaves(events)})
+	teams := rooms.New(rooms.Config{Store: st.Rooms(), Publisher: events, Jobs: manager, Writer: writer})
 
 	segmenters, err := vision.New(context.Background(), vision.Config{Kind: vision.KindCDF})
 	if err != nil {

@@ -72,7 +72,7 @@ func setupConfig(t *testing.T, tlsOn bool, edit func(*handlers.Config)) *configu
 	}
 	manager := jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: events}, jobs.Options{})
 	t.Cleanup(manager.Close)
-	writer := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil })
+	writer := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil }, rooms.WriterOptions{})
 	segmenters, err := vision.New(context.Background(), vision.Config{Kind: vision.KindCDF})
 	if err != nil {
 		t.Fatal(err)

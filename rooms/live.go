@@ -98,7 +98,7 @@ func (s *Service) lockHolder(ctx context.Context, ref objectRef, u User) (string
 //
 // A member holds one reservation at a time: asking again releases what they were given
 // before, so pressing "next" repeatedly walks through the room instead of keeping every
-// untouched image from the others. With a shared presence (SetPresence) this holds across
+// untouched image from the others. With a shared presence (Config.Presence) this holds across
 // replicas: of two members asking at once, each gets another image.
 func (s *Service) Next(ctx context.Context, roomID string, u User, current int64) (int64, bool, error) {
 	r, _, err := s.Access(ctx, roomID, u)

@@ -14,20 +14,12 @@ import (
 )
 
 // PresenceTTL is how long a connection counts as open on the strength of its last renewal
-// when the presence is shared between replicas (SetPresence): a dead replica's members leave
+// when the presence is shared between replicas (Config.Presence): a dead replica's members leave
 // the room within it. KeepPresence renews every third of it.
 const PresenceTTL = 45 * time.Second
 
 // presenceTimeout bounds each call to the presence record made without a caller's context.
 const presenceTimeout = 5 * time.Second
-
-// SetPresence makes the service keep who is in each room (open connections, "next image"
-// reservations, soft locks) in p, shared with the other replicas using it, instead of in
-// process; replica names this process's connections there, uniquely among the replicas.
-// KeepPresence must then run. Call it before the service is used.
-func (s *Service) SetPresence(p store.Presence, replica string) {
-	s.presence, s.replica = p, replica
-}
 
 // KeepPresence calls RenewPresence every third of PresenceTTL until ctx ends.
 func (s *Service) KeepPresence(ctx context.Context, onErr func(error)) {

@@ -38,9 +38,7 @@ func (e *env) replicas(c *clock) (a, b replica) {
 	for i, name := range []string{"a", "b"} {
 		h := hub.New(hub.Options{})
 		e.t.Cleanup(h.Close)
-		s := rooms.New(e.st.Rooms(), h, c.now)
-		s.SetJobs(e.jobs)
-		s.SetPresence(e.st.Presence(), name)
+		s := rooms.New(rooms.Config{Store: e.st.Rooms(), Publisher: h, Jobs: e.jobs, Presence: e.st.Presence(), Replica: name, Now: c.now})
 		out[i] = replica{s, h}
 	}
 	return out[0], out[1]

@@ -87,7 +87,7 @@ type Service struct {
 	now    func() time.Time
 
 	// presence holds the rooms' connections, reservations and soft locks: in process by
-	// default, in the store when shared with other replicas (SetPresence).
+	// default, in the store when shared with other replicas (Config.Presence).
 	presence store.Presence
 	replica  string
 
@@ -102,24 +102,46 @@ type objectRef struct {
 	objectID string
 }
 
-// New returns a Service. SetJobs must be called before Prompt.
-func New(st store.Rooms, pub Publisher, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{
-		store:    st,
-		pub:      pub,
-		now:      now,
-		presence: newMemPresence(),
-		replica:  "local",
-		local:    map[string]bool{},
-	}
+// Config is what a Service is built from.
+type Config struct {
+	Store     store.Rooms
+	Publisher Publisher
+	// Jobs runs the prompts' segment jobs. (Jobs publish to the rooms through JobPublisher,
+	// which needs no Service, so the runner is built first.)
+	Jobs JobRunner
+	// Writer makes accepted objects CDF annotations; whoever builds it tells people how each
+	// write goes (WriterOptions.Notify; see SavedEvent). Nil keeps accepted objects in Lasso only.
+	Writer *Writer
+	// Presence keeps who is in each room (open connections, "next image" reservations, soft
+	// locks), shared with the other replicas using it; Replica names this process's
+	// connections there, uniquely among them, and KeepPresence must then run. Nil keeps
+	// presence in process.
+	Presence store.Presence
+	Replica  string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
-// SetWriter makes accepted objects go to CDF as annotations through w. Whoever builds w
-// tells people how each write goes (Writer.Notify; see SavedEvent).
-func (s *Service) SetWriter(w *Writer) { s.writer = w }
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{
+		store:    cfg.Store,
+		pub:      cfg.Publisher,
+		jobs:     cfg.Jobs,
+		writer:   cfg.Writer,
+		now:      cfg.Now,
+		presence: cfg.Presence,
+		replica:  cfg.Replica,
+		local:    map[string]bool{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.presence == nil {
+		s.presence, s.replica = newMemPresence(), "local"
+	}
+	return s
+}
 
 // SavedEvent is the data of an "object.saved" message: how a write of an object goes
 // (state "saving", "saved" or "failed").
@@ -135,10 +157,6 @@ func SavedEventOf(wr *store.Write) map[string]any {
 	state, errMsg := saveState(wr)
 	return SavedEvent(wr, state, errMsg)
 }
-
-// SetJobs gives the service the job runner. (Jobs publish through the service, see
-// JobPublisher, so the two are built one after the other.)
-func (s *Service) SetJobs(j JobRunner) { s.jobs = j }
 
 // NewRoom is what a user asks for when creating a room.
 type NewRoom struct {

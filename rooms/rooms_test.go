@@ -98,9 +98,8 @@ func (e *env) start() {
 	}
 	e.st = st
 	e.hub = hub.New(hub.Options{})
-	e.svc = rooms.New(st.Rooms(), e.hub, nil)
 	e.jobs = jobs.New(rooms.JobPublisher{Store: st.Rooms(), Hub: e.hub}, jobs.Options{})
-	e.svc.SetJobs(e.jobs)
+	e.svc = rooms.New(rooms.Config{Store: st.Rooms(), Publisher: e.hub, Jobs: e.jobs})
 	e.t.Cleanup(e.stop)
 }
 

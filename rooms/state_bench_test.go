@@ -26,7 +26,7 @@ func BenchmarkStateLargeRoom(b *testing.B) {
 	defer st.Close()
 	h := hub.New(hub.Options{})
 	defer h.Close()
-	svc := rooms.New(st.Rooms(), h, nil)
+	svc := rooms.New(rooms.Config{Store: st.Rooms(), Publisher: h})
 	var images []store.RoomImage
 	for i := range 20 {
 		images = append(images, store.RoomImage{FileID: int64(1000 + i), Name: fmt.Sprintf("%d.jpg", i)})

@@ -43,6 +43,12 @@ type Writer struct {
 	outbox store.Outbox
 	apiFor func(ctx context.Context, sessionID string) (AnnotationsAPI, error)
 	now    func() time.Time
+	opts   WriterOptions
+	wake   chan struct{}
+}
+
+// WriterOptions configure a Writer. Zero fields take their defaults.
+type WriterOptions struct {
 	// Backoff is the wait after the n-th failed attempt (default 250 ms × 2^n, at most 30 s).
 	Backoff func(attempt int) time.Duration
 	// Timeout bounds each call to CDF (default 30 s).
@@ -61,31 +67,47 @@ type Writer struct {
 	// dies, the writes it claimed are another replica's after at most Lease. It must outlast
 	// a round of attempts, which Flush bounds to a few calls per object.
 	Lease time.Duration
-	wake  chan struct{}
 }
 
-func (w *Writer) notify(wr *store.Write, state, errMsg string) {
-	if w.Notify != nil {
-		w.Notify(wr, state, errMsg)
+// withDefaults fills in o's zero fields.
+func (o WriterOptions) withDefaults() WriterOptions {
+	if o.Backoff == nil {
+		o.Backoff = func(n int) time.Duration { return min(250*time.Millisecond<<min(n, 10), 30*time.Second) }
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.Notify == nil {
+		o.Notify = func(*store.Write, string, string) {}
+	}
+	if o.Owner == "" {
+		o.Owner = SoleOwner
+	}
+	if o.Lease <= 0 {
+		o.Lease = 5 * o.Timeout
+	}
+	return o
 }
+
+func (w *Writer) notify(wr *store.Write, state, errMsg string) { w.opts.Notify(wr, state, errMsg) }
 
 // NewWriter returns a Writer; apiFor gives the annotations client of the login session that
 // asked for a write.
-func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID string) (AnnotationsAPI, error)) *Writer {
+func NewWriter(outbox store.Outbox, apiFor func(ctx context.Context, sessionID string) (AnnotationsAPI, error), opts WriterOptions) *Writer {
 	return &Writer{
 		outbox: outbox,
 		apiFor: apiFor,
 		now:    time.Now,
-		Backoff: func(n int) time.Duration {
-			return min(250*time.Millisecond<<min(n, 10), 30*time.Second)
-		},
-		Timeout:  30 * time.Second,
-		Parallel: 4,
-		Owner:    SoleOwner,
-		wake:     make(chan struct{}, 1),
+		opts:   opts.withDefaults(),
+		wake:   make(chan struct{}, 1),
 	}
 }
+
+// Owner is the name this writer claims writes under (WriterOptions.Owner).
+func (w *Writer) Owner() string { return w.opts.Owner }
 
 // SoleOwner is the Owner of a writer alone on its database.
 const SoleOwner = "lasso"
@@ -431,15 +453,7 @@ func (w *Writer) Run(ctx context.Context, interval time.Duration) {
 
 // batch is how many writes Flush claims at once: a few rounds of Parallel, so that a claim's
 // lease outlasts the calls it covers.
-func (w *Writer) batch() int { return 4 * max(w.Parallel, 1) }
-
-// lease is Lease or its default.
-func (w *Writer) lease() time.Duration {
-	if w.Lease > 0 {
-		return w.Lease
-	}
-	return 5 * w.Timeout
-}
+func (w *Writer) batch() int { return 4 * w.opts.Parallel }
 
 // Flush claims a batch of the writes due now (those no other replica holds) and attempts each
 // once. It returns how many it claimed.
@@ -449,7 +463,7 @@ func (w *Writer) lease() time.Duration {
 // oldest first.
 func (w *Writer) Flush(ctx context.Context) int {
 	now := w.now()
-	due, err := w.outbox.Claim(ctx, w.Owner, now, now.Add(w.lease()), w.batch())
+	due, err := w.outbox.Claim(ctx, w.opts.Owner, now, now.Add(w.opts.Lease), w.batch())
 	if err != nil {
 		return 0 // the next tick tries again
 	}
@@ -466,7 +480,7 @@ func (w *Writer) Flush(ctx context.Context) int {
 		}
 		byObject[k] = append(byObject[k], &due[i])
 	}
-	sem := make(chan struct{}, max(w.Parallel, 1))
+	sem := make(chan struct{}, w.opts.Parallel)
 	var wg sync.WaitGroup
 	for _, k := range order {
 		sem <- struct{}{}
@@ -488,7 +502,7 @@ func (w *Writer) attempt(ctx context.Context, wr *store.Write) {
 		w.fail(ctx, wr, "the sign-in that asked for this write has ended")
 		return
 	}
-	callCtx, cancel := context.WithTimeout(ctx, w.Timeout)
+	callCtx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
 	defer cancel()
 	// What CDF answered is recorded even when the server is shutting down meanwhile.
 	ctx = context.WithoutCancel(ctx)
@@ -709,7 +723,7 @@ func (w *Writer) wait(ctx context.Context, wr *store.Write) {
 }
 
 func (w *Writer) retry(ctx context.Context, wr *store.Write, err error, ambiguous bool) {
-	if w.outbox.Retry(ctx, wr.ID, w.now().Add(w.Backoff(wr.Attempts)), reason(err), ambiguous || wr.Ambiguous, w.now()) == nil {
+	if w.outbox.Retry(ctx, wr.ID, w.now().Add(w.opts.Backoff(wr.Attempts)), reason(err), ambiguous || wr.Ambiguous, w.now()) == nil {
 		w.notify(wr, "saving", "CDF did not take it yet; trying again")
 	}
 }

@@ -55,10 +55,8 @@ func newOpsRig(t *testing.T, identity *cdflocal.Identity, faults func(*http.Requ
 	t.Cleanup(func() { st.Close() })
 	h := hub.New(hub.Options{})
 	t.Cleanup(h.Close)
-	svc := rooms.New(st.Rooms(), h, nil)
-	w := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil })
-	w.Backoff = func(int) time.Duration { return 0 }
-	svc.SetWriter(w)
+	w := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil }, rooms.WriterOptions{Backoff: func(int) time.Duration { return 0 }})
+	svc := rooms.New(rooms.Config{Store: st.Rooms(), Publisher: h, Writer: w})
 	fileID := standIn.Files()[0].ID
 	r, err := svc.Create(ctx, ana, rooms.NewRoom{Name: "R", Images: []store.RoomImage{{FileID: fileID, Name: "a.jpg"}}})
 	if err != nil {

@@ -60,10 +60,8 @@ func TestAcceptedObjectsBecomeAnnotationsExactlyOnce(t *testing.T) {
 		}
 		h := hub.New(hub.Options{})
 		t.Cleanup(h.Close)
-		svc := rooms.New(st.Rooms(), h, nil)
-		w := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil })
-		w.Backoff = func(int) time.Duration { return 0 }
-		svc.SetWriter(w)
+		w := rooms.NewWriter(st.Outbox(), func(context.Context, string) (rooms.AnnotationsAPI, error) { return client.Annotations, nil }, rooms.WriterOptions{Backoff: func(int) time.Duration { return 0 }})
+		svc := rooms.New(rooms.Config{Store: st.Rooms(), Publisher: h, Writer: w})
 		return st, svc, w
 	}
 	st, svc, w := start()

@@ -37,6 +37,9 @@ type config struct {
 	maxPixels          int64
 	budget, jobTimeout time.Duration
 
+	// the annotation writer and replicas' leases
+	writeTimeout, writeBackoffMax, writeLease, jobLease time.Duration
+
 	// segmentation
 	segmentBackend string
 	segmentToken   string
@@ -111,6 +114,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if strings.HasPrefix(c.segmentBackend, "url:") && c.segmentToken == "" {
 		return c, fmt.Errorf("-segment-backend %s needs the service's token in LASSO_SEGMENT_TOKEN", c.segmentBackend)
 	}
+	for name, d := range map[string]time.Duration{"-job-timeout": c.jobTimeout, "-write-timeout": c.writeTimeout, "-write-backoff-max": c.writeBackoffMax, "-job-lease": c.jobLease} {
+		if d <= 0 {
+			return c, fmt.Errorf("%s %s: give a positive duration, e.g. 30s", name, d)
+		}
+	}
+	if c.writeLease < 0 {
+		return c, fmt.Errorf("-write-lease %s: give a positive duration, or 0 for 5 × -write-timeout", c.writeLease)
+	}
 	if c.segmentWorkers < 0 || c.segmentQueue < 0 {
 		return c, fmt.Errorf("-segment-workers and -segment-queue must not be negative")
 	}
@@ -172,6 +183,10 @@ func defineFlags(c *config, scopes, hosts *string, ints []int, env func(key, def
 	fl.Int64Var(&c.maxPixels, "max-pixels", 40_000_000, "largest image, in pixels, that Lasso segments")
 	fl.DurationVar(&c.budget, "segment-budget", time.Second, "local engine: time budget per prompt")
 	fl.DurationVar(&c.jobTimeout, "job-timeout", 60*time.Second, "a segment job that has not finished by then fails")
+	fl.DurationVar(&c.writeTimeout, "write-timeout", 30*time.Second, "annotation writer: bound on each call to CDF")
+	fl.DurationVar(&c.writeBackoffMax, "write-backoff-max", 30*time.Second, "annotation writer: longest wait before a failed write is tried again (the waits double from 1/128 of it)")
+	fl.DurationVar(&c.writeLease, "write-lease", 0, "replicas: how long a replica's claim on a write lasts; when it dies, another replica makes the write after at most this (default: 5 × -write-timeout)")
+	fl.DurationVar(&c.jobLease, "job-lease", 15*time.Second, "replicas: how long a replica's hold on the jobs it follows lasts; when it dies, another replica follows them after at most this")
 	fl.StringVar(&c.segmentBackend, "segment-backend", env("LASSO_SEGMENT_BACKEND", "auto"), "what segments prompts: auto (CDF's vision API while it works, then Lasso's engine), cdf, local (Lasso's engine on CDF files), or url:<base URL> of a service with CDF's segment API, whose token is read from LASSO_SEGMENT_TOKEN (env LASSO_SEGMENT_BACKEND)")
 	fl.IntVar(&c.segmentWorkers, "segment-workers", ints[0], "Lasso's engine: prompts segmented at once (env LASSO_SEGMENT_WORKERS; default: the number of CPUs)")
 	fl.IntVar(&c.segmentQueue, "segment-queue", ints[1], "Lasso's engine: prompts that may wait for a worker before new ones are refused as busy (env LASSO_SEGMENT_QUEUE; default: 16 per worker)")

@@ -35,31 +35,28 @@ import (
 	"github.com/lassoteam/lasso/store"
 )
 
-// appChildEnv makes the test binary run the app instead of the tests: the value is the
-// annotation writer's call timeout. TestTwoHundredAcceptedUnderFaults starts the app so, as a
-// process of its own that it can stop with SIGTERM or kill outright.
-const appChildEnv = "LASSO_TEST_APP_WRITE_TIMEOUT"
+// appChildEnv makes the test binary run the app (main, with the arguments it was started
+// with) instead of the tests: TestTwoHundredAcceptedUnderFaults and the replica tests start
+// the app so, as a process of their own that they can stop with SIGTERM or kill outright.
+const appChildEnv = "LASSO_TEST_APP"
 
 func TestMain(m *testing.M) {
-	if v := os.Getenv(appChildEnv); v != "" {
-		timeout, err := time.ParseDuration(v)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "lasso test app:", err)
-			os.Exit(2)
-		}
-		lease, _ := time.ParseDuration(os.Getenv(appLeaseEnv)) // the replica tests' short leases
-		if lease > 0 {
-			jobLease = lease
-		}
-		tuneWriter = func(w *rooms.Writer) {
-			w.Timeout = timeout
-			w.Backoff = func(n int) time.Duration { return min(25*time.Millisecond<<min(n, 10), 400*time.Millisecond) }
-			w.Lease = lease
-		}
+	if os.Getenv(appChildEnv) != "" {
 		main()
 		os.Exit(0)
 	}
 	pgtest.Main(m) // runs the tests, then stops the replica tests' PostgreSQL
+}
+
+// writerArgs are the flags that fit the annotation writer to a fault-injection run: calls cut
+// short after timeout, failed writes tried again within 400 ms, and, when lease is not 0, the
+// replicas' claims on writes and jobs lasting lease.
+func writerArgs(timeout, lease time.Duration) []string {
+	args := []string{"-write-timeout", timeout.String(), "-write-backoff-max", "400ms"}
+	if lease > 0 {
+		args = append(args, "-write-lease", lease.String(), "-job-lease", lease.String())
+	}
+	return args
 }
 
 // ringAt is the outline the test's segmenter gives a click at (x, y): a regular polygon
@@ -201,10 +198,10 @@ type appProcess struct {
 	err    error
 }
 
-func startAppProcess(t *testing.T, addr, dataDir string, env map[string]string, writeTimeout time.Duration) *appProcess {
+func startAppProcess(t *testing.T, addr, dataDir string, env map[string]string, args ...string) *appProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-addr", addr, "-data", dataDir)
-	cmd.Env = append(os.Environ(), appChildEnv+"="+writeTimeout.String())
+	cmd := exec.Command(os.Args[0], append([]string{"-addr", addr, "-data", dataDir}, args...)...)
+	cmd.Env = append(os.Environ(), appChildEnv+"=1")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -350,7 +347,7 @@ func TestTwoHundredAcceptedUnderFaults(t *testing.T) {
 
 	addr, base, env := cdfModeEnv(t, op, cdfServer.URL)
 	dataDir := t.TempDir()
-	app := startAppProcess(t, addr, dataDir, env, writeTimeout)
+	app := startAppProcess(t, addr, dataDir, env, writerArgs(writeTimeout, 0)...)
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second}
@@ -446,7 +443,7 @@ func TestTwoHundredAcceptedUnderFaults(t *testing.T) {
 			app.kill()
 		}
 		t.Logf("%s after %d accepted objects, while a landed create waited for its answer (%.1f s in)", how, end, time.Since(began).Seconds())
-		app = startAppProcess(t, addr, dataDir, env, writeTimeout)
+		app = startAppProcess(t, addr, dataDir, env, writerArgs(writeTimeout, 0)...)
 		unwatch = watch.follow(t, base, jar, roomID)
 	}
 	defer unwatch()

@@ -40,14 +40,6 @@ import (
 	"github.com/lassoteam/lasso/vision"
 )
 
-// tuneWriter, when set, adjusts the annotation writer before it starts. It is nil except in
-// tests, which shorten the writer's call timeout and backoff to fit a fault-injection run.
-var tuneWriter func(*rooms.Writer)
-
-// jobLease is how long a replica's hold on the jobs it follows lasts without renewal: when it
-// dies, another replica takes its jobs up after at most this long. Tests shorten it.
-var jobLease = 15 * time.Second
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -133,7 +125,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer closeSegmenters()
 
 	events := newHub(ctx, st)
-	teams := rooms.New(st.Rooms(), events, nil)
 	// Room objects' job events are stored with the object before they reach the room.
 	jobOpts := jobs.Options{Deadline: cfg.jobTimeout}
 	if cfg.local() {
@@ -155,28 +146,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	manager := jobs.New(m.Jobs(rooms.JobPublisher{Store: st.Rooms(), Hub: events, Following: following}), jobOpts)
 	defer manager.Close()
-	teams.SetJobs(manager)
 	// Accepted objects go to CDF as annotations through the store's outbox, with the session of
 	// whoever accepted them; what was pending when the server stopped is delivered now. The
 	// outbox repeats failed writes itself, so each call makes one attempt (cdf.Client.Once).
+	writeOpts := rooms.WriterOptions{
+		Notify:  handlers.PublishSaves(events),
+		Timeout: cfg.writeTimeout,
+		Backoff: func(n int) time.Duration { return min(cfg.writeBackoffMax/128<<min(n, 10), cfg.writeBackoffMax) },
+		Lease:   cfg.writeLease,
+	}
+	teamCfg := rooms.Config{Store: st.Rooms(), Publisher: events, Jobs: manager}
+	if cfg.databaseURL != "" {
+		// Replicas share the outbox: each claims the writes it makes under a name of its own.
+		writeOpts.Owner = rooms.NewOwner()
+		// And who is in each room: connections, "next image" reservations, soft locks.
+		teamCfg.Presence, teamCfg.Replica = st.Presence(), writeOpts.Owner
+	}
 	writer := rooms.NewWriter(st.Outbox(), func(ctx context.Context, sessionID string) (rooms.AnnotationsAPI, error) {
 		c, err := clients(ctx, handlers.User{SessionID: sessionID})
 		if err != nil {
 			return nil, err
 		}
 		return c.Once().Annotations, nil
-	})
-	writer.Notify = handlers.PublishSaves(events)
-	if cfg.databaseURL != "" {
-		// Replicas share the outbox: each claims the writes it makes under a name of its own.
-		writer.Owner = rooms.NewOwner()
-		// And who is in each room: connections, "next image" reservations, soft locks.
-		teams.SetPresence(st.Presence(), writer.Owner)
+	}, writeOpts)
+	teamCfg.Writer = writer
+	teams := rooms.New(teamCfg)
+	if teamCfg.Presence != nil {
 		go teams.KeepPresence(ctx, func(err error) { log.Warn("keep room presence", "err", err) })
-	}
-	teams.SetWriter(writer)
-	if tuneWriter != nil {
-		tuneWriter(writer)
 	}
 	// The writer stops before the store closes (defers run last first), so that the answer to a
 	// write under way is recorded.
@@ -202,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if following != nil {
 		// Replicas: each follows the jobs it started, under a lease, and takes up those of a
 		// replica that died (its own of before a restart among them) once their leases end.
-		go teams.KeepJobs(ctx, writer.Owner, jobLease, following, apiFor, func(err error) { log.Warn("keep room jobs", "err", err) })
+		go teams.KeepJobs(ctx, writer.Owner(), cfg.jobLease, following, apiFor, func(err error) { log.Warn("keep room jobs", "err", err) })
 	} else if err := teams.Resume(ctx, apiFor); err != nil {
 		log.Warn("resume room jobs", "err", err)
 	}

@@ -80,8 +80,8 @@ func TestReplicasShareRoomPresence(t *testing.T) {
 	env["LASSO_DATABASE_URL"] = dbURL
 	env["LASSO_SESSION_KEY"] = base64.StdEncoding.EncodeToString(key)
 	replicas := []*appProcess{
-		startAppProcess(t, addrs[0], t.TempDir(), env, time.Second),
-		startAppProcess(t, addrs[1], t.TempDir(), env, time.Second),
+		startAppProcess(t, addrs[0], t.TempDir(), env, writerArgs(time.Second, 0)...),
+		startAppProcess(t, addrs[1], t.TempDir(), env, writerArgs(time.Second, 0)...),
 	}
 	logs := func() string {
 		return fmt.Sprintf("--- replica A:\n%s\n--- replica B:\n%s", replicas[0].logs, replicas[1].logs)

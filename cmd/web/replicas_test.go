@@ -32,10 +32,6 @@ import (
 	"github.com/lassoteam/lasso/store"
 )
 
-// appLeaseEnv gives the app the writer's lease on its outbox claims (rooms.Writer.Lease): the
-// replica tests shorten it, so that a killed replica's writes are the other's within seconds.
-const appLeaseEnv = "LASSO_TEST_APP_LEASE"
-
 // startNginx runs nginx in the foreground in front of the upstream addresses, round robin
 // without sticky sessions, passing WebSocket upgrades; its configuration, pid, logs and
 // temporary files live in a folder of the test. It returns nginx's address.
@@ -261,11 +257,10 @@ func TestReplicasBehindNginx(t *testing.T) {
 	env["LASSO_ALLOWED_HOSTS"] = strings.Join(addrs, ",") // the watchers' direct sockets
 	env["LASSO_DATABASE_URL"] = dbURL
 	env["LASSO_SESSION_KEY"] = base64.StdEncoding.EncodeToString(key)
-	env[appLeaseEnv] = lease.String()
 	names := []string{"A", "B"}
 	replicas := make([]*appProcess, 2)
 	start := func(i int) {
-		replicas[i] = startAppProcess(t, addrs[i], t.TempDir(), env, writeTimeout)
+		replicas[i] = startAppProcess(t, addrs[i], t.TempDir(), env, writerArgs(writeTimeout, lease)...)
 	}
 	start(0)
 	start(1)
