@@ -105,7 +105,7 @@ func TestSeries(t *testing.T) {
 		`lasso_outbox_pending_writes 3`,
 		`lasso_outbox_read_errors_total 0`,
 	)
-	for _, name := range []string{"go_goroutines", "process_start_time_seconds", "lasso_outbox_oldest_pending_age_seconds 3"} {
+	for _, name := range []string{"go_goroutines", "go_gc_heap_live_bytes ", "process_start_time_seconds", "lasso_outbox_oldest_pending_age_seconds 3"} {
 		if !strings.Contains(text, name) {
 			t.Errorf("the exposition lacks %s", name)
 		}

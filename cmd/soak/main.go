@@ -113,7 +113,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 type Sample struct {
 	At         string  `json:"at"`
 	RSSMB      float64 `json:"rssMB"`
-	HeapMB     float64 `json:"heapMB"` // Go heap in use (go_memstats_heap_inuse_bytes)
+	HeapMB     float64 `json:"heapMB"` // Go heap in use (go_memstats_heap_inuse_bytes), garbage included
+	LiveMB     float64 `json:"liveMB"` // the heap the last GC found live (go_gc_heap_live_bytes)
 	Goroutines int     `json:"goroutines"`
 }
 
@@ -163,7 +164,7 @@ func (r *Report) write(w io.Writer) {
 		r.Annotated, r.Annotations, r.Accepted, len(r.Missing), len(r.Twice), len(r.Leftover), r.Drained)
 	fmt.Fprintf(w, "stuck jobs: %d; outbox pending: %d\n", len(r.StuckJobs), r.OutboxPending)
 	for _, s := range r.Samples {
-		fmt.Fprintf(w, "server at %-6s RSS %6.1f MB, Go heap in use %6.1f MB, %4d goroutines\n", s.At, s.RSSMB, s.HeapMB, s.Goroutines)
+		fmt.Fprintf(w, "server at %-6s RSS %6.1f MB, Go heap in use %6.1f MB (live %6.1f MB), %4d goroutines\n", s.At, s.RSSMB, s.HeapMB, s.LiveMB, s.Goroutines)
 	}
 	fmt.Fprintf(w, "event latency (command sent → event at each member): p50 %.1f ms, p99 %.1f ms over %d deliveries\n", r.EventP50ms, r.EventP99ms, r.EventSamples)
 	fmt.Fprintf(w, "prompt → job done at its author: p50 %.0f ms, p99 %.0f ms\n", r.DoneP50ms, r.DoneP99ms)
@@ -334,6 +335,7 @@ func (s *server) sample(at string) Sample {
 	}
 	out.Goroutines = int(s.metric("go_goroutines"))
 	out.HeapMB = s.metric("go_memstats_heap_inuse_bytes") / (1 << 20)
+	out.LiveMB = s.metric("go_gc_heap_live_bytes") / (1 << 20)
 	if s.profiles != "" {
 		if err := s.saveHeap(filepath.Join(s.profiles, "heap-"+at+".pb.gz")); err != nil {
 			fmt.Fprintf(os.Stderr, "soak: heap profile at %s: %v\n", at, err)

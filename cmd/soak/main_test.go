@@ -55,8 +55,8 @@ func TestShortSoak(t *testing.T) {
 		t.Errorf("restarts %v, %d samples; want 2 restarts and start, middle and end", rep.Restarts, len(rep.Samples))
 	}
 	for _, sm := range rep.Samples {
-		if fi, err := os.Stat(filepath.Join(profiles, "heap-"+sm.At+".pb.gz")); err != nil || fi.Size() == 0 || sm.HeapMB <= 0 {
-			t.Errorf("sample %s: Go heap %.1f MB, profile %v", sm.At, sm.HeapMB, err)
+		if fi, err := os.Stat(filepath.Join(profiles, "heap-"+sm.At+".pb.gz")); err != nil || fi.Size() == 0 || sm.HeapMB <= 0 || sm.LiveMB <= 0 || sm.LiveMB > sm.HeapMB {
+			t.Errorf("sample %s: Go heap %.1f MB, live %.1f MB, profile %v", sm.At, sm.HeapMB, sm.LiveMB, err)
 		}
 	}
 	if rep.Accepted == 0 || rep.Annotated != rep.Accepted || rep.EventSamples == 0 {
